@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make test` and `make demo`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test unit integration lint demo bench clean services
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+services: ## Docker Engine and registry binaries (root on Debian), for the image tests
+	@bash scripts/ensure-docker.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check reconciler tests
+	$(BIN)/mypy
+
+test: $(STAMP) services lint
+	$(BIN)/pytest -n 2 -q tests
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+demo: $(STAMP) services
+	$(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

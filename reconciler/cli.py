@@ -1,0 +1,319 @@
+"""The `reconcile` command line: parse flags, wire the layers, map errors to exit codes.
+
+Exit codes (SPEC.md §4): 0 ok / no changes / no drift; 1 failure talking to AWS,
+Docker or applying; 2 changes pending (plan --detailed-exitcode) or drift found;
+3 invalid manifest, plan file or command line; 4 stale plan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler.errors import ApplyError, ManifestError, ReconcilerError, StalePlanError, UsageError
+from reconciler.secret import RedactingFilter, redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Out:
+    """Where output goes: results to stdout, progress and warnings to stderr."""
+
+    def __init__(self, verbose: bool, quiet: bool, color: bool) -> None:
+        self.verbose, self.quiet, self.color = verbose, quiet, color
+
+    def result(self, text: str) -> None:
+        click.echo(redact(text), nl=False)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(redact(text), err=True)
+
+    def debug(self, text: str) -> None:
+        if self.verbose:
+            click.echo(redact(text), err=True)
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # request and response bodies may hold secrets: never below WARNING, even with -v
+    for noisy in ("botocore", "boto3", "urllib3", "docker", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def common_options(func: F) -> F:
+    """Options every command accepts after its name."""
+    options = [
+        click.option("--region", help="AWS region (default: the manifest's)."),
+        click.option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
+        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint, e.g. a local emulator."),
+        click.option("--registry", help="HOST:PORT that stands in for the ECR registry host."),
+        click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour in output."),
+        click.option("-v", "--verbose", is_flag=True, help="More detail (never secrets)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only results and errors."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _out(kw: dict[str, Any]) -> Out:
+    no_color = kw.pop("no_color") or bool(os.environ.get("NO_COLOR"))
+    verbose, quiet = kw.pop("verbose"), kw.pop("quiet")
+    _setup_logging(verbose)
+    return Out(verbose, quiet, color=not no_color and sys.stdout.isatty())
+
+
+def _options(kw: dict[str, Any]) -> Any:
+    from reconciler.engine.run import Options
+
+    return Options(kw.pop("region"), kw.pop("profile"), kw.pop("endpoint_url"), kw.pop("registry"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reconciler")
+def cli() -> None:
+    """Make an AWS account match a YAML manifest. No state file: the account is the state."""
+
+
+@cli.command()
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@common_options
+def validate(manifests: tuple[str, ...], **kw: Any) -> None:
+    """Check manifests against the schema and the rules; no AWS call."""
+    out = _out(kw)
+    _options(kw)
+    from reconciler.manifest.expand import expand
+    from reconciler.manifest.validate import load_manifest
+
+    problems = []
+    for path in manifests:
+        try:
+            manifest, findings = load_manifest(path)
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        for finding in findings:
+            out.info(f"{path}:{finding}")
+        resources = expand(manifest)
+        out.info(f"{path}: valid ({len(resources)} resources)")
+        if out.verbose:
+            for resource in resources:
+                deps = f"  <- {', '.join(resource.depends_on)}" if resource.depends_on else ""
+                out.result(f"{resource.address:60} {resource.kind}{deps}\n")
+    if problems:
+        raise ManifestError(problems)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the manifest JSON Schema."""
+    from reconciler.manifest.schema import manifest_schema
+
+    click.echo(json.dumps(manifest_schema(), indent=2, ensure_ascii=False))
+
+
+def _render_plan(plan: Any, fmt: str, out: Out) -> str:
+    from reconciler.render.json import format_plan_json
+    from reconciler.render.text import format_plan_text
+
+    if fmt == "json":
+        return format_plan_json(plan)
+    if fmt == "markdown":
+        from reconciler.render.markdown import format_plan_markdown
+
+        return str(format_plan_markdown(plan))
+    return format_plan_text(plan, color=out.color, verbose=out.verbose)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
+@click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
+@common_options
+def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, **kw: Any) -> None:
+    """Show what apply would change. Read-only by construction."""
+    out = _out(kw)
+    from reconciler.engine.run import plan_run
+    from reconciler.render.json import format_plan_json
+
+    run = plan_run(manifest, _options(kw), adopt=adopt)
+    out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
+    out.result(_render_plan(run.plan, fmt, out))
+    if out_file:
+        Path(out_file).write_text(format_plan_json(run.plan), encoding="utf-8")
+        out.info(f"plan written to {out_file}")
+    if detailed_exitcode and run.plan.pending:
+        sys.exit(2)
+
+
+def _confirm(auto_approve: bool, what: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to {what} without a terminal to confirm on; pass --auto-approve")
+    if not click.confirm(f"Do you want to {what}?", default=False):
+        raise UsageError("cancelled")
+
+
+def _apply(run: Any, out: Out, parallelism: int) -> None:
+    from reconciler.engine.apply import Outcome, apply_plan
+    from reconciler.engine.lock import stack_lock
+    from reconciler.kinds import all_kinds
+    from reconciler.render.text import format_results_text
+
+    blocked = run.plan.blocked
+    if blocked:
+        raise ApplyError("the plan has blocked changes; nothing was applied:\n" +
+                         "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
+    run.clients.read_only = False
+
+    def event(stage: str, change: Any, result: Any) -> None:
+        if stage == "start":
+            out.info(f"  {change.action.value:8} {change.address} ...")
+        elif result is not None and result.outcome is not Outcome.DONE:
+            out.info(f"  {result.outcome.value:8} {change.address}: {result.message}")
+        else:
+            out.info(f"  done     {change.address} ({result.seconds:.1f}s)")
+
+    with stack_lock(run.ctx):
+        results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event)
+    out.result(format_results_text(results))
+    if any(r.outcome is not Outcome.DONE for r in results):
+        raise ApplyError("some actions failed; the account is safe to re-run apply")
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=False),
+              help="Apply exactly this reviewed plan, or refuse (exit 4) if anything changed.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
+@click.option("--adopt", is_flag=True, help="Take over same-named resources that lack the stack tag.")
+@common_options
+def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism: int, adopt: bool,
+          **kw: Any) -> None:
+    """Converge the account to the manifest."""
+    out = _out(kw)
+    from reconciler.engine.run import plan_run
+    from reconciler.render.text import format_plan_text
+
+    reviewed = _load_plan_file(plan_file) if plan_file else None
+    run = plan_run(manifest, _options(kw), adopt=adopt)
+    if reviewed is not None:
+        _check_fresh(reviewed, run.plan)
+        auto_approve = True  # the plan was reviewed; applying it is the approval
+    if not run.plan.pending:
+        out.result(format_plan_text(run.plan, color=out.color))
+        return
+    out.result(format_plan_text(run.plan, color=out.color))
+    _confirm(auto_approve, "apply these changes")
+    _apply(run, out, parallelism)
+
+
+def _load_plan_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a readable plan file: {exc}") from None
+    from reconciler.manifest.schema import plan_file_problems
+
+    problems = plan_file_problems(data)
+    if problems:
+        raise UsageError(f"{path}: invalid plan file:\n" + "\n".join(f"  {p}" for p in problems))
+    return data  # type: ignore[no-any-return]
+
+
+def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
+    from reconciler.render.json import plan_to_json
+
+    now = plan_to_json(current)
+    reasons = []
+    if reviewed["manifest_sha256"] != now["manifest_sha256"]:
+        reasons.append("the manifest (or a policy file it references) changed")
+    if reviewed["live_sha256"] != now["live_sha256"]:
+        old, new = reviewed.get("fingerprints", {}), now["fingerprints"]
+        moved = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
+        reasons.append("the account changed at: " + (", ".join(moved) or "(unknown)"))
+    if not reasons and reviewed["changes"] != json.loads(json.dumps(now["changes"])):
+        reasons.append("the plan would differ from the reviewed one")
+    if reasons:
+        raise StalePlanError("stale plan: " + "; ".join(reasons) + ". Nothing was changed; make a new plan.")
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
+@common_options
+def destroy(manifest: str, auto_approve: bool, parallelism: int, **kw: Any) -> None:
+    """Delete everything the stack owns (protect: true refuses)."""
+    out = _out(kw)
+    from reconciler.engine.run import plan_run
+    from reconciler.render.text import format_plan_text
+
+    run = plan_run(manifest, _options(kw), destroy=True)
+    out.result(format_plan_text(run.plan, color=out.color))
+    if not run.plan.pending:
+        return
+    _confirm(auto_approve, f"DESTROY everything stack {run.plan.stack} owns")
+    _apply(run, out, parallelism)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@common_options
+def unlock(manifest: str, **kw: Any) -> None:
+    """Remove a stack's apply lock left by a dead apply."""
+    out = _out(kw)
+    from reconciler.engine.clients import Clients
+    from reconciler.engine.lock import release
+    from reconciler.engine.run import now
+    from reconciler.kinds.base import Context
+    from reconciler.manifest.validate import load_manifest
+
+    loaded, _ = load_manifest(manifest)
+    options = _options(kw)
+    clients = Clients(options.region or loaded.region, options.profile, options.endpoint_url)
+    ctx = Context(clients, loaded.stack, loaded.region, clients.account_id(), now())
+    out.result("lock removed\n" if release(ctx) else "no lock was held\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one place maps every error to its exit code."""
+    try:
+        cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(3)
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(3)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ReconcilerError as exc:
+        click.echo(f"error: {redact(str(exc))}" if not isinstance(exc, ManifestError) else redact(str(exc)),
+                   err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""I/O seams: AWS clients, concurrent reads, graph-ordered apply, locking, Docker."""

@@ -1,0 +1,120 @@
+"""Apply a plan: a graph walk, independent actions in parallel.
+
+Ordering: creates, updates and replacements after what they depend on; deletions
+before what they depend on (reverse order), and every deletion of a resource
+before the creation that could reuse its name. A failed action's dependents are
+skipped with "upstream failed"; everything independent still runs, so the account
+is left in a state a re-run converges from.
+"""
+
+from __future__ import annotations
+
+import enum
+import graphlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import botocore.exceptions
+
+from reconciler.errors import ReconcilerError
+from reconciler.kinds.base import Context, Kind, error_code
+from reconciler.plan.model import Action, Change, Plan
+from reconciler.secret import redact
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    address: str
+    action: Action
+    outcome: Outcome
+    message: str = ""
+    seconds: float = 0.0
+
+
+def _graph(changes: Mapping[str, Change]) -> dict[str, set[str]]:
+    """Predecessors of each pending change (only edges between pending changes matter)."""
+    preds: dict[str, set[str]] = {address: set() for address in changes}
+    for address, change in changes.items():
+        for dep in change.depends_on:
+            if dep not in changes:
+                continue
+            if change.action is Action.DELETE and changes[dep].action is Action.DELETE:
+                preds[dep].add(address)  # delete the dependent first
+            elif change.action is not Action.DELETE:
+                preds[address].add(dep)
+                if changes[dep].action is Action.DELETE:
+                    preds[address].discard(dep)
+    # a deletion that frees something must run before creations of the same kind of thing
+    deletes = [a for a, c in changes.items() if c.action is Action.DELETE]
+    for address, change in changes.items():
+        if change.action in (Action.CREATE, Action.REPLACE):
+            preds[address].update(d for d in deletes if changes[d].kind == change.kind)
+    return preds
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return redact(f"{error_code(exc)}: {err.get('Message', '')}")
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism: int = 10,
+               on_event: Callable[[str, Change, Result | None], None] = lambda *_: None) -> list[Result]:
+    """Run every pending change of `plan`; returns one Result per pending change."""
+    pending = {c.address: c for c in plan.pending}
+    sorter = graphlib.TopologicalSorter(_graph(pending))
+    sorter.prepare()
+    results: dict[str, Result] = {}
+    failed: set[str] = set()
+    lock = threading.Lock()
+
+    def run(change: Change) -> Result:
+        kind = kinds[change.kind]
+        upstream = [d for d in _graph(pending)[change.address] if d in failed]
+        if upstream:
+            return Result(change.address, change.action, Outcome.SKIPPED, f"upstream failed: {', '.join(upstream)}")
+        on_event("start", change, None)
+        started = time.monotonic()
+        try:
+            if change.action is Action.CREATE:
+                ctx.remember(change.address, kind.create(ctx, change))
+            elif change.action is Action.UPDATE:
+                kind.update(ctx, change)
+            elif change.action is Action.REPLACE:
+                ctx.remember(change.address, kind.replace(ctx, change))
+            elif change.action is Action.DELETE:
+                kind.delete(ctx, change)
+        except Exception as exc:
+            message = exc.args[0] if isinstance(exc, ReconcilerError) and exc.args else describe_error(exc)
+            return Result(change.address, change.action, Outcome.FAILED, redact(str(message)),
+                          time.monotonic() - started)
+        return Result(change.address, change.action, Outcome.DONE, "", time.monotonic() - started)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
+        running: dict[Future[Result], str] = {}
+        while sorter.is_active():
+            for address in sorted(sorter.get_ready()):
+                running[pool.submit(run, pending[address])] = address
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                address = running.pop(future)
+                result = future.result()
+                with lock:
+                    results[address] = result
+                    if result.outcome is not Outcome.DONE:
+                        failed.add(address)
+                on_event("end", pending[address], result)
+                sorter.done(address)
+    return [results[a] for a in sorted(results, key=lambda a: list(pending).index(a))]

@@ -1,0 +1,88 @@
+"""The one place a boto3 Session is made.
+
+Invariants: every client shares one Session, one retry policy (standard mode,
+configurable attempts), timeouts and endpoint; when `read_only` is set, a
+`before-call` hook refuses any operation that is not a read before it is sent, so
+`plan` and `drift` cannot change the account even through a bug in a kind.
+Every operation sent is recorded (service, operation) for tests and `make bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from reconciler.errors import AwsError, ReconcilerError, TerminalAwsError
+
+READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
+# Reads whose name does not say so.
+READ_OPERATIONS = frozenset({"GetCallerIdentity"})
+# Reads that would hand back a secret: never needed to plan, so never allowed there.
+SECRET_READS = frozenset({"GetSecretValue", "GetAuthorizationToken"})
+
+
+class ReadOnlyViolation(ReconcilerError):
+    """A mutating call was attempted during plan or drift (a bug; nothing was sent)."""
+
+
+def is_read(operation: str) -> bool:
+    return operation in READ_OPERATIONS or (
+        operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
+
+
+class Clients:
+    """Lazily built, thread-safe boto3 clients for one region and endpoint."""
+
+    def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
+                 read_only: bool = False, max_attempts: int | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.read_only = read_only
+        self.calls: list[tuple[str, str]] = []
+        attempts = max_attempts or int(os.environ.get("RECONCILER_MAX_ATTEMPTS", "8"))
+        self._config = botocore.config.Config(
+            region_name=region,
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            connect_timeout=10, read_timeout=60, max_pool_connections=32,
+            user_agent_extra="reconciler/0.1",
+        )
+        try:
+            self._session = boto3.session.Session(profile_name=profile, region_name=region)
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise TerminalAwsError(f"AWS profile not found: {exc} (check --profile / AWS_PROFILE)") from None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
+                made.meta.events.register("before-call.*.*", self._before_call)
+                self._clients[service] = made
+            return self._clients[service]
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        operation = model.name
+        service = model.service_model.service_name
+        if self.read_only and not is_read(operation):
+            raise ReadOnlyViolation(f"refused {service}:{operation}: this command is read-only")
+        with self._lock:
+            self.calls.append((service, operation))
+
+    def account_id(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Account"])
+        except botocore.exceptions.NoCredentialsError:
+            raise TerminalAwsError("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY)") from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AwsError(f"cannot reach AWS STS: {exc}") from None
+
+    def mutating_calls(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if not is_read(c[1])]
+

@@ -1,0 +1,73 @@
+"""Wiring of one run: manifest -> clients -> live -> plan; used by every command."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.engine.clients import Clients
+from reconciler.engine.read import read_live
+from reconciler.errors import TerminalAwsError
+from reconciler.kinds import all_kinds
+from reconciler.kinds.base import Context
+from reconciler.manifest.expand import expand
+from reconciler.manifest.findings import Finding
+from reconciler.manifest.model import DesiredResource, Manifest
+from reconciler.manifest.validate import load_manifest
+from reconciler.plan.build import build_plan
+from reconciler.plan.model import LiveResource, Plan
+
+
+@dataclass(frozen=True)
+class Options:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    registry: str | None = None
+    verbose: bool = False
+
+
+@dataclass
+class Run:
+    manifest: Manifest
+    findings: list[Finding]
+    desired: list[DesiredResource]
+    clients: Clients
+    ctx: Context
+    live: dict[str, LiveResource]
+    not_checked: dict[str, str]
+    plan: Plan
+
+
+def now() -> datetime.datetime:
+    """The clock; RECONCILER_NOW (ISO 8601) pins it for tests of key rotation."""
+    pinned = os.environ.get("RECONCILER_NOW")
+    if pinned:
+        return datetime.datetime.fromisoformat(pinned).astimezone(datetime.UTC)
+    return datetime.datetime.now(datetime.UTC)
+
+
+def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
+             adopt: bool = False) -> Run:
+    """Validate, connect read-only, read the account, and plan. Sends no write."""
+    manifest, findings = load_manifest(manifest_path)
+    desired = [] if destroy else expand(manifest)
+    region = options.region or manifest.region
+    clients = Clients(region, options.profile, options.endpoint_url, read_only=True)
+    account = clients.account_id()
+    if manifest.account and manifest.account != account:
+        raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
+                               f"account: {manifest.account!r}; refusing to touch the wrong account")
+    ctx = Context(clients, manifest.stack, region, account, now(), manifest.base_dir, options.registry)
+    kinds = all_kinds()
+    # a kind this version cannot manage is reported, never silently dropped
+    unsupported = {d.address: f"kind {d.kind} is not supported by this version" for d in desired
+                   if d.kind not in kinds}
+    desired = [d for d in desired if d.kind in kinds]
+    live, not_checked = read_live(ctx, desired, kinds)
+    not_checked.update(unsupported)
+    plan = build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
+                      desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt)
+    return Run(manifest, findings, desired, clients, ctx, live, not_checked, plan)

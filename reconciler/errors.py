@@ -1,0 +1,84 @@
+"""The one error tree; the CLI maps it to exit codes in one place.
+
+    ReconcilerError                 (exit 1 unless a subclass says otherwise)
+    ├── ManifestError               exit 3: invalid manifest, each problem with file:line:col
+    ├── UsageError                  exit 3: invalid command line or plan file
+    ├── StalePlanError              exit 4: the account or manifest changed since the plan
+    ├── AwsError                    exit 1: talking to AWS failed
+    │   ├── RetryableAwsError       throttling, 5xx, timeouts that outlived botocore's retries
+    │   └── TerminalAwsError        access denied, validation, not found where it must exist
+    ├── DockerError                 exit 1: build or push failed
+    ├── LockError                   exit 1: another apply holds the stack lock
+    └── ApplyError                  exit 1: one or more actions failed; the account is safe to re-run
+
+Invariant: no message in this tree ever contains a secret value; secrets travel as
+`reconciler.secret.Secret`, whose str/repr are masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Root of every error the tool raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest, located in its source."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.col}: {self.path}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ManifestError(ReconcilerError):
+    """The manifest is invalid; carries every problem found, sorted by position."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(ReconcilerError):
+    exit_code = 3
+
+
+class StalePlanError(ReconcilerError):
+    exit_code = 4
+
+
+class AwsError(ReconcilerError):
+    exit_code = 1
+
+
+class RetryableAwsError(AwsError):
+    pass
+
+
+class TerminalAwsError(AwsError):
+    pass
+
+
+class DockerError(ReconcilerError):
+    exit_code = 1
+
+
+class LockError(ReconcilerError):
+    exit_code = 1
+
+
+class ApplyError(ReconcilerError):
+    exit_code = 1

@@ -1,0 +1,75 @@
+"""IAM reads and helpers shared by the IAM kinds."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.kinds.base import Context, error_code
+from reconciler.plan.diff import canonical_policy
+
+
+def authorization_details(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """Users and groups of the whole account in one paginated call, shared by all IAM kinds."""
+
+    def fetch() -> dict[str, list[dict[str, Any]]]:
+        paginator = ctx.client("iam").get_paginator("get_account_authorization_details")
+        users: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        for page in paginator.paginate(Filter=["User", "Group"]):
+            users.extend(page.get("UserDetailList", []))
+            groups.extend(page.get("GroupDetailList", []))
+        return {"users": users, "groups": groups}
+
+    return ctx.memo("iam:authorization-details", fetch)
+
+
+def document(value: Any) -> Any:
+    """A policy document as data, whether AWS returned it parsed or URL-encoded."""
+    if isinstance(value, str):
+        return json.loads(urllib.parse.unquote(value))
+    return value
+
+
+def inline_policies(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
+    return {p["PolicyName"]: document(p["PolicyDocument"]) for p in sorted(entries, key=lambda p: p["PolicyName"])}
+
+
+def attached(entries: list[Mapping[str, Any]]) -> list[str]:
+    return sorted(p["PolicyArn"] for p in entries)
+
+
+def policy_json(doc: Any) -> str:
+    """The author's document as JSON text (key order as written)."""
+    return json.dumps(doc, indent=2)
+
+
+def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[str, Any],
+                      live: Mapping[str, Any]) -> None:
+    """Attach/detach managed and put/delete inline policies of a user or group to match."""
+    iam = ctx.client("iam")
+    key = {"user": "UserName", "group": "GroupName"}[entity]
+    want_arns = set(desired.get("managed_policies", []))
+    have_arns = set(live.get("managed_policies", []))
+    for arn in sorted(want_arns - have_arns):
+        getattr(iam, f"attach_{entity}_policy")(**{key: name, "PolicyArn": arn})
+    for arn in sorted(have_arns - want_arns):
+        try:
+            getattr(iam, f"detach_{entity}_policy")(**{key: name, "PolicyArn": arn})
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+    want = desired.get("inline_policies", {})
+    have = live.get("inline_policies", {})
+    for policy_name, doc in sorted(want.items()):
+        if policy_name not in have or canonical_policy(have[policy_name]) != canonical_policy(doc):
+            getattr(iam, f"put_{entity}_policy")(**{key: name, "PolicyName": policy_name,
+                                                     "PolicyDocument": policy_json(doc)})
+    for policy_name in sorted(set(have) - set(want)):
+        try:
+            getattr(iam, f"delete_{entity}_policy")(**{key: name, "PolicyName": policy_name})
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise

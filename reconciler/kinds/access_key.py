@@ -1,0 +1,374 @@
+"""Access keys of a programmatic user, delivered straight into a secret store.
+
+Address `iam.user.<name>.access_keys`: the set of keys of one user plus the store
+(a Secrets Manager secret or an SSM SecureString) that holds the newest one as
+JSON `{"AccessKeyId", "SecretAccessKey", "UserName", "CreateDate"}`.
+
+Bookkeeping lives in tags, never in a state file:
+- store tag `reconciler:key-ids`: the key ids this tool delivered into the store;
+- user tag `reconciler:key-intent`: set just before CreateAccessKey and removed once
+  the secret is stored, so a key made by a run that died in between is recognised
+  (created after the intent, never delivered) and removed by the next run;
+- user tag `reconciler:key-retired-<KEYID>`: the day a key was deactivated; it is
+  deleted `grace_days` later.
+A key the store does not know (made by hand) is deactivated and retired, loudly in
+the plan, never deleted silently. AWS allows two keys per user: when a new key
+needs a slot, the oldest retired key goes first, even inside its grace period.
+
+The secret value exists only between CreateAccessKey and the store write, inside a
+`Secret`; it is never logged, returned, or put in a plan.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.kinds.base import (
+    STACK_TAG,
+    Context,
+    Kind,
+    ReadResult,
+    error_code,
+    owned_by,
+    tag_dict,
+    tag_list,
+)
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+from reconciler.secret import Secret
+
+KEY_IDS_TAG = "reconciler:key-ids"
+INTENT_TAG = "reconciler:key-intent"
+RETIRED_PREFIX = "reconciler:key-retired-"
+UNUSED_DAYS = 45
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing update does, in order: delete, create, or retire (deactivate)."""
+
+    op: str
+    key: str | None
+    why: str
+
+
+def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
+    """Pure: the steps that bring the user's keys and store to the desired state."""
+    keys = list(attrs.get("keys", []))
+    steps: list[Step] = []
+    kept: list[Mapping[str, Any]] = []
+    for key in keys:
+        role = key["role"]
+        if role == "undelivered":
+            steps.append(Step("delete", key["id"], "created by a run that died before storing it"))
+        elif role == "retired" and key.get("retired_days", 0) >= spec["grace_days"]:
+            steps.append(Step("delete", key["id"], f"retired {key.get('retired_days')} days ago; grace ended"))
+        else:
+            kept.append(key)
+    good = [k for k in kept if k["role"] == "delivered" and k["status"] == "Active"
+            and k["age_days"] < spec["rotate_after_days"]]
+    due = [k for k in kept if k["role"] == "delivered" and k["status"] == "Active"
+           and k["age_days"] >= spec["rotate_after_days"]]
+    retire: list[Step] = []
+    for key in kept:
+        if key["role"] == "unknown" and key["status"] == "Active":
+            retire.append(Step("retire", key["id"], "unknown to the store (created by hand); deactivated"))
+        elif key["role"] == "delivered" and key["status"] == "Inactive":
+            retire.append(Step("retire", key["id"], "deactivated by hand"))
+        elif key["role"] == "unknown":
+            retire.append(Step("retire", key["id"], "unknown to the store (created by hand)"))
+    for key in due:
+        retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
+                                                 f"{spec['rotate_after_days']}); rotated"))
+    good.sort(key=lambda k: k["age_days"])
+    for key in good[spec["count"]:]:
+        retire.append(Step("retire", key["id"], f"more active keys than count: {spec['count']}"))
+    creates = max(0, spec["count"] - len(good))
+    slots = 2 - len(kept)
+    # free a slot per create: oldest retired / inactive first (never an active delivered one)
+    spare = sorted((k for k in kept if k["status"] == "Inactive" or k["role"] in ("retired", "unknown")),
+                   key=lambda k: -k["age_days"])
+    for _ in range(creates):
+        if slots > 0:
+            slots -= 1
+            continue
+        if not spare:
+            break
+        victim = spare.pop(0)
+        steps.append(Step("delete", victim["id"], "AWS allows two keys per user; oldest retired key removed early"))
+        retire = [r for r in retire if r.key != victim["id"]]
+    for _ in range(creates):
+        steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
+    if attrs.get("store_missing") and not creates and spec["count"] > 0:
+        steps.append(Step("create", None, "the store is missing; a new key replaces the lost one"))
+    return steps + retire
+
+
+def store_label(store: Mapping[str, Any]) -> str:
+    if "secretsmanager" in store:
+        return f"secretsmanager:{store['secretsmanager']}"
+    return f"ssm:{store.get('ssm')}"
+
+
+class AccessKeys(Kind):
+    name = "iam.access_key"
+    services = ("iam", "secretsmanager", "ssm")
+    replace_on = frozenset({"store", "user"})
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
+        changes: list[AttrChange] = []
+        if store_label(desired.spec["store"]) != store_label(live.attrs.get("store", {})):
+            changes.append(AttrChange("store", store_label(live.attrs.get("store", {})),
+                                      store_label(desired.spec["store"]), forces_replacement=True))
+            return changes
+        keys = {k["id"]: k for k in live.attrs.get("keys", [])}
+        for step in key_steps(desired.spec, live.attrs):
+            if step.op == "create":
+                changes.append(AttrChange("keys.new", None, f"(sensitive) {step.why}", sensitive=False))
+            else:
+                key = keys[str(step.key)]
+                before = f"{key['status']}, {key['age_days']} days old"
+                after = "deleted" if step.op == "delete" else "Inactive (deleted after grace_days)"
+                changes.append(AttrChange(f"keys.{step.key}", before, f"{after}: {step.why}"))
+        return changes
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        notes = []
+        if live is not None:
+            for key in live.attrs.get("keys", []):
+                if key["role"] == "unknown":
+                    notes.append(f"WARNING: key {key['id']} is unknown to the store (created by hand)")
+        if action is Action.DELETE and live is not None:
+            notes.append(f"deletes every access key of {live.attrs['user']} and the stored secret")
+        return notes
+
+    # -- read ---------------------------------------------------------------
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        from reconciler.kinds._iam import authorization_details
+
+        stores = _stores(ctx)
+        users: dict[str, dict[str, str]] = {}
+        wanted = {d.spec["user"] for d in desired}
+        for user in authorization_details(ctx)["users"]:
+            tags = tag_dict(user.get("Tags"))
+            if owned_by(tags, ctx.stack):
+                users[user["UserName"]] = tags
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
+        found: dict[str, LiveResource] = {}
+        today = ctx.now
+        for name, tags in sorted(users.items()):
+            address = f"iam.user.{name}.access_keys"
+            store = stores.get(address)
+            keys = listed[name]
+            if store is None and not keys and name not in wanted:
+                continue
+            if store is None and not keys:
+                continue  # nothing exists yet: the plan creates it
+            delivered = set((store or {}).get("key_ids", []))
+            intent = _parse_time(tags.get(INTENT_TAG))
+            normal = []
+            for key in keys:
+                created = key["CreateDate"]
+                retired = _parse_time(tags.get(RETIRED_PREFIX + key["AccessKeyId"]))
+                if retired is not None:
+                    role = "retired"
+                elif key["AccessKeyId"] in delivered:
+                    role = "delivered"
+                elif intent is not None and created >= intent - datetime.timedelta(minutes=1):
+                    role = "undelivered"
+                else:
+                    role = "unknown"
+                entry: dict[str, Any] = {
+                    "id": key["AccessKeyId"], "status": key["Status"], "role": role,
+                    "age_days": (today - created).days,
+                    "last_used_days": (today - key["LastUsed"]).days if key.get("LastUsed") else None,
+                }
+                if retired is not None:
+                    entry["retired_days"] = (today - retired).days
+                normal.append(entry)
+            normal.sort(key=lambda k: (k["age_days"], k["id"]))
+            attrs: dict[str, Any] = {"user": name, "keys": normal,
+                                     "store": (store or {}).get("store", {})}
+            if store is None:
+                attrs["store_missing"] = True
+            found[address] = LiveResource(address, self.name, name, attrs, depends_on=(f"iam.user.{name}",))
+        return ReadResult(found)
+
+    # -- apply --------------------------------------------------------------
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        self._run(ctx, change.desired.spec, {"keys": [], "store": {}, "store_missing": True})
+        return str(change.desired.spec["user"])
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._run(ctx, change.desired.spec, change.live.attrs)
+
+    def _run(self, ctx: Context, spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
+        iam = ctx.client("iam")
+        user = spec["user"]
+        delivered = [k["id"] for k in attrs.get("keys", []) if k["role"] == "delivered" and k["status"] == "Active"]
+        for step in key_steps(spec, attrs):
+            if step.op == "delete":
+                _delete_key(ctx, user, str(step.key))
+                _untag_user(ctx, user, [RETIRED_PREFIX + str(step.key)])
+                delivered = [k for k in delivered if k != step.key]
+            elif step.op == "retire":
+                iam.update_access_key(UserName=user, AccessKeyId=step.key, Status="Inactive")
+                iam.tag_user(UserName=user, Tags=[{"Key": RETIRED_PREFIX + str(step.key),
+                                                   "Value": _format_time(ctx.now)}])
+                delivered = [k for k in delivered if k != step.key]
+            elif step.op == "create":
+                iam.tag_user(UserName=user, Tags=[{"Key": INTENT_TAG, "Value": _format_time(ctx.now)}])
+                response = iam.create_access_key(UserName=user)["AccessKey"]
+                key_id = str(response["AccessKeyId"])
+                secret = Secret(str(response.pop("SecretAccessKey")))
+                payload = Secret(json.dumps({
+                    "AccessKeyId": key_id, "SecretAccessKey": secret.reveal(), "UserName": user,
+                    "CreateDate": response["CreateDate"].isoformat()}))
+                del response, secret
+                delivered = [*delivered, key_id][-2:]
+                _write_store(ctx, spec, payload, delivered)
+                _untag_user(ctx, user, [INTENT_TAG])
+        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store"):
+            _tag_store(ctx, spec["store"], delivered)
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        user = change.live.attrs["user"]
+        for key in change.live.attrs.get("keys", []):
+            _delete_key(ctx, user, key["id"])
+        _untag_user(ctx, user, [INTENT_TAG, *(RETIRED_PREFIX + k["id"] for k in change.live.attrs.get("keys", []))])
+        _delete_store(ctx, change.live.attrs.get("store", {}))
+
+    def replace(self, ctx: Context, change: Change) -> str:
+        # new store first, so the user is never without a stored working key
+        assert change.desired is not None and change.live is not None
+        old = change.live.attrs
+        self._run(ctx, change.desired.spec, {"keys": [], "store": {}, "store_missing": True})
+        for key in old.get("keys", []):
+            if key["role"] != "delivered" or key["status"] != "Active":
+                continue
+            ctx.client("iam").update_access_key(UserName=old["user"], AccessKeyId=key["id"], Status="Inactive")
+            ctx.client("iam").tag_user(UserName=old["user"], Tags=[{"Key": RETIRED_PREFIX + key["id"],
+                                                                    "Value": _format_time(ctx.now)}])
+        _delete_store(ctx, old.get("store", {}))
+        return str(change.desired.spec["user"])
+
+
+# -- helpers -------------------------------------------------------------------
+
+def _format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:
+    iam = ctx.client("iam")
+    keys = [k for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
+            for k in page["AccessKeyMetadata"]]
+    for key in keys:
+        used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+        key["LastUsed"] = used.get("LastUsedDate")
+    return keys
+
+
+def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
+    """Every store owned by the stack, by the address tag: two batched listings."""
+    found: dict[str, dict[str, Any]] = {}
+    sm = ctx.client("secretsmanager")
+    for page in sm.get_paginator("list_secrets").paginate(
+            Filters=[{"Key": "tag-key", "Values": [STACK_TAG]}, {"Key": "tag-value", "Values": [ctx.stack]}]):
+        for item in page.get("SecretList", []):
+            tags = tag_dict(item.get("Tags"))
+            if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+                found[tags["reconciler:address"]] = {"store": {"secretsmanager": item["Name"]},
+                                                     "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+    ssm = ctx.client("ssm")
+    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate(
+        ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
+    for name in names:
+        tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
+        if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+    return found
+
+
+def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str]) -> None:
+    store = spec["store"]
+    tags = {**spec["tags"], KEY_IDS_TAG: " ".join(key_ids)}
+    if "secretsmanager" in store:
+        sm = ctx.client("secretsmanager")
+        extra = {"KmsKeyId": store["kms_key"]} if "kms_key" in store else {}
+        try:
+            sm.create_secret(Name=store["secretsmanager"], SecretString=payload.reveal(), Tags=tag_list(tags),
+                             Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+        except Exception as exc:
+            if error_code(exc) != "ResourceExistsException":
+                raise
+            sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal())
+            sm.tag_resource(SecretId=store["secretsmanager"], Tags=tag_list(tags))
+    else:
+        ssm = ctx.client("ssm")
+        extra = {"KeyId": store["kms_key"]} if "kms_key" in store else {}
+        try:
+            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Tags=tag_list(tags),
+                              Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+        except Exception as exc:
+            if error_code(exc) != "ParameterAlreadyExists":
+                raise
+            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True, **extra)
+            ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=store["ssm"], Tags=tag_list(tags))
+
+
+def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> None:
+    tag = [{"Key": KEY_IDS_TAG, "Value": " ".join(key_ids)}]
+    if "secretsmanager" in store:
+        ctx.client("secretsmanager").tag_resource(SecretId=store["secretsmanager"], Tags=tag)
+    elif "ssm" in store:
+        ctx.client("ssm").add_tags_to_resource(ResourceType="Parameter", ResourceId=store["ssm"], Tags=tag)
+
+
+def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
+    try:
+        if "secretsmanager" in store:
+            ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],
+                                                       ForceDeleteWithoutRecovery=True)
+        elif "ssm" in store:
+            ctx.client("ssm").delete_parameter(Name=store["ssm"])
+    except Exception as exc:
+        if error_code(exc) not in ("ResourceNotFoundException", "ParameterNotFound"):
+            raise
+
+
+def _delete_key(ctx: Context, user: str, key_id: str) -> None:
+    try:
+        ctx.client("iam").delete_access_key(UserName=user, AccessKeyId=key_id)
+    except Exception as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
+
+
+def _untag_user(ctx: Context, user: str, keys: list[str]) -> None:
+    if keys:
+        try:
+            ctx.client("iam").untag_user(UserName=user, TagKeys=keys)
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+
+
+KIND = AccessKeys()

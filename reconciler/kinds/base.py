@@ -1,0 +1,148 @@
+"""The kind contract and the context kinds run in.
+
+A kind is one AWS resource type. It reads every resource of its type owned by the
+stack in as few calls as AWS allows (`read`), compares by meaning (`diff`, pure),
+and converges one address at a time (`create` / `update` / `delete`, idempotent:
+look up by ownership before creating, tags set in the create call).
+
+Invariants every kind keeps:
+- `read` is complete or raises: an unfinished read never becomes a delete;
+- `read` makes only read-only calls (the engine's guard enforces it in plan/drift);
+- `create` returns the new resource's id and leaves it usable (waited for);
+- no method ever logs or raises a secret value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.diff import diff_spec
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+
+STACK_TAG = "reconciler:stack"
+ADDRESS_TAG = "reconciler:address"
+PROTECT_TAG = "reconciler:protect"
+
+T = TypeVar("T")
+
+
+class ClientFactory(Protocol):
+    def client(self, service: str) -> Any: ...
+
+
+@dataclass
+class Context:
+    """Everything a kind needs to talk to the account; built by the engine.
+
+    `ids` maps addresses to AWS ids as they become known (from the read, then from
+    each create), so a kind resolves a reference like `vpc.main` to `vpc-0abc`.
+    `memo` shares one batched read between kinds (subnets and route tables both
+    need the stack's VPC ids, but DescribeVpcs runs once).
+    """
+
+    clients: ClientFactory
+    stack: str
+    region: str
+    account: str
+    now: datetime.datetime
+    base_dir: Path = Path(".")
+    registry: str | None = None
+    log: Callable[[str], None] = lambda message: None
+    ids: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    _memo: dict[str, Any] = field(default_factory=dict)
+    _memo_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(service)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """Compute once per context, even when several kinds ask at the same time."""
+        with self._lock:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]  # type: ignore[no-any-return]
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._memo.pop(key, None)
+
+    def resolve(self, address: str) -> str:
+        """The AWS id of a resource the plan already created or read."""
+        with self._lock:
+            if address not in self.ids:
+                raise KeyError(f"{address} has no id yet: it was neither read nor created")
+            return self.ids[address]
+
+    def remember(self, address: str, ident: str) -> None:
+        with self._lock:
+            self.ids[address] = ident
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What one kind found; `not_checked` says which addresses it could not judge, and why."""
+
+    resources: Mapping[str, LiveResource] = field(default_factory=dict)
+    not_checked: Mapping[str, str] = field(default_factory=dict)
+
+
+class Kind:
+    """Base class: generic diff and replace; subclasses implement read/create/update/delete."""
+
+    name: ClassVar[str] = ""
+    replace_on: ClassVar[frozenset[str]] = frozenset()
+    # Services this kind's read talks to; plan/drift list them for NOT_CHECKED reporting.
+    services: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        raise NotImplementedError
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
+        return diff_spec(desired.spec, live.attrs, self.replace_on)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        return []
+
+    def create(self, ctx: Context, change: Change) -> str:
+        raise NotImplementedError
+
+    def update(self, ctx: Context, change: Change) -> None:
+        raise NotImplementedError
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        raise NotImplementedError
+
+    def replace(self, ctx: Context, change: Change) -> str:
+        self.delete(ctx, change)
+        return self.create(ctx, change)
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """`{k: v}` -> `[{"Key": k, "Value": v}]`, sorted for deterministic requests."""
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def tag_dict(tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or ()}
+
+
+def owned_by(tags: Mapping[str, str], stack: str) -> bool:
+    return tags.get(STACK_TAG) == stack
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or ''."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

@@ -1,0 +1,84 @@
+"""IAM groups. Groups cannot carry tags, so the stack owns the groups under the
+IAM path `/reconciler/<stack>/`; a same-named group elsewhere is not ours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Change, LiveResource
+
+
+def stack_path(stack: str) -> str:
+    return f"/reconciler/{stack}/"
+
+
+class IamGroup(Kind):
+    name = "iam.group"
+    services = ("iam",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        wanted = {d.spec["name"] for d in desired}
+        found: dict[str, LiveResource] = {}
+        for group in authorization_details(ctx)["groups"]:
+            owned = group["Path"] == stack_path(ctx.stack)
+            if not owned and group["GroupName"] not in wanted:
+                continue
+            address = f"iam.group.{group['GroupName']}"
+            found[address] = LiveResource(address, self.name, group["GroupName"], {
+                "name": group["GroupName"],
+                "path": group["Path"],
+                "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
+                "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
+            }, owned=owned)
+        return ReadResult(found)
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        iam = ctx.client("iam")
+        try:
+            iam.create_group(GroupName=spec["name"], Path=spec["path"])
+        except Exception as exc:
+            if error_code(exc) != "EntityAlreadyExists":
+                raise
+            existing = iam.get_group(GroupName=spec["name"])["Group"]
+            if existing["Path"] != spec["path"]:
+                raise
+        converge_policies(ctx, entity="group", name=spec["name"], desired=spec, live={})
+        return str(spec["name"])
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        spec = change.desired.spec
+        if change.live.attrs["path"] != spec["path"]:
+            ctx.client("iam").update_group(GroupName=spec["name"], NewPath=spec["path"])
+        converge_policies(ctx, entity="group", name=spec["name"], desired=spec, live=change.live.attrs)
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        iam = ctx.client("iam")
+        name = change.live.id
+        try:
+            members = iam.get_group(GroupName=name)["Users"]
+        except Exception as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return
+            raise
+        for member in members:
+            try:
+                iam.remove_user_from_group(GroupName=name, UserName=member["UserName"])
+            except Exception as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+        converge_policies(ctx, entity="group", name=name, desired={}, live=change.live.attrs)
+        try:
+            iam.delete_group(GroupName=name)
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+
+
+KIND = IamGroup()

@@ -1,0 +1,1 @@
+"""Manifest layer: strict YAML loading, schema and semantic validation, expansion."""

@@ -1,0 +1,343 @@
+"""Semantic checks run after the schema: references, uniqueness, CIDRs, policies, secrets.
+
+Each check takes the schema-valid data and returns Problems; none touches AWS.
+Policy files are read here (relative to the manifest) and parsed as IAM JSON.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path as FsPath
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from reconciler.errors import Problem
+from reconciler.manifest.loader import Path, Source
+from reconciler.manifest.schema import manifest_schema
+
+# Tags that exist to be moved to the newest build; an immutable repository refuses them.
+MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "prod", "current"})
+GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
+_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
+_SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+
+Check = Callable[[dict[str, Any], Source, FsPath, dict[str, Any]], Iterator[Problem]]
+
+
+def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
+                      policies: dict[str, Any]) -> list[Problem]:
+    """Run every semantic check; `policies` is filled with parsed policy files."""
+    problems: list[Problem] = []
+    for check in (_credentials, _iam, _ecr_and_images, _policy_files, _network):
+        problems.extend(check(data, source, base_dir, policies))
+    return problems
+
+
+def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _walk(child, (*path, index))
+
+
+def looks_like_secret_key(text: str) -> bool:
+    """A 40-character base64 run with mixed case and digits, as AWS secret keys are."""
+    for match in _SECRET_KEY.finditer(text):
+        token = match.group(0)
+        if re.search(r"[a-z]", token) and re.search(r"[A-Z]", token) and re.search(r"[0-9]", token):
+            return True
+    return False
+
+
+def _credentials(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    for path, value in _walk(data):
+        if not isinstance(value, str):
+            continue
+        if _ACCESS_KEY_ID.search(value):
+            yield source.problem(path, "value looks like an AWS access key id",
+                                 "never put credentials in a manifest; access keys are created and stored by the tool")
+        elif looks_like_secret_key(value):
+            yield source.problem(path, "value looks like an AWS secret access key",
+                                 "never put credentials in a manifest; remove it and rotate that key")
+
+
+def _duplicates(items: list[dict[str, Any]], key: str, base: Path, source: Source, what: str,
+                fold: bool = False) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        name = str(item.get(key, ""))
+        probe = name.lower() if fold else name
+        if probe in seen:
+            yield source.problem((*base, index, key), f"duplicate {what} {name!r} (also at index {seen[probe]})",
+                                 f"{what} names must be unique" + (" ignoring case" if fold else ""))
+        else:
+            seen[probe] = index
+
+
+def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    iam = data.get("iam", {})
+    groups = iam.get("groups", [])
+    users = iam.get("users", [])
+    yield from _duplicates(groups, "name", ("iam", "groups"), source, "IAM group", fold=True)
+    yield from _duplicates(users, "name", ("iam", "users"), source, "IAM user", fold=True)
+    group_names = {g["name"] for g in groups}
+    stores: dict[str, Path] = {}
+    for ui, user in enumerate(users):
+        for gi, group in enumerate(user.get("groups", [])):
+            if group not in group_names:
+                from difflib import get_close_matches
+                close = get_close_matches(group, sorted(group_names), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "declare it under iam.groups"
+                yield source.problem(("iam", "users", ui, "groups", gi), f"unknown group {group!r}", hint)
+        store = user.get("access_keys", {}).get("store", {})
+        for kind in ("secretsmanager", "ssm"):
+            if kind in store:
+                where: Path = ("iam", "users", ui, "access_keys", "store", kind)
+                ident = f"{kind}:{store[kind]}"
+                if ident in stores:
+                    yield source.problem(where, f"store {store[kind]!r} is used by two users",
+                                         "give each user its own secret or parameter")
+                stores[ident] = where
+        if "kms_key" in store and len(store) == 1:
+            yield source.problem(("iam", "users", ui, "access_keys", "store"), "store names no destination",
+                                 "add `secretsmanager: NAME` or `ssm: /NAME`")
+
+
+def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    repos = data.get("ecr", {}).get("repositories", [])
+    yield from _duplicates(repos, "name", ("ecr", "repositories"), source, "repository")
+    by_name = {r["name"]: r for r in repos}
+    for ri, repo in enumerate(repos):
+        enc = repo.get("encryption", {})
+        if enc.get("type") == "AES256" and "kms_key" in enc:
+            yield source.problem(("ecr", "repositories", ri, "encryption", "kms_key"),
+                                 "kms_key is only valid with type: KMS", "remove kms_key or set type: KMS")
+    seen_tags: dict[tuple[str, str], Path] = {}
+    for ii, image in enumerate(data.get("images", [])):
+        repo_name = image["repository"]
+        if repo_name not in by_name:
+            from difflib import get_close_matches
+            close = get_close_matches(repo_name, sorted(by_name), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "declare it under ecr.repositories"
+            yield source.problem(("images", ii, "repository"), f"unknown repository {repo_name!r}", hint)
+            continue
+        immutable = by_name[repo_name].get("tag_mutability", "immutable") == "immutable"
+        for ti, tag in enumerate(image["tags"]):
+            where: Path = ("images", ii, "tags", ti)
+            if (repo_name, tag) in seen_tags:
+                yield source.problem(where, f"tag {tag!r} of {repo_name} is built by two images",
+                                     "each repository tag comes from one image")
+            seen_tags[(repo_name, tag)] = where
+            if immutable and tag in MOVING_TAGS:
+                yield source.problem(where, f"tag {tag!r} must move with each build, but {repo_name} is immutable",
+                                     "use a version tag such as 1.4.2, or set tag_mutability: mutable")
+        context = (base / image["context"]).resolve()
+        if not context.is_dir():
+            yield source.problem(("images", ii, "context"), f"build context {image['context']!r} is not a directory",
+                                 "the path is relative to the manifest file")
+        elif not (context / image.get("dockerfile", "Dockerfile")).is_file():
+            yield source.problem(("images", ii, "dockerfile" if "dockerfile" in image else "context"),
+                                 f"no {image.get('dockerfile', 'Dockerfile')} in {image['context']}",
+                                 "set `dockerfile:` to the file's path inside the context")
+
+
+_POLICY_VALIDATOR: Draft202012Validator | None = None
+
+
+def _policy_validator() -> Draft202012Validator:
+    global _POLICY_VALIDATOR
+    if _POLICY_VALIDATOR is None:
+        schema = manifest_schema()
+        _POLICY_VALIDATOR = Draft202012Validator({"$ref": "#/$defs/policy_document", "$defs": schema["$defs"]})
+    return _POLICY_VALIDATOR
+
+
+def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    for path, value in _walk(data):
+        if not (isinstance(value, dict) and set(value) == {"file"} and len(path) >= 2):
+            continue
+        if path[-2] != "inline_policies" and path[-1] != "policy":
+            continue
+        rel = str(value["file"])
+        file = base / rel
+        where = (*path, "file")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror}",
+                                 "the path is relative to the manifest file")
+            continue
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield source.problem(where, f"{rel}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+                                 "policy files are IAM JSON documents")
+            continue
+        errors = sorted(_policy_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            at = "/".join(str(p) for p in first.absolute_path) or "(top)"
+            yield source.problem(where, f"{rel}: not a valid IAM policy at {at}: {first.message}",
+                                 "see the IAM policy grammar: Version, Statement[Effect, Action, Resource]")
+            continue
+        pol[rel] = document
+
+
+def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    region = data.get("region", "")
+    vpcs = data.get("network", {}).get("vpcs", [])
+    yield from _duplicates(vpcs, "name", ("network", "vpcs"), source, "VPC")
+    for vi, vpc in enumerate(vpcs):
+        at: Path = ("network", "vpcs", vi)
+        network = ipaddress.ip_network(vpc["cidr"], strict=False)
+        if str(network) != vpc["cidr"]:
+            yield source.problem((*at, "cidr"), f"{vpc['cidr']} has host bits set", f"did you mean {network}?")
+        if not 16 <= network.prefixlen <= 28:
+            yield source.problem((*at, "cidr"), f"VPC CIDR /{network.prefixlen} is outside /16../28",
+                                 "AWS accepts VPC sizes from /16 to /28")
+        subnets = vpc.get("subnets", [])
+        yield from _duplicates(subnets, "name", (*at, "subnets"), source, "subnet")
+        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        for si, subnet in enumerate(subnets):
+            sat: Path = (*at, "subnets", si)
+            cidr = ipaddress.ip_network(subnet["cidr"], strict=False)
+            if str(cidr) != subnet["cidr"]:
+                yield source.problem((*sat, "cidr"), f"{subnet['cidr']} has host bits set", f"did you mean {cidr}?")
+            if not cidr.subnet_of(network):  # type: ignore[arg-type]
+                yield source.problem((*sat, "cidr"), f"{subnet['cidr']} is not inside the VPC's {vpc['cidr']}",
+                                     f"pick a range inside {vpc['cidr']}")
+            elif not 16 <= cidr.prefixlen <= 28:
+                yield source.problem((*sat, "cidr"), f"subnet CIDR /{cidr.prefixlen} is outside /16../28",
+                                     "AWS accepts subnet sizes from /16 to /28")
+            for other, name in placed:
+                if cidr.overlaps(other):
+                    yield source.problem((*sat, "cidr"), f"{subnet['cidr']} overlaps subnet {name!r} ({other})",
+                                         "subnets of a VPC must not overlap")
+            placed.append((cidr, subnet["name"]))
+            az = subnet["az"]
+            if not (az.startswith(region) and len(az) == len(region) + 1):
+                yield source.problem((*sat, "az"), f"{az} is not an availability zone of {region}",
+                                     f"use {region}a, {region}b, ...")
+            if subnet.get("map_public_ip") and not subnet.get("public"):
+                yield source.problem((*sat, "map_public_ip"), "map_public_ip on a private subnet",
+                                     "set public: true, or remove map_public_ip")
+        yield from _network_routing(vpc, at, source)
+        yield from _security_groups(vpc, at, source)
+
+
+def _network_routing(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
+    subnets = vpc.get("subnets", [])
+    by_name = {s["name"]: s for s in subnets}
+    public = [s for s in subnets if s.get("public")]
+    private = [s for s in subnets if not s.get("public")]
+    igw = vpc.get("internet_gateway", bool(public))
+    if public and not igw:
+        yield source.problem((*at, "internet_gateway"), "public subnets need an internet gateway",
+                             "set internet_gateway: true, or make the subnets private")
+    nat = vpc.get("nat", {})
+    mode = nat.get("mode", "none")
+    if mode != "none":
+        if not private:
+            yield source.problem((*at, "nat"), "NAT without private subnets has nothing to serve",
+                                 "add a private subnet or remove nat")
+        placement = nat.get("placement", "single")
+        if "subnet" in nat:
+            target = by_name.get(nat["subnet"])
+            if target is None:
+                yield source.problem((*at, "nat", "subnet"), f"unknown subnet {nat['subnet']!r}",
+                                     "name a public subnet of this VPC")
+            elif not target.get("public"):
+                yield source.problem((*at, "nat", "subnet"), f"subnet {nat['subnet']!r} is not public",
+                                     "a NAT must sit in a public subnet (public: true)")
+            if placement == "per_az":
+                yield source.problem((*at, "nat", "subnet"), "subnet is only for placement: single",
+                                     "remove subnet; per_az places one NAT in a public subnet of each AZ")
+        elif not public:
+            yield source.problem((*at, "nat"), "NAT needs a public subnet", "add a subnet with public: true")
+        if placement == "per_az":
+            public_azs = {s["az"] for s in public}
+            for si, subnet in enumerate(subnets):
+                if not subnet.get("public") and subnet["az"] not in public_azs:
+                    yield source.problem((*at, "subnets", si, "az"),
+                                         f"no public subnet in {subnet['az']} for its per-AZ NAT",
+                                         f"add a public subnet in {subnet['az']}")
+        if mode != "instance":
+            for key in ("instance_type", "ami"):
+                if key in nat:
+                    yield source.problem((*at, "nat", key), f"{key} is only for mode: instance",
+                                         "remove it or set mode: instance")
+    else:
+        for key in ("placement", "subnet", "instance_type", "ami"):
+            if key in nat:
+                yield source.problem((*at, "nat", key), f"{key} has no effect with mode: none",
+                                     "set mode: gateway or instance, or remove it")
+    sg_names = {g["name"] for g in vpc.get("security_groups", [])}
+    seen: dict[str, int] = {}
+    for ei, endpoint in enumerate(vpc.get("endpoints", [])):
+        service = endpoint["service"]
+        kind = endpoint.get("type", "gateway" if service in GATEWAY_SERVICES else "interface")
+        if service in seen:
+            yield source.problem((*at, "endpoints", ei, "service"), f"duplicate endpoint {service!r}",
+                                 "one endpoint per service")
+        seen[service] = ei
+        if kind == "gateway":
+            if service not in GATEWAY_SERVICES:
+                yield source.problem((*at, "endpoints", ei, "service"), f"{service} has no gateway endpoint",
+                                     "only s3 and dynamodb are gateway endpoints; use type: interface")
+            for key in ("private_dns", "security_groups"):
+                if key in endpoint:
+                    yield source.problem((*at, "endpoints", ei, key), f"{key} applies to interface endpoints only",
+                                         "remove it")
+        elif not private:
+            yield source.problem((*at, "endpoints", ei), "interface endpoints go in private subnets; there are none",
+                                 "add a private subnet")
+        for gi, group in enumerate(endpoint.get("security_groups", [])):
+            if group not in sg_names:
+                yield source.problem((*at, "endpoints", ei, "security_groups", gi), f"unknown security group {group!r}",
+                                     "declare it under security_groups of this VPC")
+
+
+def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
+    groups = vpc.get("security_groups", [])
+    yield from _duplicates(groups, "name", (*at, "security_groups"), source, "security group")
+    names = {g["name"] for g in groups}
+    for gi, group in enumerate(groups):
+        for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+            for ri, rule in enumerate(group.get(direction, [])):
+                rat: Path = (*at, "security_groups", gi, direction, ri)
+                wrong = "to" if peer_key == "from" else "from"
+                if wrong in rule:
+                    yield source.problem((*rat, wrong), f"{direction} rules name their peer with `{peer_key}`",
+                                         f"rename `{wrong}` to `{peer_key}`")
+                peer = rule.get(peer_key)
+                if peer is None:
+                    yield source.problem(rat, f"missing `{peer_key}`", f"add `{peer_key}: CIDR or group name`")
+                elif "/" in peer:
+                    try:
+                        ipaddress.ip_network(peer, strict=True)
+                    except ValueError:
+                        yield source.problem((*rat, peer_key), f"{peer!r} is not a valid CIDR",
+                                             "write a network such as 10.0.0.0/16")
+                elif peer not in names:
+                    yield source.problem((*rat, peer_key), f"unknown security group {peer!r}",
+                                         "use a CIDR or the name of a security group in this VPC")
+                protocol = rule["protocol"]
+                ports = rule.get("ports")
+                if protocol in ("tcp", "udp"):
+                    if ports is None:
+                        yield source.problem(rat, f"{protocol} rules need `ports`", 'add ports: "443" or "8000-8100"')
+                    else:
+                        low, _, high = ports.partition("-")
+                        lo, hi = int(low), int(high or low)
+                        if not (0 <= lo <= hi <= 65535):
+                            yield source.problem((*rat, "ports"), f"port range {ports} is invalid",
+                                                 "ports run from 0 to 65535, low-high")
+                elif ports is not None and protocol == "all":
+                    yield source.problem((*rat, "ports"), "protocol all takes no ports", "remove ports")

@@ -1,0 +1,50 @@
+"""`load_manifest`: file -> validated `Manifest`, or one ManifestError with every problem."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path as FsPath
+from typing import Any
+
+from reconciler.errors import ManifestError, Problem
+from reconciler.manifest.checks import semantic_problems
+from reconciler.manifest.findings import Finding, security_findings
+from reconciler.manifest.loader import load_yaml
+from reconciler.manifest.model import Manifest
+from reconciler.manifest.schema import schema_problems
+
+
+def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
+    """Load, schema-check and semantically check a manifest; no AWS call.
+
+    Returns the manifest and its security findings (waived or warnings). Raises
+    ManifestError listing every problem, including unwaived high findings.
+    """
+    fs_path = FsPath(path)
+    shown = str(path)
+    try:
+        raw = fs_path.read_bytes()
+    except OSError as exc:
+        raise ManifestError([Problem(shown, 1, 1, "$", f"cannot read the manifest: {exc.strerror}",
+                                     "check the path")]) from None
+    data, source, problems = load_yaml(raw, shown)
+    if data is None or problems:
+        raise ManifestError(problems)
+    problems = schema_problems(data, source)
+    if problems:
+        raise ManifestError(problems)
+    policies: dict[str, Any] = {}
+    problems = semantic_problems(data, source, fs_path.parent, policies)
+    findings = security_findings(data, source, policies) if not problems else []
+    for finding in findings:
+        if finding.rule.severity == "high" and not finding.waived:
+            problems.append(Problem(shown, finding.line, finding.col, finding.path,
+                                    f"{finding.rule.id} {finding.detail} ({finding.rule.reference})",
+                                    f'fix it, or waive it: `waivers: {{{finding.rule.id}: "reason"}}`'))
+    if problems:
+        raise ManifestError(problems)
+    digest = hashlib.sha256(raw)
+    for name in sorted(policies):
+        digest.update(name.encode() + b"\0" + json.dumps(policies[name], sort_keys=True).encode())
+    return Manifest(fs_path, data, source, digest.hexdigest(), policies), findings

@@ -1,0 +1,1 @@
+"""Pure planning: desired + live -> Plan. No boto3, docker, clock or I/O here."""

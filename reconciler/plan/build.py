@@ -1,0 +1,88 @@
+"""`build_plan`: the pure heart. Same inputs, same Plan, byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import (
+    ACTION_ORDER,
+    Action,
+    AttrChange,
+    Change,
+    KindPlanner,
+    LiveResource,
+    Plan,
+    canonical_json,
+)
+
+
+def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """Digest of everything read, plus each address's own fingerprint."""
+    prints = {address: live[address].fingerprint() for address in sorted(live)}
+    body = canonical_json({"live": prints, "not_checked": dict(sorted(not_checked.items()))})
+    return hashlib.sha256(body.encode()).hexdigest(), prints
+
+
+def build_plan(
+    *,
+    stack: str,
+    region: str,
+    account: str,
+    manifest_sha256: str,
+    desired: Sequence[DesiredResource],
+    live: Mapping[str, LiveResource],
+    kinds: Mapping[str, KindPlanner],
+    not_checked: Mapping[str, str] | None = None,
+    adopt: bool = False,
+) -> Plan:
+    """Compare desired with live and say, per address, what apply must do."""
+    not_checked = dict(not_checked or {})
+    changes: list[Change] = []
+    wanted = {d.address for d in desired}
+    for item in desired:
+        kind = kinds[item.kind]
+        found = live.get(item.address)
+        if found is None:
+            action, reason = Action.CREATE, "missing"
+            diff: tuple[AttrChange, ...] = tuple(AttrChange(k, None, v) for k, v in sorted(item.spec.items())
+                                                 if v is not None)
+            if item.address in not_checked:
+                reason = f"not checked: {not_checked[item.address]}"
+        elif not found.owned and not adopt:
+            changes.append(Change(item.address, item.kind, Action.CREATE, "exists without the stack tag",
+                                  (), item.depends_on, item, found,
+                                  blocked=f"{found.id} already exists and is not owned by stack {stack}; "
+                                          "rename it in the manifest, or re-run with --adopt to take it over"))
+            continue
+        else:
+            diff = tuple(kind.diff(item, found))
+            if not found.owned:
+                action, reason = Action.UPDATE, "adopt: add the stack tags"
+            elif any(c.forces_replacement for c in diff):
+                forced = sorted({c.path.split(".")[0] for c in diff if c.forces_replacement})
+                action, reason = Action.REPLACE, "changed " + ", ".join(forced)
+            elif diff:
+                action, reason = Action.UPDATE, "changed " + ", ".join(sorted({c.path.split(".")[0] for c in diff}))
+            else:
+                action, reason = Action.NOOP, "in sync"
+        blocked = None
+        if action is Action.REPLACE and item.protect:
+            blocked = "protect: true refuses replacement; remove protect to allow it"
+        notes = tuple(kind.notes(item, found, action))
+        changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
+                              notes, blocked))
+    for address in sorted(set(live) - wanted):
+        found = live[address]
+        if not found.owned:
+            continue
+        kind = kinds[found.kind]
+        blocked = None
+        if found.attrs.get("protect") is True:
+            blocked = "the resource is tagged reconciler:protect=true; remove the tag to allow deletion"
+        changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
+                              None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
+    changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
+    live_sha, prints = live_digest(live, not_checked)
+    return Plan(stack, region, account, manifest_sha256, live_sha, tuple(changes), prints, not_checked)

@@ -1,0 +1,141 @@
+"""Values of the planning layer: live resources, attribute changes, changes, plans.
+
+All are frozen and hold plain JSON data, so a Plan round-trips through the plan
+file byte for byte and two plans built from the same inputs are equal.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reconciler.manifest.model import DesiredResource
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+
+# Deletions first: a reviewer must see what will be destroyed before anything else.
+ACTION_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3, Action.NOOP: 4}
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """What the account holds at one address.
+
+    Invariants: `attrs` is normalised to the shape of the desired spec (references
+    to other resources as addresses, sets as sorted lists); `owned` is False for a
+    resource found under a manifest name without the stack tag (never deleted,
+    adopted only with --adopt); `unmanaged` lists things added by hand inside the
+    resource that the manifest cannot express (a console password, say).
+    """
+
+    address: str
+    kind: str
+    id: str
+    attrs: Mapping[str, Any]
+    owned: bool = True
+    depends_on: tuple[str, ...] = ()
+    unmanaged: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:
+        body = {"id": self.id, "attrs": self.attrs, "owned": self.owned, "unmanaged": list(self.unmanaged)}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AttrChange:
+    """One attribute that differs; `path` is dotted from the spec root."""
+
+    path: str
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+    sensitive: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "before": self.before, "after": self.after}
+        if self.sensitive:
+            out["before"] = out["after"] = "(sensitive)"
+        if self.forces_replacement:
+            out["forces_replacement"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """What apply will do at one address, and why.
+
+    Invariants: `desired` is None only for DELETE; `live` is None only for CREATE;
+    `blocked` names why apply must refuse this change (protect, conflict) and a
+    plan with any blocked change is never applied; `notes` are warnings shown with
+    the change (security widening, cost, hygiene), never secrets.
+    """
+
+    address: str
+    kind: str
+    action: Action
+    reason: str
+    diff: tuple[AttrChange, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    desired: DesiredResource | None = None
+    live: LiveResource | None = None
+    notes: tuple[str, ...] = ()
+    blocked: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan for one stack; `changes` are sorted deletions first, then by address."""
+
+    stack: str
+    region: str
+    account: str
+    manifest_sha256: str
+    live_sha256: str
+    changes: tuple[Change, ...]
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    not_checked: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.action is not Action.NOOP)
+
+    @property
+    def blocked(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.blocked)
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}
+        counts["unchanged"] = 0
+        for change in self.changes:
+            counts["unchanged" if change.action is Action.NOOP else change.action.value] += 1
+        return counts
+
+
+class KindPlanner(Protocol):
+    """What planning needs from a kind: how to compare, what forces replacement."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def replace_on(self) -> frozenset[str]: ...
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]: ...
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]: ...
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces; the basis of every digest."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -1,0 +1,1 @@
+"""Renderers: Plan / results / drift report -> str. They see only the plan model."""

@@ -1,0 +1,48 @@
+"""The plan file (SPEC.md §5, `schemas/plan.schema.json`): stable, deterministic JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.plan.model import Change, Plan
+
+FORMAT_VERSION = 1
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "address": change.address,
+        "kind": change.kind,
+        "action": change.action.value,
+        "reason": change.reason,
+        "diff": [d.to_json() for d in change.diff],
+        "depends_on": list(change.depends_on),
+    }
+    if change.notes:
+        out["notes"] = list(change.notes)
+    if change.blocked:
+        out["blocked"] = change.blocked
+    if change.live is not None:
+        out["id"] = change.live.id
+    return out
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "stack": plan.stack,
+        "region": plan.region,
+        "account": plan.account,
+        "manifest_sha256": plan.manifest_sha256,
+        "live_sha256": plan.live_sha256,
+        "summary": plan.summary(),
+        "changes": [change_to_json(c) for c in plan.changes],
+        "fingerprints": dict(sorted(plan.fingerprints.items())),
+        "not_checked": dict(sorted(plan.not_checked.items())),
+    }
+
+
+def format_plan_json(plan: Plan) -> str:
+    """Deterministic: sorted keys, fixed indentation, trailing newline."""
+    return json.dumps(plan_to_json(plan), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"

@@ -1,0 +1,82 @@
+"""Terraform-like text: deletions first and loud, `+ ~ - -/+` with attribute diffs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.plan.model import Action, Plan
+
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
+VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
+        Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED", Action.NOOP: "is in sync"}
+COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red"}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value)
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _paint(text: str, color: str | None, enabled: bool) -> str:
+    if not enabled or not color:
+        return text
+    codes = {"red": "31", "green": "32", "yellow": "33", "magenta": "35", "bold": "1"}
+    return f"\033[{codes[color]}m{text}\033[0m"
+
+
+def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
+    lines: list[str] = [f"Plan for stack {plan.stack} in {plan.account}/{plan.region}:", ""]
+    deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE)]
+    if deletions:
+        lines.append(_paint(f"!! {len(deletions)} resource(s) will be DELETED or REPLACED:", "red", color))
+        lines.extend(_paint(f"!!   {SYMBOL[c.action]} {c.address}", "red", color) for c in deletions)
+        lines.append("")
+    for change in plan.changes:
+        if change.action is Action.NOOP and not verbose:
+            continue
+        head = f"{SYMBOL[change.action]} {change.address} ({change.kind}) {VERB[change.action]}"
+        lines.append(_paint(head, COLOR.get(change.action), color) + f"  # {change.reason}")
+        for attr in change.diff:
+            marker = "  # forces replacement" if attr.forces_replacement else ""
+            if attr.sensitive:
+                lines.append(f"    ~ {attr.path}: (sensitive){marker}")
+            else:
+                lines.append(f"    ~ {attr.path}: {_value(attr.before)} -> {_value(attr.after)}{marker}")
+        for note in change.notes:
+            lines.append(f"    ! {note}")
+        if change.blocked:
+            lines.append(_paint(f"    X BLOCKED: {change.blocked}", "red", color))
+    if plan.not_checked:
+        lines.append("")
+        lines.append("Not checked:")
+        lines.extend(f"  ? {address}: {why}" for address, why in sorted(plan.not_checked.items()))
+    lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary()
+    if not plan.pending:
+        return f"No changes. {s['unchanged']} resource(s) in sync."
+    return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
+            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
+
+
+def format_results_text(results: Sequence[Any]) -> str:
+    lines = []
+    for result in results:
+        status = {"done": "ok", "failed": "FAILED", "skipped": "skipped"}[result.outcome.value]
+        detail = f": {result.message}" if result.message else ""
+        lines.append(f"{status:8} {result.action.value:8} {result.address}{detail}")
+    done = sum(1 for r in results if r.outcome.value == "done")
+    failed = sum(1 for r in results if r.outcome.value == "failed")
+    skipped = sum(1 for r in results if r.outcome.value == "skipped")
+    lines.append(f"Apply: {done} done, {failed} failed, {skipped} skipped.")
+    return "\n".join(lines) + "\n"

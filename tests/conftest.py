@@ -53,10 +53,13 @@ class Moto:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[Moto]:
     port = free_port()
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="reconciler-moto-")
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "AWS_ACCESS_KEY_ID": FAKE_KEY,
-           "AWS_SECRET_ACCESS_KEY": FAKE_KEY}
+           "AWS_SECRET_ACCESS_KEY": FAKE_KEY, "MOTO_RECORDER_FILEPATH": os.path.join(workdir, "moto_recording")}
     process = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

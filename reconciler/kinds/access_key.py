@@ -90,21 +90,25 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
         retire.append(Step("retire", key["id"], f"more active keys than count: {spec['count']}"))
     creates = max(0, spec["count"] - len(good))
     slots = 2 - len(kept)
-    # free a slot per create: oldest retired / inactive first (never an active delivered one)
+    # free a slot per create: oldest retired / inactive first; failing that, the oldest key due for
+    # rotation (only when two active keys fill AWS's limit, as with count: 2)
     spare = sorted((k for k in kept if k["status"] == "Inactive" or k["role"] in ("retired", "unknown")),
                    key=lambda k: -k["age_days"])
+    spare += sorted(due, key=lambda k: -k["age_days"])[: max(0, len(due) - 1)] if len(good) + len(due) > 1 else []
+    made = 0
     for _ in range(creates):
         if slots > 0:
             slots -= 1
-            continue
-        if not spare:
+        elif spare:
+            victim = spare.pop(0)
+            steps.append(Step("delete", victim["id"], "AWS allows two keys per user; removed early to make room"))
+            retire = [r for r in retire if r.key != victim["id"]]
+        else:
             break
-        victim = spare.pop(0)
-        steps.append(Step("delete", victim["id"], "AWS allows two keys per user; oldest retired key removed early"))
-        retire = [r for r in retire if r.key != victim["id"]]
-    for _ in range(creates):
+        made += 1
+    for _ in range(made):
         steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
-    if attrs.get("store_missing") and not creates and spec["count"] > 0:
+    if attrs.get("store_missing") and not made and spec["count"] > 0:
         steps.append(Step("create", None, "the store is missing; a new key replaces the lost one"))
     return steps + retire
 

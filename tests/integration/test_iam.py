@@ -210,7 +210,7 @@ def test_same_named_untagged_user_is_a_conflict_unless_adopted(cli: Any, moto: M
     manifest = write(tmp_path)
     refused = cli("apply", str(manifest), "--auto-approve")
     assert refused.code == 1 and "--adopt" in refused.all
-    assert "Tags" not in iam.get_user(UserName="app-dev")["User"] or not iam.get_user(UserName="app-dev")["User"]["Tags"]
+    assert not iam.get_user(UserName="app-dev")["User"].get("Tags")
     adopted = cli("apply", str(manifest), "--auto-approve", "--adopt")
     assert adopted.code == 0, adopted.all
     assert cli("plan", str(manifest), "--detailed-exitcode").code == 0

@@ -1,0 +1,74 @@
+"""Engine seams against moto server: the read-only guard, the stack lock, secrets at --verbose."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.engine.clients import Clients, ReadOnlyViolation
+from tests.conftest import Moto
+
+MANIFEST = """\
+version: 1
+stack: enginetest
+region: us-east-1
+iam:
+  users:
+    - name: svc
+      access_keys: {store: {secretsmanager: enginetest/svc}}
+"""
+
+
+def test_read_only_clients_refuse_writes_before_sending(moto: Moto, monkeypatch: Any) -> None:
+    for key, value in moto.env().items():
+        monkeypatch.setenv(key, value)
+    clients = Clients("us-east-1", endpoint_url=moto.endpoint, read_only=True)
+    clients.client("iam").list_users()
+    with pytest.raises(ReadOnlyViolation):
+        clients.client("iam").create_user(UserName="nope")
+    iam: Any = moto.client("iam")
+    assert iam.list_users()["Users"] == []
+    assert clients.calls == [("iam", "ListUsers")]
+
+
+def test_a_held_lock_refuses_a_second_apply_and_unlock_frees_it(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    ssm: Any = moto.client("ssm")
+    ssm.put_parameter(Name="/reconciler/locks/enginetest", Type="String",
+                      Value=json.dumps({"owner": "someone@else pid 1", "expires": "2999-01-01T00:00:00+00:00"}))
+    held = cli("apply", str(manifest), "--auto-approve")
+    assert held.code == 1 and "locked by someone@else" in held.err, held.all
+    iam: Any = moto.client("iam")
+    assert iam.list_users()["Users"] == []
+    assert cli("unlock", str(manifest)).out == "lock removed\n"
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    # the lock is released after a successful apply
+    assert ssm.describe_parameters()["Parameters"] == [] or all(
+        p["Name"] != "/reconciler/locks/enginetest" for p in ssm.describe_parameters()["Parameters"])
+
+
+def test_no_secret_in_any_output_even_verbose(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    outputs = [cli("apply", str(manifest), "--auto-approve", "-v")]
+    sm: Any = moto.client("secretsmanager")
+    secret = json.loads(sm.get_secret_value(SecretId="enginetest/svc")["SecretString"])["SecretAccessKey"]
+    plan_file = tmp_path / "plan.json"
+    outputs += [cli("plan", str(manifest), "-v", "--format", "json"),
+                cli("plan", str(manifest), "-v", "--out", str(plan_file)),
+                cli("destroy", str(manifest), "--auto-approve", "-v")]
+    for result in outputs:
+        assert result.code == 0, result.all
+        assert secret not in result.all
+    assert secret not in plan_file.read_text()
+
+
+def test_account_guard_refuses_the_wrong_account(cli: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST.replace("region: us-east-1", 'region: us-east-1\naccount: "999999999999"'))
+    result = cli("plan", str(manifest))
+    assert result.code == 1 and "999999999999" in result.err

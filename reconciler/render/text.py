@@ -20,7 +20,19 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _flatten(path: str, value: Any) -> list[tuple[str, Any]]:
+    """Nested mappings as one dotted line per leaf, so long documents stay readable."""
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, Any]] = []
+        for key in sorted(value):
+            out.extend(_flatten(f"{path}.{key}", value[key]))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [pair for i, item in enumerate(value) for pair in _flatten(f"{path}[{i}]", item)]
+    return [(path, value)]
 
 
 def _paint(text: str, color: str | None, enabled: bool) -> str:
@@ -46,6 +58,12 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
             marker = "  # forces replacement" if attr.forces_replacement else ""
             if attr.sensitive:
                 lines.append(f"    ~ {attr.path}: (sensitive){marker}")
+            elif change.action is Action.CREATE:
+                lines.extend(f"    + {path} = {_value(value)}" for path, value in _flatten(attr.path, attr.after))
+            elif attr.before is None:
+                lines.extend(f"    + {path} = {_value(value)}{marker}" for path, value in _flatten(attr.path, attr.after))
+            elif attr.after is None:
+                lines.extend(f"    - {path} = {_value(value)}{marker}" for path, value in _flatten(attr.path, attr.before))
             else:
                 lines.append(f"    ~ {attr.path}: {_value(attr.before)} -> {_value(attr.after)}{marker}")
         for note in change.notes:

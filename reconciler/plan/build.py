@@ -16,6 +16,7 @@ from reconciler.plan.model import (
     Plan,
     canonical_json,
 )
+from reconciler.plan.security import security_notes
 
 
 def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -70,7 +71,7 @@ def build_plan(
         blocked = None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
-        notes = tuple(kind.notes(item, found, action))
+        notes = tuple(kind.notes(item, found, action)) + tuple(security_notes(diff))
         changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
                               notes, blocked))
     for address in sorted(set(live) - wanted):

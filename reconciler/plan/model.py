@@ -28,6 +28,21 @@ class Action(enum.Enum):
 ACTION_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3, Action.NOOP: 4}
 
 
+# Observations that move with the clock or with use, not because anyone changed the
+# resource (a key's age, when it was last used). They are left out of fingerprints, or a
+# plan reviewed yesterday would be stale today; what they decide (a rotation falling due)
+# still changes the plan's changes, which `apply --plan` compares too.
+VOLATILE_ATTRS = frozenset({"age_days", "last_used_days", "retired_days"})
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_ATTRS}
+    if isinstance(value, list | tuple):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class LiveResource:
     """What the account holds at one address.
@@ -48,7 +63,9 @@ class LiveResource:
     unmanaged: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
-        body = {"id": self.id, "attrs": self.attrs, "owned": self.owned, "unmanaged": list(self.unmanaged)}
+        """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)."""
+        body = {"id": self.id, "attrs": _without_volatile(self.attrs), "owned": self.owned,
+                "unmanaged": list(self.unmanaged)}
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

@@ -1,7 +1,11 @@
 """Semantic checks run after the schema: references, uniqueness, CIDRs, policies, secrets.
 
-Each check takes the schema-valid data and returns Problems; none touches AWS.
-Policy files are read here (relative to the manifest) and parsed as IAM JSON.
+None touches AWS. Policy files are read here (relative to the manifest) and
+parsed as IAM JSON. Each check declares the top-level sections it reads and runs
+only when the schema (and the loader) found nothing wrong in them, so it may rely
+on the schema's guarantees there; the credential and policy-file checks read any
+data defensively and always run. That way one run reports schema and semantic
+problems together without ever tripping over malformed data.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator
+from difflib import get_close_matches
 from pathlib import Path as FsPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
+from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source
 from reconciler.manifest.schema import manifest_schema
 
@@ -25,15 +31,19 @@ GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
+# AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack and reconciler:address.
+MAX_USER_TAGS = 50 - 3
+
 Check = Callable[[dict[str, Any], Source, FsPath, dict[str, Any]], Iterator[Problem]]
 
 
 def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
-                      policies: dict[str, Any]) -> list[Problem]:
-    """Run every semantic check; `policies` is filled with parsed policy files."""
+                      policies: dict[str, Any], dirty: frozenset[str] | set[str] = frozenset()) -> list[Problem]:
+    """Run every semantic check whose sections are not `dirty`; `policies` is filled with parsed policy files."""
     problems: list[Problem] = []
-    for check in (_credentials, _iam, _ecr_and_images, _policy_files, _network):
-        problems.extend(check(data, source, base_dir, policies))
+    for check, sections in _CHECKS:
+        if not dirty.intersection(sections):
+            problems.extend(check(data, source, base_dir, policies))
     return problems
 
 
@@ -92,7 +102,6 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
     for ui, user in enumerate(users):
         for gi, group in enumerate(user.get("groups", [])):
             if group not in group_names:
-                from difflib import get_close_matches
                 close = get_close_matches(group, sorted(group_names), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "declare it under iam.groups"
                 yield source.problem(("iam", "users", ui, "groups", gi), f"unknown group {group!r}", hint)
@@ -105,9 +114,12 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
                     yield source.problem(where, f"store {store[kind]!r} is used by two users",
                                          "give each user its own secret or parameter")
                 stores[ident] = where
-        if "kms_key" in store and len(store) == 1:
-            yield source.problem(("iam", "users", ui, "access_keys", "store"), "store names no destination",
-                                 "add `secretsmanager: NAME` or `ssm: /NAME`")
+        if "access_keys" in user:
+            where = ("iam", "users", ui, "access_keys", "store")
+            if "secretsmanager" in store and "ssm" in store:
+                yield source.problem(where, "store names two destinations", "keep either secretsmanager or ssm")
+            elif "secretsmanager" not in store and "ssm" not in store:
+                yield source.problem(where, "store names no destination", "add `secretsmanager: NAME` or `ssm: /NAME`")
 
 
 def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
@@ -123,7 +135,6 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
     for ii, image in enumerate(data.get("images", [])):
         repo_name = image["repository"]
         if repo_name not in by_name:
-            from difflib import get_close_matches
             close = get_close_matches(repo_name, sorted(by_name), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "declare it under ecr.repositories"
             yield source.problem(("images", ii, "repository"), f"unknown repository {repo_name!r}", hint)
@@ -161,9 +172,9 @@ def _policy_validator() -> Draft202012Validator:
 
 def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
     for path, value in _walk(data):
-        if not (isinstance(value, dict) and set(value) == {"file"} and len(path) >= 2):
+        if not (isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str)):
             continue
-        if path[-2] != "inline_policies" and path[-1] != "policy":
+        if not (len(path) >= 2 and path[-2] == "inline_policies") and not (path and path[-1] == "policy"):
             continue
         rel = str(value["file"])
         file = base / rel
@@ -325,8 +336,13 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
                     except ValueError:
                         yield source.problem((*rat, peer_key), f"{peer!r} is not a valid CIDR",
                                              "write a network such as 10.0.0.0/16")
+                elif re.fullmatch(r"[0-9.:]+", peer):
+                    yield source.problem((*rat, peer_key), f"{peer!r} is an address, not a network",
+                                         f"write it as a CIDR: {peer}/{32 if '.' in peer else 128}")
                 elif peer not in names:
+                    close = get_close_matches(peer, sorted(names), n=1)
                     yield source.problem((*rat, peer_key), f"unknown security group {peer!r}",
+                                         f"did you mean {close[0]!r}?" if close else
                                          "use a CIDR or the name of a security group in this VPC")
                 protocol = rule["protocol"]
                 ports = rule.get("ports")
@@ -339,5 +355,42 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
                         if not (0 <= lo <= hi <= 65535):
                             yield source.problem((*rat, "ports"), f"port range {ports} is invalid",
                                                  "ports run from 0 to 65535, low-high")
-                elif ports is not None and protocol == "all":
-                    yield source.problem((*rat, "ports"), "protocol all takes no ports", "remove ports")
+                elif ports is not None:
+                    yield source.problem((*rat, "ports"), f"protocol {protocol} takes no ports", "remove ports")
+
+
+def _waivers(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    for rule_id in data.get("waivers", {}):
+        if rule_id not in RULES:
+            close = get_close_matches(rule_id, sorted(RULES), n=1)
+            yield source.problem(("waivers", rule_id), f"unknown rule {rule_id!r}",
+                                 f"did you mean {close[0]!r}?" if close else "rule ids: " + ", ".join(sorted(RULES)),
+                                 key=True)
+
+
+def _tags(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    """`Name` comes from the resource name; the manifest's tags plus a resource's must fit AWS's limit."""
+    common = data.get("tags")
+    common = common if isinstance(common, dict) else {}
+    for path, value in _walk(data):
+        if not (path and path[-1] == "tags" and isinstance(value, dict)):
+            continue
+        if "Name" in value:
+            yield source.problem((*path, "Name"), "the Name tag is set by the tool from the resource name",
+                                 "remove it; rename the resource instead", key=True)
+        total = len(set(common) | set(value)) if path != ("tags",) else len(common)
+        if total > MAX_USER_TAGS:
+            yield source.problem(path, f"{total} tags with the manifest's own; at most {MAX_USER_TAGS} fit",
+                                 "AWS allows 50 tags per resource and the tool sets 3 itself")
+
+
+# (check, top-level sections it relies on being schema-valid)
+_CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
+    (_credentials, ()),
+    (_tags, ()),
+    (_waivers, ("waivers",)),
+    (_iam, ("iam",)),
+    (_ecr_and_images, ("ecr", "images")),
+    (_policy_files, ()),
+    (_network, ("network", "region")),
+)

@@ -34,7 +34,7 @@ RULES = {r.id: r for r in (
          "CIS AWS 1.16 / Security Hub IAM.21"),
     Rule("RC-ECR-001", "medium", "image scanning on push is off", "Security Hub ECR.1"),
     Rule("RC-ECR-002", "low", "repository tags are mutable", "Security Hub ECR.2"),
-    Rule("RC-ECR-003", "low", "repository has no lifecycle policy", "Security Hub ECR.3"),
+    Rule("RC-ECR-003", "medium", "repository has no lifecycle policy", "Security Hub ECR.3"),
     Rule("RC-NET-002", "medium", "public subnet assigns public IPv4 addresses automatically",
          "Security Hub EC2.15"),
     Rule("RC-NET-003", "medium", "ingress open to the internet on all ports", "CIS AWS 5.2 / Security Hub EC2.18"),
@@ -56,14 +56,23 @@ class Finding:
                 f"{self.detail} ({self.rule.reference}){state}")
 
 
-def security_findings(data: dict[str, Any], source: Source,
-                      policies: dict[str, Any]) -> list[Finding]:
-    """Every finding in the manifest, waivers applied, sorted by position."""
-    waivers: dict[str, str] = data.get("waivers", {})
+def security_findings(data: dict[str, Any], source: Source, policies: dict[str, Any],
+                      dirty: frozenset[str] | set[str] = frozenset()) -> list[Finding]:
+    """Every finding in the sections that are not `dirty`, waivers applied, sorted by position."""
+    waivers = data.get("waivers")
+    # honour every well-formed entry, even when another entry has a schema problem
+    waived = {k: v for k, v in waivers.items() if isinstance(v, str)} if isinstance(waivers, dict) else {}
+    raw: list[tuple[str, Path, str]] = []
+    if "iam" not in dirty:
+        raw.extend(_iam(data, policies))
+    if "ecr" not in dirty:
+        raw.extend(_ecr(data))
+    if "network" not in dirty:
+        raw.extend(_network(data))
     out = []
-    for rule_id, path, detail in _raw(data, policies):
+    for rule_id, path, detail in raw:
         line, col = source.where(path)
-        out.append(Finding(RULES[rule_id], json_path(path), line, col, detail, waivers.get(rule_id)))
+        out.append(Finding(RULES[rule_id], json_path(path), line, col, detail, waived.get(rule_id)))
     return sorted(out, key=lambda f: (f.line, f.col, f.rule.id))
 
 
@@ -81,7 +90,7 @@ def _allows_everything(document: Any) -> bool:
     return False
 
 
-def _raw(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, Path, str]]:
+def _iam(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, Path, str]]:
     iam = data.get("iam", {})
     for kind in ("users", "groups"):
         for index, item in enumerate(iam.get(kind, [])):
@@ -103,12 +112,20 @@ def _raw(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, 
             if ADMIN_POLICY in groups.get(group, {}).get("managed_policies", []):
                 yield ("RC-IAM-001", ("iam", "users", index, "groups", gi),
                        f"user {user['name']} gets AdministratorAccess through group {group}")
+
+
+def _ecr(data: dict[str, Any]) -> Iterator[tuple[str, Path, str]]:
     for index, repo in enumerate(data.get("ecr", {}).get("repositories", [])):
         at = ("ecr", "repositories", index)
         if repo.get("scan_on_push") is False:
             yield "RC-ECR-001", (*at, "scan_on_push"), f"{repo['name']}: scan_on_push is false"
         if repo.get("tag_mutability") == "mutable":
             yield "RC-ECR-002", (*at, "tag_mutability"), f"{repo['name']}: tags can be overwritten"
+        if repo.get("lifecycle") == {}:
+            yield "RC-ECR-003", (*at, "lifecycle"), f"{repo['name']}: an empty lifecycle expires nothing"
+
+
+def _network(data: dict[str, Any]) -> Iterator[tuple[str, Path, str]]:
     for vi, vpc in enumerate(data.get("network", {}).get("vpcs", [])):
         for si, subnet in enumerate(vpc.get("subnets", [])):
             if subnet.get("map_public_ip"):
@@ -123,8 +140,11 @@ def _raw(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, 
                 if rule["protocol"] == "all":
                     yield "RC-NET-003", at, f"group {group['name']} accepts all traffic from anywhere"
                     yield "RC-NET-001", at, f"group {group['name']} opens SSH/RDP to anywhere"
-                elif rule["protocol"] == "tcp" and ports:
+                elif rule["protocol"] in ("tcp", "udp") and ports:
                     low, _, high = ports.partition("-")
                     lo, hi = int(low), int(high or low)
-                    if lo <= 22 <= hi or lo <= 3389 <= hi:
+                    if lo <= 1 and hi >= 65535:
+                        yield "RC-NET-003", at, f"group {group['name']} accepts every {rule['protocol']} port " \
+                                                "from anywhere"
+                    if rule["protocol"] == "tcp" and (lo <= 22 <= hi or lo <= 3389 <= hi):
                         yield "RC-NET-001", at, f"group {group['name']} opens SSH/RDP ({ports}) to anywhere"

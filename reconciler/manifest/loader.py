@@ -1,35 +1,66 @@
 """Strict YAML loading that keeps the source position of every key and value.
 
+The document is read as a stream of parser events (libyaml's C parser when it is
+available, PyYAML's own otherwise) and built into plain data by an iterative
+builder here, never by PyYAML's composer and constructor. That is what makes the
+strictness cheap and safe: an alias is never followed (so no alias bomb can
+expand), no tag ever reaches a constructor that could run code, nesting depth is
+bounded without recursion, and a 1 MiB manifest loads in a fraction of a second.
+
 Invariants of `load_yaml`:
-- the result is plain JSON data (dict / list / str / int / float / bool / None),
-  except that YAML 1.1 scalars such as `no`, `1.10` or `0755` keep the type PyYAML
-  gives them, so the schema reports them where a string is meant, with the source
-  text in the hint (see `Source.raw`);
-- every problem is collected, none raised half-way: duplicate keys, anchors and
-  aliases (so no alias bomb can expand), non-core tags, several documents, a
-  non-mapping root, tab indentation, a BOM, more than MAX_BYTES, non-UTF-8.
+- the result is plain JSON data (dict with str keys / list / str / int / float /
+  bool / None), except that YAML 1.1 scalars keep the type YAML gives them
+  (`no` is a boolean, `1.10` a float, `0755` an integer, `2024-01-01` a date), so
+  the schema reports them where text is meant, with the source text in the hint
+  (see `Source.raw`);
+- every problem is collected, none raised half-way: duplicate keys, merge keys,
+  non-text keys, anchors and aliases, non-core tags, values that do not fit their
+  tag, several documents, a non-mapping root, an empty file, tab indentation, a
+  BOM, more than MAX_BYTES, non-UTF-8, nesting deeper than MAX_DEPTH;
+- wherever a value had to be dropped or replaced by null because of a problem,
+  its path is in `Source.damaged`, so later stages can stay quiet about it
+  instead of reporting a knock-on error.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    CollectionStartEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    NodeEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import ScalarNode
 
 from reconciler.errors import Problem
 
 MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64  # the deepest real manifest (a policy condition) is about 15 levels
+MAX_ALIAS_REPORTS = 10  # an alias bomb has thousands; the first few say all there is to say
 
 Path = tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
-_ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
+_STR, _NULL, _MAP, _SEQ = _CORE + "str", _CORE + "null", _CORE + "map", _CORE + "seq"
+_MERGE, _VALUE = _CORE + "merge", _CORE + "value"
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+# libyaml parses in C (about 20x faster); the pure-Python parser gives the same events.
+_Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 def json_path(path: Path) -> str:
@@ -47,12 +78,18 @@ def json_path(path: Path) -> str:
 
 @dataclass
 class Source:
-    """Where each value and key came from: 1-based line and column."""
+    """Where each value and key came from: 1-based line and column.
+
+    `raw` holds the source text of plain (unquoted) scalars, for hints such as
+    `quote it: "1.10"`; `damaged` the paths whose value the loader dropped or
+    replaced because of a problem it already reported.
+    """
 
     file: str
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    raw: dict[Path, str] = field(default_factory=dict)  # source text of plain (unquoted) scalars
+    raw: dict[Path, str] = field(default_factory=dict)
+    damaged: set[Path] = field(default_factory=set)
 
     def where(self, path: Path, key: bool = False) -> tuple[int, int]:
         """Position of `path` (its key when `key`), else of its nearest ancestor."""
@@ -70,44 +107,44 @@ class Source:
         line, col = self.where(path, key=key)
         return Problem(self.file, line, col, json_path(path), message, hint)
 
+    def is_damaged(self, path: Path) -> bool:
+        """True when `path`, or something inside or above it, was damaged by a loader problem."""
+        if not self.damaged:
+            return False
+        probe = tuple(path)
+        for n in range(len(probe) + 1):
+            if probe[:n] in self.damaged:
+                return True
+        return any(d[: len(probe)] == probe for d in self.damaged)
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that records anchors, aliases and tags instead of honouring them."""
 
-    def __init__(self, stream: str, problems: list[Problem], file: str) -> None:
-        super().__init__(stream)
-        self._problems = problems
-        self._file = file
+def _short(tag: str | None) -> str:
+    """`tag:yaml.org,2002:python/object` -> `!!python/object`, as it is written."""
+    return "!!" + tag.removeprefix(_CORE) if tag and tag.startswith(_CORE) else str(tag)
 
-    def _flag(self, mark: Any, message: str, hint: str) -> None:
-        self._problems.append(Problem(self._file, mark.line + 1, mark.column + 1, "$", message, hint))
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        if self.check_event(AliasEvent):
-            event = self.get_event()  # type: ignore[no-untyped-call]
-            self._flag(event.start_mark, f"alias *{event.anchor} is not allowed",
-                       "write the value out in full; anchors and aliases are refused")
-            return ScalarNode(_CORE + "null", "", event.start_mark, event.end_mark)
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, ScalarEvent | CollectionStartEvent) and event.anchor is not None:
-            self._flag(event.start_mark, f"anchor &{event.anchor} is not allowed",
-                       "write the value out in full; anchors and aliases are refused")
-            event.anchor = None
-        node = super().compose_node(parent, index)
-        assert node is not None
-        return node
+def _at(mark: Any) -> tuple[int, int]:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def _tab_problems(text: str, file: str) -> Iterator[Problem]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on \n only: that is what the parser counts as a line, too
+    for number, line in enumerate(text.split("\n"), start=1):
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent]:
             yield Problem(file, number, line.index("\t") + 1, "$", "tab character in indentation",
                           "indent with spaces; YAML forbids tabs for indentation")
 
 
+def _position_of_byte(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    before = data[:offset]
+    line_start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
+
+
 def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
-    """Parse one manifest document strictly; returns (data, positions, problems)."""
+    """Parse one manifest document strictly; returns (data or None, positions, problems)."""
     source = Source(file)
     if len(data) > MAX_BYTES:
         return None, source, [Problem(file, 1, 1, "$", f"file is {len(data)} bytes, over the 1 MiB limit",
@@ -118,91 +155,264 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, source, [Problem(file, line, col, "$", "file is not valid UTF-8", "save it as UTF-8")]
+        line, col = _position_of_byte(data, exc.start)
+        return None, source, [Problem(file, line, col, "$", f"file is not valid UTF-8 (byte {data[exc.start]:#04x})",
+                                      "save it as UTF-8")]
     problems = list(_tab_problems(text, file))
     if problems:
         return None, source, problems
-    loader = _StrictLoader(text, problems, file)
+    builder = _Builder(text, source, problems)
     try:
-        root = loader.get_single_node()
+        value = builder.document()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = exc.problem or str(exc)
-        hint = "a manifest holds exactly one YAML document" if "single document" in (exc.context or "") else \
-            "fix the YAML syntax"
-        if "single document" in (exc.context or ""):
-            message = "more than one YAML document (---) in the file"
-        return None, source, [*problems, Problem(file, line, col, "$", message, hint)]
-    finally:
-        loader.dispose()
-    if root is None:
-        return None, source, [*problems, Problem(file, 1, 1, "$", "the manifest is empty",
-                                                 "start with `version: 1` and `stack: NAME`")]
-    if not isinstance(root, MappingNode):
-        problems.append(Problem(file, root.start_mark.line + 1, root.start_mark.column + 1, "$",
-                                "the top level must be a mapping", "start with `version: 1` and `stack: NAME`"))
+        line, col = _at(exc.problem_mark or exc.context_mark)
+        message = ": ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        problems.append(Problem(file, line, col, "$", f"YAML syntax: {message}", "fix the YAML syntax"))
         return None, source, problems
-    value = _build(loader, root, (), source, problems)
+    except yaml.reader.ReaderError as exc:
+        line, col = _position_of_byte(data, exc.position)
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        problems.append(Problem(file, line, col, "$", f"character {char!r} is not allowed: {exc.reason}",
+                                "remove it, or write it as an escape in a double-quoted string"))
+        return None, source, problems
+    except yaml.YAMLError as exc:  # any other parser complaint: still a manifest error, never a traceback
+        problems.append(Problem(file, 1, 1, "$", f"YAML syntax: {exc}", "fix the YAML syntax"))
+        return None, source, problems
+    finally:
+        builder.dispose()
     return value, source, problems
 
 
-def _build(loader: _StrictLoader, node: Node, path: Path, source: Source, problems: list[Problem]) -> Any:
-    source.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if node.tag not in _ALLOWED_TAGS:
-        problems.append(source.problem(path, f"YAML tag {node.tag} is not allowed",
-                                       "remove the tag; only plain YAML values are accepted"))
-        return None
-    if isinstance(node, MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key_at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in _ALLOWED_TAGS:
-                problems.append(Problem(source.file, *key_at, "$", "mapping keys must be plain strings",
-                                        "write the key as text"))
-                continue
-            if key_node.tag == _CORE + "merge" or (key_node.value == "<<" and key_node.style is None):
-                problems.append(Problem(source.file, *key_at, "$", "merge keys (<<) are not allowed",
-                                        "write the keys out in full"))
-                continue
-            key = loader.construct_object(key_node, deep=True)
-            child: Path = (*path, str(key))
-            if not isinstance(key, str):
-                problems.append(Problem(source.file, *key_at, json_path(child),
-                                        f"key {key_node.value!r} is read as {_type_word(key)}, not text",
-                                        f'quote it: "{key_node.value}"'))
-                key = str(key_node.value)
-                child = (*path, key)
-            if key in result:
-                first = source.keys.get(child, key_at)
-                problems.append(Problem(source.file, *key_at, json_path(child),
-                                        f"duplicate key {key!r} (first at line {first[0]})",
-                                        "remove one of them; YAML keys must be unique"))
-                continue
-            source.keys[child] = key_at
-            result[key] = _build(loader, value_node, child, source, problems)
-        return result
-    if isinstance(node, SequenceNode):
-        return [_build(loader, item, (*path, i), source, problems) for i, item in enumerate(node.value)]
-    if isinstance(node, ScalarNode) and node.style is None:
-        source.raw[path] = node.value
-    value = loader.construct_object(node, deep=True)
-    if isinstance(value, datetime.date):
-        return value  # left for the schema to refuse where a string is meant
-    return value
+_MISSING = object()
 
 
-def _type_word(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if value is None:
-        return "null"
-    if isinstance(value, datetime.date):
-        return "a date"
-    return type(value).__name__
+@dataclass
+class _Frame:
+    """A mapping or sequence being built; for a mapping, `key` is the key awaiting its value."""
+
+    value: dict[str, Any] | list[Any]
+    path: Path
+    key: str | None = None
+    drop_next: bool = False  # the awaited value belongs to a refused key: build nothing
+
+
+class _Builder:
+    """Turns parser events into data, recording positions and problems (see module invariants)."""
+
+    def __init__(self, text: str, source: Source, problems: list[Problem]) -> None:
+        self.parser = _Parser(text)
+        self.source = source
+        self.problems = problems
+        self.aliases_seen = 0
+
+    def dispose(self) -> None:
+        self.parser.dispose()
+
+    def _next(self) -> Event:
+        return self.parser.get_event()  # type: ignore[no-any-return]
+
+    def _flag(self, at: tuple[int, int], path: Path, message: str, hint: str, damage: bool = True) -> None:
+        self.problems.append(Problem(self.source.file, *at, json_path(path), message, hint))
+        if damage:
+            self.source.damaged.add(path)
+
+    def document(self) -> Any:
+        self._next()  # StreamStart
+        event = self._next()
+        if isinstance(event, StreamEndEvent):
+            self.problems.append(Problem(self.source.file, 1, 1, "$", "the manifest is empty",
+                                         "start with `version: 1` and `stack: NAME`"))
+            return None
+        assert isinstance(event, DocumentStartEvent)
+        first = self._next()
+        value = self._tree(first)
+        event = self._next()
+        assert isinstance(event, DocumentEndEvent)
+        event = self._next()
+        if isinstance(event, DocumentStartEvent):
+            self.problems.append(Problem(self.source.file, *_at(event.start_mark), "$",
+                                         "more than one YAML document (---) in the file",
+                                         "a manifest holds exactly one YAML document"))
+            return None
+        if () in self.source.damaged:
+            return None
+        if value is None and isinstance(first, ScalarEvent):
+            self.problems.append(Problem(self.source.file, *_at(first.start_mark), "$", "the manifest is empty",
+                                         "start with `version: 1` and `stack: NAME`"))
+            return None
+        if not isinstance(value, dict):
+            at = _at(first.start_mark)
+            self.problems.append(Problem(self.source.file, *at, "$", "the top level must be a mapping",
+                                         "start with `version: 1` and `stack: NAME`"))
+            return None
+        return value
+
+    def _tree(self, first: Event) -> Any:
+        """Build the node that starts with `first`, iteratively (no recursion, bounded depth)."""
+        stack: list[_Frame] = []
+        root: Any = _MISSING
+        event = first
+        while True:
+            top = stack[-1] if stack else None
+            if isinstance(top, _Frame) and isinstance(top.value, dict) and top.key is None and not top.drop_next:
+                # a mapping waits for a key (or its end)
+                if isinstance(event, MappingEndEvent):
+                    stack.pop()
+                    done: Any = top.value
+                else:
+                    self._key(top, event)
+                    event = self._next()
+                    continue
+            elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+                assert top is not None
+                stack.pop()
+                done = top.value
+            else:
+                path = self._child_path(top)
+                drop = top is not None and top.drop_next
+                done = self._node(event, path, drop, len(stack))
+                if isinstance(done, _Frame):
+                    stack.append(done)
+                    event = self._next()
+                    continue
+            # `done` is a complete value: hand it to its parent
+            if not stack:
+                root = done
+                return root
+            parent = stack[-1]
+            if isinstance(parent.value, list):
+                parent.value.append(done)
+            elif parent.drop_next:
+                parent.drop_next = False
+            else:
+                assert parent.key is not None
+                parent.value[parent.key] = done
+                parent.key = None
+            event = self._next()
+
+    @staticmethod
+    def _child_path(top: _Frame | None) -> Path:
+        if top is None:
+            return ()
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        return (*top.path, top.key if top.key is not None else "?")
+
+    def _node(self, event: Event, path: Path, drop: bool, depth: int) -> Any:
+        """A scalar's value, a new _Frame for a collection, or None for a refused node."""
+        at = _at(event.start_mark)
+        if drop:
+            self._skip(event)
+            return None
+        self.source.values[path] = at
+        if isinstance(event, AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen <= MAX_ALIAS_REPORTS:
+                self._flag(at, path, f"alias *{event.anchor} is not allowed",
+                           "write the value out in full; anchors and aliases are refused")
+            elif self.aliases_seen == MAX_ALIAS_REPORTS + 1:
+                self._flag(at, path, "more aliases follow (not listed); an alias bomb?",
+                           "write every value out in full; anchors and aliases are refused")
+            self.source.damaged.add(path)
+            return None
+        assert isinstance(event, NodeEvent)
+        if event.anchor is not None:
+            self.aliases_seen += 1
+            if self.aliases_seen <= MAX_ALIAS_REPORTS:
+                self._flag(at, path, f"anchor &{event.anchor} is not allowed",
+                           "write the value out in full; anchors and aliases are refused", damage=False)
+        if isinstance(event, CollectionStartEvent):
+            want = _MAP if isinstance(event, MappingStartEvent) else _SEQ
+            if event.tag not in (None, "!", want):
+                self._flag(at, path, f"YAML tag {_short(event.tag)} is not allowed here",
+                           "remove the tag; only plain YAML values are accepted")
+                self._skip(event)
+                return None
+            if depth >= MAX_DEPTH:
+                self._flag(at, path, f"nesting deeper than {MAX_DEPTH} levels", "flatten the document")
+                self._skip(event)
+                return None
+            return _Frame({} if want == _MAP else [], path)
+        assert isinstance(event, ScalarEvent)
+        value, ok = self._scalar(event, path, at)
+        if not ok:
+            self.source.damaged.add(path)
+        return value
+
+    def _scalar(self, event: ScalarEvent, path: Path, at: tuple[int, int]) -> tuple[Any, bool]:
+        if not event.style:  # plain: None from PyYAML's parser, "" from libyaml's
+            self.source.raw[path] = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.parser.resolve(ScalarNode, event.value, event.implicit)
+        if tag in (_STR, _VALUE):
+            return event.value, True
+        if tag == _NULL and event.value in ("", "~", "null", "Null", "NULL"):
+            return None, True
+        if tag not in _SCALAR_TAGS:
+            self._flag(at, path, f"YAML tag {_short(tag)} is not allowed here",
+                       "remove the tag; only plain YAML values are accepted")
+            return None, False
+        node = ScalarNode(tag, event.value, None, None, event.style or None)  # marks unused: errors are reported here
+        try:
+            value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError, yaml.YAMLError):
+            self._flag(at, path, f"{event.value!r} cannot be read as {_short(tag)}",
+                       "remove the explicit tag, or write a valid value")
+            return None, False
+        return value, True
+
+    def _key(self, frame: _Frame, event: Event) -> None:
+        """Read one mapping key into `frame.key`, or refuse it and mark its value to be dropped."""
+        at = _at(event.start_mark)
+        assert isinstance(frame.value, dict)
+        if isinstance(event, ScalarEvent) and event.anchor is None:
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = self.parser.resolve(ScalarNode, event.value, event.implicit)
+            if tag == _MERGE:
+                self._flag(at, frame.path, "merge keys (<<) are not allowed", "write the keys out in full")
+                frame.drop_next = True
+                return
+            key = event.value
+            if tag not in (_STR, _VALUE):
+                word = {_NULL: "null", _CORE + "bool": "a boolean", _CORE + "int": "an integer",
+                        _CORE + "float": "a number", _CORE + "timestamp": "a date"}.get(str(tag))
+                if word is None:
+                    self._flag(at, frame.path, f"YAML tag {_short(tag)} is not allowed on a key",
+                               "write the key as text")
+                    frame.drop_next = True
+                    return
+                shown = key or "(empty)"
+                self._flag(at, (*frame.path, key), f"key {shown} is read by YAML as {word}, not text",
+                           f'quote it: "{key}"' if key else "write the key as text")
+            child: Path = (*frame.path, key)
+            if key in frame.value or child in self.source.keys:
+                first = self.source.keys.get(child, at)
+                self._flag(at, child, f"duplicate key {key!r} (first at line {first[0]})",
+                           "remove one of them; YAML keys must be unique", damage=False)
+                frame.drop_next = True
+                return
+            self.source.keys[child] = at
+            frame.key = key
+            return
+        if isinstance(event, AliasEvent | NodeEvent) and getattr(event, "anchor", None) is not None:
+            self.aliases_seen += 1
+            self._flag(at, frame.path, f"{'alias *' if isinstance(event, AliasEvent) else 'anchor &'}"
+                       f"{event.anchor} is not allowed (on a key)", "write the key out in full")
+        else:
+            self._flag(at, frame.path, "mapping keys must be plain text", "write the key as text")
+        self._skip(event)
+        frame.drop_next = True
+
+    def _skip(self, event: Event) -> None:
+        """Consume the rest of a node that starts with `event` without building it."""
+        if not isinstance(event, CollectionStartEvent):
+            return
+        depth = 1
+        while depth:
+            nxt = self._next()
+            if isinstance(nxt, CollectionStartEvent):
+                depth += 1
+            elif isinstance(nxt, SequenceEndEvent | MappingEndEvent):
+                depth -= 1

@@ -6,6 +6,7 @@ import datetime
 import difflib
 import functools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any
@@ -40,10 +41,47 @@ def _validator() -> Draft202012Validator:
 
 def schema_problems(data: Any, source: Source) -> list[Problem]:
     """Every schema violation in `data`, one Problem each, with hints."""
+    return check_schema(data, source)[0]
+
+
+def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
+    """Every schema violation, and the paths they concern (to keep later checks off broken data).
+
+    Violations at or under a path the loader damaged are not reported: the loader
+    already said what is wrong there, and the null it left is not the user's doing.
+    """
     problems: list[Problem] = []
+    broken: set[Path] = set()
     for error in _validator().iter_errors(data):
-        problems.extend(_explain(error, source))
-    return problems
+        for leaf in _leaf_errors(error):
+            for path, problem in _explain(leaf, source):
+                broken.add(path)
+                if not source.is_damaged(path):
+                    problems.append(problem)
+    broken.update(_non_json(data, source, broken, problems))
+    return problems, broken
+
+
+def _non_json(data: Any, source: Source, broken: set[Path], problems: list[Problem]) -> Iterator[Path]:
+    """Dates and non-finite numbers that the schema let through (where any value is accepted).
+
+    Such values cannot be sent to AWS nor written in a plan; a date where text is
+    meant is already a schema error, so only paths not yet reported are added.
+    """
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*path, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(value))
+        elif isinstance(value, datetime.date | float) and path not in broken and not source.is_damaged(path):
+            if isinstance(value, float) and math.isfinite(value):
+                continue
+            raw = source.raw.get(path, str(value))
+            word = "a date" if isinstance(value, datetime.date) else "a non-finite number"
+            problems.append(source.problem(path, f"{raw} is read by YAML as {word}", f'quote it: "{raw}"'))
+            yield path
 
 
 def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
@@ -58,57 +96,95 @@ def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
     yield error
 
 
-def _explain(error: ValidationError, source: Source) -> Iterator[Problem]:
-    for leaf in _leaf_errors(error):
-        path: Path = tuple(leaf.absolute_path)
-        validator = leaf.validator
-        schema = leaf.schema if isinstance(leaf.schema, dict) else {}
-        if validator == "additionalProperties" and isinstance(leaf.instance, dict):
-            known = sorted(schema.get("properties", {}))
-            for key in sorted(k for k in leaf.instance if k not in schema.get("properties", {})):
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(known)}"
-                yield source.problem((*path, key), f"unknown key {key!r}", hint, key=True)
-        elif validator == "required":
-            missing = [k for k in leaf.validator_value if k not in leaf.instance]
-            for key in missing:
-                yield source.problem(path, f"missing required key {key!r}", f"add `{key}:`")
-        elif validator == "type":
-            yield _type_problem(leaf, path, source)
-        elif validator in ("enum", "const"):
-            allowed = leaf.validator_value if validator == "enum" else [leaf.validator_value]
-            shown = source.raw.get(path, json.dumps(leaf.instance, default=str))
-            close = difflib.get_close_matches(str(leaf.instance), [str(a) for a in allowed], n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}?" if close else "use one of: " + ", ".join(map(str, allowed))
-            if isinstance(leaf.instance, bool | int | float) and any(isinstance(a, str) for a in allowed):
-                hint += f' (quote it: "{shown}")'
-            yield source.problem(path, f"{shown} is not one of {', '.join(map(str, allowed))}", hint)
-        elif validator == "pattern":
-            desc = schema.get("description", "")
-            yield source.problem(path, f"{leaf.instance!r} is not a valid value here",
-                                 desc or f"it must match {leaf.validator_value}")
-        elif validator == "propertyNames":
-            yield source.problem(path, leaf.message, "rename the key")
-        elif validator == "not":
-            yield source.problem(path, "`rules` cannot be combined with keep_last or untagged_expire_days",
-                                 "write either raw rules or the shorthand")
-        else:
-            yield source.problem(path, leaf.message, _generic_hint(validator))
+def _did_you_mean(word: str, choices: list[str], cutoff: float = 0.6) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    if not close:
+        folded = [c for c in choices if c.lower() == word.lower()]
+        close = folded[:1]
+    return close[0] if close else None
+
+
+def _explain(leaf: ValidationError, source: Source) -> Iterator[tuple[Path, Problem]]:
+    """One (path, Problem) per thing wrong in `leaf`; the path is where the fix goes."""
+    path: Path = tuple(leaf.absolute_path)
+    validator = leaf.validator
+    schema = leaf.schema if isinstance(leaf.schema, dict) else {}
+    desc = str(schema.get("description", ""))
+    if "propertyNames" in leaf.absolute_schema_path and isinstance(leaf.instance, str):
+        # the error is about a key, not a value: point at the key itself
+        key_path: Path = (*path, leaf.instance)
+        yield key_path, source.problem(key_path, _key_message(leaf), desc or "rename the key", key=True)
+    elif validator == "additionalProperties" and isinstance(leaf.instance, dict):
+        known = sorted(schema.get("properties", {}))
+        for key in sorted(k for k in leaf.instance if k not in schema.get("properties", {})):
+            close = _did_you_mean(key, known)
+            hint = f"did you mean {close!r}?" if close else f"allowed keys: {', '.join(known)}"
+            yield (*path, key), source.problem((*path, key), f"unknown key {key!r}", hint, key=True)
+    elif validator == "required" and isinstance(leaf.instance, dict):
+        for key in [k for k in leaf.validator_value if k not in leaf.instance]:
+            yield (*path, key), source.problem(path, f"missing required key {key!r}", f"add `{key}:`")
+    elif validator == "type":
+        yield path, _type_problem(leaf, path, source)
+    elif validator == "const":
+        shown = source.raw.get(path, json.dumps(leaf.instance, default=str))
+        want = json.dumps(leaf.validator_value)
+        yield path, source.problem(path, f"{shown} is not allowed here: it must be {want}", f"write {want}")
+    elif validator == "enum":
+        allowed = [str(a) for a in leaf.validator_value]
+        shown = source.raw.get(path, json.dumps(leaf.instance, default=str))
+        close = _did_you_mean(str(leaf.instance), allowed, cutoff=0.5)
+        hint = f"did you mean {close!r}?" if close else "use one of: " + ", ".join(allowed)
+        if not isinstance(leaf.instance, str) and path in source.raw:
+            hint += f' (quote it: "{shown}")'
+        yield path, source.problem(path, f"{shown} is not one of {', '.join(allowed)}", hint)
+    elif validator == "pattern":
+        yield path, source.problem(path, f"invalid value {leaf.instance!r}",
+                                   desc or f"it must match {leaf.validator_value}")
+    elif validator == "not" and isinstance(leaf.instance, dict) and "rules" in leaf.instance:
+        yield path, source.problem(path, "`rules` cannot be combined with keep_last or untagged_expire_days",
+                                   "write either raw rules or the shorthand")
+    elif validator in ("minLength", "maxLength") and isinstance(leaf.instance, str):
+        limit = leaf.validator_value
+        word = "at least" if validator == "minLength" else "at most"
+        yield path, source.problem(path, f"{leaf.instance[:40]!r}{'...' if len(leaf.instance) > 40 else ''} is "
+                                         f"{len(leaf.instance)} characters; {word} {limit} allowed",
+                                   desc or _generic_hint(validator))
+    else:
+        yield path, source.problem(path, leaf.message, _generic_hint(validator))
+
+
+def _key_message(leaf: ValidationError) -> str:
+    key = str(leaf.instance)
+    shown = f"{key[:40]!r}{'...' if len(key) > 40 else ''}"
+    if leaf.validator == "maxLength":
+        return f"key {shown} is {len(key)} characters; at most {leaf.validator_value} allowed"
+    if leaf.validator == "minLength":
+        return "empty key"
+    if leaf.validator == "enum":
+        return f"key {shown} is not one of {', '.join(map(str, leaf.validator_value))}"
+    return f"key {shown} is not allowed here"
 
 
 def _type_problem(error: ValidationError, path: Path, source: Source) -> Problem:
     expected = error.validator_value
     value = error.instance
     raw = source.raw.get(path)
+    word = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
+            "boolean": "true or false", "number": "a number"}.get(str(expected), str(expected))
+    if value is None:
+        what = "no value" if raw in (None, "") else f"{raw} (null)"
+        return source.problem(path, f"{what} given, but {word} is expected", f"write {word} here")
     if expected == "string" and raw is not None and not isinstance(value, str):
         kind = ("a date" if isinstance(value, datetime.date) else
-                "a boolean" if isinstance(value, bool) else
-                "a number" if isinstance(value, int | float) else "null")
+                "a boolean" if isinstance(value, bool) else "a number")
         return source.problem(path, f"{raw} is read by YAML as {kind}, but text is expected",
                               f'quote it: "{raw}"')
-    shown = raw if raw is not None else type(value).__name__
-    word = {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
-            "boolean": "true or false"}.get(str(expected), str(expected))
+    if isinstance(value, str):
+        shown = f"text {value[:40]!r}"
+    elif raw is not None:
+        shown = raw
+    else:
+        shown = "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else "a value"
     return source.problem(path, f"expected {word}, got {shown}", f"write {word} here")
 
 

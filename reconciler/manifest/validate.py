@@ -12,7 +12,7 @@ from reconciler.manifest.checks import semantic_problems
 from reconciler.manifest.findings import Finding, security_findings
 from reconciler.manifest.loader import load_yaml
 from reconciler.manifest.model import Manifest
-from reconciler.manifest.schema import schema_problems
+from reconciler.manifest.schema import check_schema
 
 
 def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
@@ -29,14 +29,15 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
         raise ManifestError([Problem(shown, 1, 1, "$", f"cannot read the manifest: {exc.strerror}",
                                      "check the path")]) from None
     data, source, problems = load_yaml(raw, shown)
-    if data is None or problems:
+    if data is None:
         raise ManifestError(problems)
-    problems = schema_problems(data, source)
-    if problems:
-        raise ManifestError(problems)
+    schema_errors, broken = check_schema(data, source)
+    problems.extend(schema_errors)
+    # a section with a schema or loader problem is left out of the checks that rely on its shape
+    dirty = {str(path[0]) for path in (*broken, *source.damaged) if path}
     policies: dict[str, Any] = {}
-    problems = semantic_problems(data, source, fs_path.parent, policies)
-    findings = security_findings(data, source, policies) if not problems else []
+    problems.extend(semantic_problems(data, source, fs_path.parent, policies, dirty))
+    findings = security_findings(data, source, policies, dirty)
     for finding in findings:
         if finding.rule.severity == "high" and not finding.waived:
             problems.append(Problem(shown, finding.line, finding.col, finding.path,

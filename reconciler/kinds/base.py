@@ -113,6 +113,10 @@ class Kind:
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
         return []
 
+    def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
+        """Why apply must refuse this change, or None; a plan with any blocked change applies nothing."""
+        return None
+
     def create(self, ctx: Context, change: Change) -> str:
         raise NotImplementedError
 

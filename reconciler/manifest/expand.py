@@ -8,6 +8,7 @@ Each section lives in its own module; this one orders and checks the whole.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,7 +94,18 @@ def lifecycle_rules(lifecycle: Mapping[str, Any] | None) -> list[dict[str, Any]]
                       "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
                                     "countNumber": lifecycle["keep_last"]},
                       "action": {"type": "expire"}})
-    return rules
+    return canonical_lifecycle_rules(rules)
+
+
+def canonical_lifecycle_rules(rules: Any) -> list[dict[str, Any]]:
+    """Lifecycle rules in canonical order (by rulePriority), so both sides of a diff line up.
+
+    ECR may hand rules back in any order; their meaning is the priority, not the position.
+    """
+    if not isinstance(rules, list):
+        return []
+    return sorted((dict(rule) for rule in rules if isinstance(rule, Mapping)),
+                  key=lambda rule: (int(rule.get("rulePriority", 0)), json.dumps(rule, sort_keys=True)))
 
 
 def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
@@ -107,6 +119,8 @@ def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
             "scan_on_push": repo.get("scan_on_push", True),
             "encryption": encryption,
             "lifecycle_rules": lifecycle_rules(repo.get("lifecycle")),
+            "policy": None,  # no policy written means none: a policy added by hand is drift
+            "force_delete": repo.get("force_delete", False),
             "tags": ownership_tags(manifest, address, repo["name"], repo.get("tags")),
         }
         if "policy" in repo:
@@ -116,19 +130,44 @@ def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
 
 
 def expand_images(manifest: Manifest) -> list[DesiredResource]:
+    """One resource per repository tag; `inputs` is the digest of the build inputs (files read, no build).
+
+    `context` stays as written, relative to the manifest's directory (`Context.base_dir`).
+
+    `immutable` is the repository's desired tag mutability: it decides whether a tag
+    holding another build is a `push` (mutable) or a `conflict` (immutable).
+    """
+    from reconciler.errors import ManifestError
+    from reconciler.manifest.image_inputs import inputs_digest
+
+    repos = {r["name"]: r for r in manifest.data.get("ecr", {}).get("repositories", [])}
     out: list[DesiredResource] = []
-    for image in manifest.data.get("images", []):
+    for index, image in enumerate(manifest.data.get("images", [])):
         repo = image["repository"]
-        context = str((manifest.base_dir / image["context"]).resolve())
+        # as written (relative to the manifest), so a plan file made in one checkout applies in another
+        context = image["context"]
+        dockerfile = image.get("dockerfile", "Dockerfile")
+        build_args = dict(sorted(image.get("build_args", {}).items()))
+        target = image.get("target")
+        platform = image.get("platform", "linux/amd64")
+        try:
+            inputs = inputs_digest((manifest.base_dir / context).resolve(), dockerfile, build_args, target, platform)
+        except OSError as exc:
+            raise ManifestError([manifest.source.problem(
+                ("images", index, "context"), f"cannot read the build context: {exc.strerror or exc}",
+                "the context and its Dockerfile must be readable")]) from None
+        immutable = repos.get(repo, {}).get("tag_mutability", "immutable") == "immutable"
         for tag in image["tags"]:
             out.append(DesiredResource(f"image.{repo}:{tag}", "image", {
                 "repository": repo,
                 "tag": tag,
                 "context": context,
-                "dockerfile": image.get("dockerfile", "Dockerfile"),
-                "build_args": dict(sorted(image.get("build_args", {}).items())),
-                "target": image.get("target"),
-                "platform": image.get("platform", "linux/amd64"),
+                "dockerfile": dockerfile,
+                "build_args": build_args,
+                "target": target,
+                "platform": platform,
+                "immutable": immutable,
+                "inputs": inputs,
             }, depends_on=(f"ecr.repository.{repo}",)))
     return out
 

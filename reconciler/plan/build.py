@@ -26,6 +26,14 @@ def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]
     return hashlib.sha256(body.encode()).hexdigest(), prints
 
 
+def _kind_blocked(kind: KindPlanner, desired: DesiredResource | None, live: LiveResource | None,
+                  action: Action) -> str | None:
+    """A kind's own reason to refuse a change (an immutable image tag holding another build,
+    a repository holding images without force_delete); kinds without the hook never block."""
+    check = getattr(kind, "blocked", None)
+    return check(desired, live, action) if check is not None else None
+
+
 def build_plan(
     *,
     stack: str,
@@ -71,6 +79,7 @@ def build_plan(
         blocked = None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
+        blocked = blocked or _kind_blocked(kind, item, found, action)
         notes = tuple(kind.notes(item, found, action)) + tuple(security_notes(diff))
         changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
                               notes, blocked))
@@ -82,6 +91,7 @@ def build_plan(
         blocked = None
         if found.attrs.get("protect") is True:
             blocked = "the resource is tagged reconciler:protect=true; remove the tag to allow deletion"
+        blocked = blocked or _kind_blocked(kind, None, found, Action.DELETE)
         changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))

@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from reconciler.errors import Problem
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source
-from reconciler.manifest.schema import manifest_schema
+from reconciler.manifest.schema import document_errors, manifest_schema
 
 # Tags that exist to be moved to the newest build; an immutable repository refuses them.
 MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "prod", "current"})
@@ -191,11 +191,10 @@ def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[
             yield source.problem(where, f"{rel}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
                                  "policy files are IAM JSON documents")
             continue
-        errors = sorted(_policy_validator().iter_errors(document), key=lambda e: list(e.absolute_path))
+        errors = document_errors(_policy_validator(), document)
         if errors:
-            first = errors[0]
-            at = "/".join(str(p) for p in first.absolute_path) or "(top)"
-            yield source.problem(where, f"{rel}: not a valid IAM policy at {at}: {first.message}",
+            at, message = errors[0]
+            yield source.problem(where, f"{rel}: not a valid IAM policy at {at}: {message}",
                                  "see the IAM policy grammar: Version, Statement[Effect, Action, Resource]")
             continue
         pol[rel] = document
@@ -326,7 +325,7 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
                 wrong = "to" if peer_key == "from" else "from"
                 if wrong in rule:
                     yield source.problem((*rat, wrong), f"{direction} rules name their peer with `{peer_key}`",
-                                         f"rename `{wrong}` to `{peer_key}`")
+                                         f"rename `{wrong}` to `{peer_key}`", key=True)
                 peer = rule.get(peer_key)
                 if peer is None:
                     yield source.problem(rat, f"missing `{peer_key}`", f"add `{peer_key}: CIDR or group name`")

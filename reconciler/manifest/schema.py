@@ -50,16 +50,28 @@ def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
     Violations at or under a path the loader damaged are not reported: the loader
     already said what is wrong there, and the null it left is not the user's doing.
     """
-    problems: list[Problem] = []
-    broken: set[Path] = set()
+    found: list[tuple[Path, bool, Problem]] = []
     for error in _validator().iter_errors(data):
-        for leaf in _leaf_errors(error):
-            for path, problem in _explain(leaf, source):
-                broken.add(path)
-                if not source.is_damaged(path):
-                    problems.append(problem)
+        for leaf in leaf_errors(error):
+            found.extend((path, leaf.validator == "type", problem) for path, problem in _explain(leaf, source))
+    # a value of the wrong type fails its enum or pattern too: say only what matters
+    mistyped = {path for path, is_type, _ in found if is_type}
+    problems = [problem for path, is_type, problem in found
+                if (is_type or path not in mistyped) and not source.is_damaged(path)]
+    broken = {path for path, _, _ in found}
     broken.update(_non_json(data, source, broken, problems))
     return problems, broken
+
+
+def document_errors(validator: Draft202012Validator, document: Any) -> list[tuple[str, str]]:
+    """(`$.json.path`, `message (hint)`) for each way a JSON document (a policy file) fails `validator`."""
+    source = Source("")
+    out = []
+    for error in validator.iter_errors(document):
+        for leaf in leaf_errors(error):
+            for _, problem in _explain(leaf, source):
+                out.append((problem.path, f"{problem.message} ({problem.hint})" if problem.hint else problem.message))
+    return sorted(out)
 
 
 def _non_json(data: Any, source: Source, broken: set[Path], problems: list[Problem]) -> Iterator[Path]:
@@ -84,14 +96,14 @@ def _non_json(data: Any, source: Source, broken: set[Path], problems: list[Probl
             yield path
 
 
-def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
+def leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
     """Descend anyOf/oneOf into the alternative that got furthest."""
     if error.validator in ("anyOf", "oneOf") and error.context:
         deepest = max(len(e.absolute_path) for e in error.context)
         candidates = [e for e in error.context if len(e.absolute_path) == deepest]
         # prefer a branch whose error is not a plain type mismatch
         non_type = [e for e in candidates if e.validator != "type"]
-        yield from _leaf_errors((non_type or candidates)[0])
+        yield from leaf_errors((non_type or candidates)[0])
         return
     yield error
 

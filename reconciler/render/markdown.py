@@ -1,11 +1,210 @@
-"""Markdown plans for pull-request comments (filled in by the code-review issue)."""
+"""Markdown plans for pull-request comments. Pure: Plan -> str.
+
+Layout, loudest first: a title and summary line; call-outs for blocked changes,
+deletions and replacements, security-widening changes, cost-bearing changes and
+anything not checked; a table of every pending change (action, address, reason;
+deletions and replacements first, as the plan orders them); then each resource's
+attribute diff in a collapsible `<details>` section; a footer with the digests.
+
+Invariants: the result is never longer than `limit` characters (GitHub rejects a
+comment over 65,536): the call-outs keep at most `MAX_LIST` items each, the table
+keeps every row it can and then says how many it left out, by action, and the
+per-resource diffs come in plan order until the budget is spent, followed by a
+line that says how many were left out. The same plan always gives the same text.
+No secret can appear: plans never hold one, and sensitive entries print masked.
+"""
 
 from __future__ import annotations
 
-from reconciler.plan.model import Plan
-from reconciler.render.text import format_plan_text
+import html
+import re
+from collections.abc import Iterable, Sequence
+
+from reconciler.plan.model import Action, Change, Plan
+from reconciler.plan.security import SECURITY_PREFIX, is_cost_note, is_security_note
+from reconciler.render.lines import diff_lines, flatten, value_text
+
+GITHUB_LIMIT = 65_536
+# Room left under GitHub's limit for whatever a CI step puts around the comment.
+DEFAULT_LIMIT = 60_000
+MAX_LIST = 30
+MAX_DIFF_LINES = 60
+ACTION_LABEL = {Action.DELETE: "**delete**", Action.REPLACE: "**replace**", Action.UPDATE: "update",
+                Action.CREATE: "create", Action.NOOP: "no-op"}
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
 
 
-def format_plan_markdown(plan: Plan) -> str:
-    """For now: the text plan in a fenced block."""
-    return "```\n" + format_plan_text(plan) + "```\n"
+class Budget:
+    """Appends parts while the total stays within `limit` characters."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+
+    def fits(self, text: str, reserve: int = 0) -> bool:
+        return self.size + len(text) + reserve <= self.limit
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def cell(text: str) -> str:
+    """Safe inside a table cell: no pipes, no line breaks, no raw HTML."""
+    return html.escape(" ".join(text.split()), quote=False).replace("|", "\\|")
+
+
+def clip(text: str, size: int = 300) -> str:
+    return text if len(text) <= size else text[:size - 3] + "..."
+
+
+def code(text: str) -> str:
+    return f"`{text}`" if "`" not in text else f"`` {text} ``"
+
+
+def fenced(lines: Sequence[str], language: str = "diff") -> str:
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n" + "\n".join(lines) + f"\n{fence}\n"
+
+
+def callout(kind: str, title: str, items: Sequence[str]) -> str:
+    """A GitHub alert block with at most MAX_LIST items."""
+    lines = [f"> [!{kind}]", f"> **{title}**"]
+    lines.extend(f"> - {clip(item)}" for item in items[:MAX_LIST])
+    if len(items) > MAX_LIST:
+        lines.append(f"> - ... and {len(items) - MAX_LIST} more")
+    return "\n".join(lines) + "\n\n"
+
+
+def count_by_action(changes: Iterable[Change]) -> str:
+    counts: dict[str, int] = {}
+    for change in changes:
+        counts[change.action.value] = counts.get(change.action.value, 0) + 1
+    return ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+
+
+def summary_text(plan: Plan) -> str:
+    s = plan.summary()
+    if not plan.pending:
+        return f"No changes. {s['unchanged']} resource(s) in sync."
+    return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
+            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
+
+
+def _callouts(plan: Plan) -> str:
+    pending = plan.pending
+    out = []
+    blocked = [c for c in plan.changes if c.blocked]
+    if blocked:
+        out.append(callout("CAUTION", f"{len(blocked)} change(s) are blocked; apply refuses this plan:",
+                           [f"{code(c.address)}: {cell(c.blocked or '')}" for c in blocked]))
+    destructive = [c for c in pending if c.action in (Action.DELETE, Action.REPLACE)]
+    if destructive:
+        out.append(callout("WARNING", f"{len(destructive)} resource(s) will be DELETED or REPLACED:",
+                           [f"{code(SYMBOL[c.action])} {code(c.address)} ({cell(c.kind)}): {cell(c.reason)}"
+                            for c in destructive]))
+    security = [(c, n) for c in pending for n in c.notes if is_security_note(n)]
+    if security:
+        out.append(callout("WARNING", f"{len(security)} security-widening change(s):",
+                           [f"{code(c.address)}: {cell(n.removeprefix(SECURITY_PREFIX).strip())}"
+                            for c, n in security]))
+    cost = [(c, n) for c in pending for n in c.notes if is_cost_note(n) and not is_security_note(n)]
+    if cost:
+        out.append(callout("NOTE", f"{len(cost)} cost-bearing change(s):",
+                           [f"{code(c.address)}: {cell(n)}" for c, n in cost]))
+    if plan.not_checked:
+        out.append(callout("IMPORTANT", f"{len(plan.not_checked)} address(es) not checked; "
+                           "the plan may be incomplete there:",
+                           [f"{code(a)}: {cell(why)}" for a, why in sorted(plan.not_checked.items())]))
+    return "".join(out)
+
+
+def _flags(change: Change) -> str:
+    flags = []
+    if change.blocked:
+        flags.append("**blocked**")
+    if any(is_security_note(n) for n in change.notes):
+        flags.append("security")
+    if any(is_cost_note(n) and not is_security_note(n) for n in change.notes):
+        flags.append("cost")
+    return f" ({', '.join(flags)})" if flags else ""
+
+
+def _row(change: Change) -> str:
+    return f"| {ACTION_LABEL[change.action]} | {code(change.address)} | {cell(change.reason)}{_flags(change)} |\n"
+
+
+def details_block(title: str, lines: Sequence[str]) -> str:
+    """A collapsible section holding a diff; long diffs keep their first MAX_DIFF_LINES lines."""
+    shown = list(lines[:MAX_DIFF_LINES])
+    if len(lines) > MAX_DIFF_LINES:
+        shown.append(f"# ... {len(lines) - MAX_DIFF_LINES} more line(s)")
+    return f"<details><summary>{title}</summary>\n\n{fenced(shown)}\n</details>\n"
+
+
+def _details(change: Change) -> str:
+    lines = diff_lines(change.diff)
+    if change.action is Action.DELETE and change.live is not None:
+        # what goes away, so a reviewer can tell what this orphan is
+        lines = [f"- id = {value_text(change.live.id)}",
+                 *(f"- {p} = {value_text(v)}" for k in sorted(change.live.attrs)
+                   for p, v in flatten(k, change.live.attrs[k]))]
+    lines.extend(f"! {note}" for note in change.notes)
+    if change.blocked:
+        lines.append(f"X BLOCKED: {change.blocked}")
+    if not lines:
+        lines = [f"# {change.reason}"]
+    title = (f"<code>{html.escape(SYMBOL[change.action])} {html.escape(change.address)}</code> "
+             f"{html.escape(change.kind)}: {html.escape(change.reason)}")
+    return details_block(title, lines)
+
+
+def footer(manifest_sha256: str, live_sha256: str, hint: str) -> str:
+    return (f"\n<sub>manifest sha256 {code(manifest_sha256[:16])} · live sha256 {code(live_sha256[:16])}"
+            f" · {hint}</sub>\n")
+
+
+def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
+    """The pull-request comment for `plan`, at most `limit` characters."""
+    out = Budget(limit)
+    out.add(f"### reconcile plan: stack {code(plan.stack)} in {code(plan.account)} / {code(plan.region)}\n\n")
+    out.add(f"**{summary_text(plan)}**\n\n")
+    out.add(_callouts(plan))
+    end = footer(plan.manifest_sha256, plan.live_sha256,
+                 "apply exactly this plan with `reconcile apply MANIFEST --plan PLAN.json`")
+    pending = plan.pending
+    reserve = len(end) + 300  # the footer and one "left out" line always fit
+    if pending:
+        out.add("| Action | Address | Reason |\n|---|---|---|\n")
+        listed = 0
+        for change in pending:
+            row = _row(change)
+            if not out.fits(row, reserve):
+                break
+            out.add(row)
+            listed += 1
+        if listed < len(pending):
+            rest = pending[listed:]
+            out.add(f"| ... | *{len(rest)} more change(s) not listed ({count_by_action(rest)})* "
+                    "| see the plan file or `reconcile plan` |\n")
+        out.add("\n")
+        blocks = [_details(c) for c in pending]
+        heading = "#### Attribute changes\n\n"
+        shown = 0
+        if blocks and out.fits(heading + blocks[0], reserve):
+            out.add(heading)
+            for block in blocks:
+                if not out.fits(block, reserve):
+                    break
+                out.add(block)
+                shown += 1
+        if shown < len(blocks):
+            out.add(f"\n*The attribute diffs of {len(blocks) - shown} resource(s) are left out to stay under "
+                    "GitHub's comment limit; the plan file and `reconcile plan` show every one.*\n")
+    out.add(end)
+    return out.text()[:limit]

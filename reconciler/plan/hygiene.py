@@ -1,0 +1,130 @@
+"""Access-key hygiene, from the live attributes of `iam.access_key` resources. Pure.
+
+The access-key kind reports, per key: `id`, `status` (Active/Inactive), `role`
+(delivered / retired / unknown / undelivered), `age_days`, `last_used_days`
+(None when never used) and, for retired keys, `retired_days`. From those:
+
+- `KEY_AGE`: an active key older than the manifest's `rotate_after_days`
+  (CIS AWS 1.14 / Security Hub IAM.3);
+- `KEY_ACTIVE_COUNT`: more than one active key on a user (CIS AWS 1.13);
+- `KEY_UNUSED`: an active key not used for `unused_days` (45) days, or never used
+  although older than that (CIS AWS 1.12 / Security Hub IAM.22).
+
+`classify_key_change` tells drift which planned key changes are *scheduled*
+(rotation or the end of a grace period: time, not a person, caused them), which
+are *added* by hand (a key unknown to the store) and which are *modified*.
+
+Key ids are identifiers, not secrets; no secret is ever in these attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.plan.model import AttrChange, Change
+
+ACCESS_KEY_KIND = "iam.access_key"
+UNUSED_DAYS = 45
+DEFAULT_ROTATE_AFTER_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    reference: str
+
+
+RULES = {r.id: r for r in (
+    Rule("KEY_AGE", "access key older than rotate_after_days", "CIS AWS 1.14 / Security Hub IAM.3"),
+    Rule("KEY_ACTIVE_COUNT", "more than one active access key", "CIS AWS 1.13"),
+    Rule("KEY_UNUSED", "access key unused for 45 days or more", "CIS AWS 1.12 / Security Hub IAM.22"),
+)}
+
+
+@dataclass(frozen=True)
+class HygieneFinding:
+    """One hygiene problem at one address; `key` names the access key it is about, if one."""
+
+    address: str
+    rule: str
+    message: str
+    key: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return RULES[self.rule].reference
+
+
+def _keys(attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return sorted(attrs.get("keys", []), key=lambda k: str(k.get("id")))
+
+
+def _rotate_after(change: Change) -> int:
+    if change.desired is not None:
+        return int(change.desired.spec.get("rotate_after_days", DEFAULT_ROTATE_AFTER_DAYS))
+    return DEFAULT_ROTATE_AFTER_DAYS
+
+
+def access_key_findings(change: Change, unused_days: int = UNUSED_DAYS) -> list[HygieneFinding]:
+    """Hygiene findings for one `iam.access_key` change (empty when nothing is live)."""
+    if change.kind != ACCESS_KEY_KIND or change.live is None:
+        return []
+    rotate = _rotate_after(change)
+    user = change.live.attrs.get("user", change.live.id)
+    active = [k for k in _keys(change.live.attrs) if k.get("status") == "Active"]
+    found: list[HygieneFinding] = []
+    for key in active:
+        ident = str(key.get("id"))
+        age = key.get("age_days")
+        if isinstance(age, int) and age >= rotate:
+            found.append(HygieneFinding(change.address, "KEY_AGE",
+                                        f"key {ident} of {user} is {age} days old (rotate_after_days: {rotate})",
+                                        ident))
+        used = key.get("last_used_days")
+        if isinstance(used, int) and used >= unused_days:
+            found.append(HygieneFinding(change.address, "KEY_UNUSED",
+                                        f"key {ident} of {user} was last used {used} days ago", ident))
+        elif used is None and isinstance(age, int) and age >= unused_days:
+            found.append(HygieneFinding(change.address, "KEY_UNUSED",
+                                        f"key {ident} of {user} was never used in its {age} days", ident))
+    if len(active) > 1:
+        ids = ", ".join(str(k.get("id")) for k in active)
+        found.append(HygieneFinding(change.address, "KEY_ACTIVE_COUNT",
+                                    f"{user} has {len(active)} active keys ({ids})"))
+    return found
+
+
+def classify_key_change(change: Change, attr: AttrChange) -> str:
+    """`scheduled`, `added` or `modified` for one diff entry of an `iam.access_key` change."""
+    if change.live is None:
+        return "modified"
+    rotate = _rotate_after(change)
+    keys = {str(k.get("id")): k for k in change.live.attrs.get("keys", [])}
+    due = [k for k in keys.values() if _is_due(k, rotate)]
+    if attr.path == "keys.new":
+        # a new key is maintenance only when an old one is being rotated out
+        return "scheduled" if due else "modified"
+    if attr.path.startswith("keys."):
+        key = keys.get(attr.path[len("keys."):])
+        if key is None:
+            return "modified"
+        if key.get("role") == "unknown":
+            return "added"
+        if key.get("role") == "retired" or _is_due(key, rotate):
+            return "scheduled"
+    return "modified"
+
+
+def _is_due(key: Mapping[str, Any], rotate: int) -> bool:
+    age = key.get("age_days")
+    return (key.get("role") == "delivered" and key.get("status") == "Active"
+            and isinstance(age, int) and age >= rotate)
+
+
+def describe_key(change: Change, attr: AttrChange) -> str:
+    """A short, secret-free description of a key change, for the unmanaged list."""
+    ident = attr.path[len("keys."):] if attr.path.startswith("keys.") else attr.path
+    return f"access key {ident} (unknown to the store: created by hand)"

@@ -1,0 +1,52 @@
+"""Attribute diffs as `+ / - / ~` lines, shared by the drift and markdown renderers. Pure.
+
+Invariants: a sensitive entry prints only `(sensitive)`; nested mappings print one
+dotted line per leaf; every value is cut at `MAX_VALUE` characters, so one huge
+document never floods a report; the same diff always gives the same lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from reconciler.plan.model import AttrChange
+
+MAX_VALUE = 200
+
+
+def value_text(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
+
+
+def flatten(path: str, value: Any) -> list[tuple[str, Any]]:
+    """Nested mappings as one dotted path per leaf."""
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, Any]] = []
+        for key in sorted(value):
+            out.extend(flatten(f"{path}.{key}", value[key]))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return [pair for i, item in enumerate(value) for pair in flatten(f"{path}[{i}]", item)]
+    return [(path, value)]
+
+
+def diff_lines(diff: Iterable[AttrChange]) -> list[str]:
+    """`+ path = value` (added), `- path = value` (removed), `- / +` pairs (changed)."""
+    lines: list[str] = []
+    for attr in diff:
+        marker = "  # forces replacement" if attr.forces_replacement else ""
+        if attr.sensitive:
+            lines.append(f"~ {attr.path} = (sensitive){marker}")
+        elif attr.before is None:
+            lines.extend(f"+ {p} = {value_text(v)}{marker}" for p, v in flatten(attr.path, attr.after))
+        elif attr.after is None:
+            lines.extend(f"- {p} = {value_text(v)}{marker}" for p, v in flatten(attr.path, attr.before))
+        else:
+            lines.append(f"- {attr.path} = {value_text(attr.before)}{marker}")
+            lines.append(f"+ {attr.path} = {value_text(attr.after)}{marker}")
+    return lines

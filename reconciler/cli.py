@@ -257,6 +257,41 @@ def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
 
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False),
+              help="Also write the report as JSON here (the artifact a scheduled job keeps).")
+@click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
+              help="Do not read this kind (e.g. no permission for it); reported as NOT_CHECKED. Repeatable.")
+@common_options
+def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[str, ...], **kw: Any) -> None:
+    """Report by-hand changes: exit 0 in sync, 2 drift found, 1 could not tell. Never writes."""
+    out = _out(kw)
+    from reconciler.engine.run import plan_run
+    from reconciler.kinds import all_kinds
+    from reconciler.plan.drift import build_drift
+    from reconciler.render.drift import format_drift_json, format_drift_markdown, format_drift_text
+
+    unknown = sorted(set(skip_kinds) - set(all_kinds()))
+    if unknown:
+        raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; known: {', '.join(sorted(all_kinds()))}")
+    run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
+    out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
+    report = build_drift(run.plan, run.live)
+    if fmt == "json":
+        out.result(format_drift_json(report))
+    elif fmt == "markdown":
+        out.result(format_drift_markdown(report))
+    else:
+        out.result(format_drift_text(report, color=out.color, verbose=out.verbose))
+    if report_file:
+        Path(report_file).write_text(redact(format_drift_json(report)), encoding="utf-8")
+        out.info(f"drift report written to {report_file}")
+    if report.drifted:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
 @common_options

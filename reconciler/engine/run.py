@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,12 @@ def now() -> datetime.datetime:
 
 
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
-             adopt: bool = False) -> Run:
-    """Validate, connect read-only, read the account, and plan. Sends no write."""
+             adopt: bool = False, skip_kinds: Collection[str] = ()) -> Run:
+    """Validate, connect read-only, read the account, and plan. Sends no write.
+
+    `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
+    `kind:<name>` entry for the orphans nobody looked for, are reported not checked.
+    """
     manifest, findings = load_manifest(manifest_path)
     desired = [] if destroy else expand(manifest)
     region = options.region or manifest.region
@@ -62,12 +67,18 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
                                f"account: {manifest.account!r}; refusing to touch the wrong account")
     ctx = Context(clients, manifest.stack, region, account, now(), manifest.base_dir, options.registry)
     kinds = all_kinds()
+    skipped = {d.address: f"kind {d.kind} not read (--skip-kind)" for d in desired if d.kind in skip_kinds}
+    skipped.update({f"kind:{k}": "not read (--skip-kind): orphans of this kind were not looked for"
+                    for k in skip_kinds})
+    desired = [d for d in desired if d.kind not in skip_kinds]
+    kinds = {name: kind for name, kind in kinds.items() if name not in skip_kinds}
     # a kind this version cannot manage is reported, never silently dropped
     unsupported = {d.address: f"kind {d.kind} is not supported by this version" for d in desired
                    if d.kind not in kinds}
     desired = [d for d in desired if d.kind in kinds]
     live, not_checked = read_live(ctx, desired, kinds)
     not_checked.update(unsupported)
+    not_checked.update(skipped)
     plan = build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
                       desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt)
     return Run(manifest, findings, desired, clients, ctx, live, not_checked, plan)

@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
+# `faulty`: the fault-injecting proxy in front of `moto` (tests/faults/)
+pytest_plugins = ("tests.faults.plugin",)
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_KEY = "testing"  # moto accepts any credentials
 

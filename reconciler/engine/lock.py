@@ -3,6 +3,10 @@
 The lock is created with PutParameter without Overwrite, which AWS makes atomic:
 exactly one of two racing applies succeeds. An expired lock (its holder died) is
 taken over; `reconcile unlock` removes a lock by hand.
+
+Each attempt's body carries a random token, so a PutParameter whose response was
+lost (botocore retries it and gets ParameterAlreadyExists) is recognised as our own
+lock instead of being reported as held by someone else.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -35,8 +40,9 @@ def stack_lock(ctx: Context, wait_seconds: float = 0.0) -> Iterator[None]:
     ssm = ctx.client("ssm")
     name = lock_name(ctx.stack)
     now = datetime.datetime.now(datetime.UTC)
-    body = json.dumps({"owner": _owner(), "expires": (now + TTL).isoformat()})
+    body = json.dumps({"owner": _owner(), "expires": (now + TTL).isoformat(), "token": secrets.token_hex(8)})
     deadline = time.monotonic() + wait_seconds
+    races = 0
     while True:
         try:
             ssm.put_parameter(Name=name, Value=body, Type="String",
@@ -45,7 +51,16 @@ def stack_lock(ctx: Context, wait_seconds: float = 0.0) -> Iterator[None]:
         except Exception as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
-        held = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        try:
+            value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+        except Exception as exc:
+            races += 1
+            if error_code(exc) != "ParameterNotFound" or races > 5:
+                raise
+            continue  # released between our two calls: try to take it again
+        if value == body:
+            break  # ours: the response to our own PutParameter was lost and botocore retried it
+        held = json.loads(value)
         if datetime.datetime.fromisoformat(held["expires"]) < datetime.datetime.now(datetime.UTC):
             ssm.put_parameter(Name=name, Value=body, Type="String", Overwrite=True)
             break

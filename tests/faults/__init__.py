@@ -1,0 +1,1 @@
+"""Fault injection for integration tests: a loopback HTTP proxy in front of moto."""

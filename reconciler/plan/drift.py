@@ -203,12 +203,11 @@ def _entry(change: Change, plan: Plan, live: Mapping[str, LiveResource]) -> Drif
         return DriftEntry(change.address, change.kind, DriftStatus.ORPHANED,
                           f"tagged with stack {plan.stack} but not in the manifest; apply deletes it",
                           change.action, ident)
-    if change.action is Action.CREATE and change.blocked:
-        ident = change.live.id if change.live else None
+    if change.live is not None and not change.live.owned:
         return DriftEntry(change.address, change.kind, DriftStatus.MODIFIED,
                           "exists without the stack tag (tag removed by hand, or made outside the tool)",
-                          change.action, ident)
-    if change.action is Action.CREATE:
+                          change.action, change.live.id)
+    if change.live is None:
         return _deleted(change, live)
     return _existing(change)
 

@@ -2,9 +2,10 @@
 
 Layout, loudest first: a title and summary line; call-outs for blocked changes,
 deletions and replacements, security-widening changes, cost-bearing changes and
-anything not checked; a table of every pending change (action, address, reason;
-deletions and replacements first, as the plan orders them); then each resource's
-attribute diff in a collapsible `<details>` section; a footer with the digests.
+anything not checked; for large plans a count per kind and action; a table of
+every pending change (action, address, reason; deletions and replacements first,
+as the plan orders them); then each resource's attribute diff in a collapsible
+`<details>` section; a footer with the digests.
 
 Invariants: the result is never longer than `limit` characters (GitHub rejects a
 comment over 65,536): the call-outs keep at most `MAX_LIST` items each, the table
@@ -29,6 +30,7 @@ GITHUB_LIMIT = 65_536
 DEFAULT_LIMIT = 60_000
 MAX_LIST = 30
 MAX_DIFF_LINES = 60
+BY_KIND_FROM = 20  # plans with more pending changes than this open with counts per kind
 ACTION_LABEL = {Action.DELETE: "**delete**", Action.REPLACE: "**replace**", Action.UPDATE: "update",
                 Action.CREATE: "create", Action.NOOP: "no-op"}
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
@@ -124,6 +126,19 @@ def _callouts(plan: Plan) -> str:
     return "".join(out)
 
 
+def by_kind_table(changes: Sequence[Change]) -> str:
+    """Counts per kind and action: the overview of a large plan."""
+    actions = (Action.DELETE, Action.REPLACE, Action.UPDATE, Action.CREATE)
+    counts: dict[str, dict[Action, int]] = {}
+    for change in changes:
+        row = counts.setdefault(change.kind, dict.fromkeys(actions, 0))
+        row[change.action] += 1
+    lines = ["| Kind | delete | replace | update | create |", "|---|---:|---:|---:|---:|"]
+    for kind, row in sorted(counts.items())[:MAX_LIST * 2]:
+        lines.append(f"| {cell(kind)} | " + " | ".join(str(row[a]) for a in actions) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
 def _flags(change: Change) -> str:
     flags = []
     if change.blocked:
@@ -179,6 +194,8 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
                  "apply exactly this plan with `reconcile apply MANIFEST --plan PLAN.json`")
     pending = plan.pending
     reserve = len(end) + 300  # the footer and one "left out" line always fit
+    if len(pending) > BY_KIND_FROM:
+        out.add(by_kind_table(pending))
     if pending:
         out.add("| Action | Address | Reason |\n|---|---|---|\n")
         listed = 0

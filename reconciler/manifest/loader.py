@@ -49,7 +49,7 @@ from reconciler.errors import Problem
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64  # the deepest real manifest (a policy condition) is about 15 levels
-MAX_ALIAS_REPORTS = 10  # an alias bomb has thousands; the first few say all there is to say
+MAX_ALIAS_REPORTS = 10  # an alias bomb has thousands; the first few say all there is to say, then reading stops
 
 Path = tuple[str | int, ...]
 
@@ -164,6 +164,8 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
     builder = _Builder(text, source, problems)
     try:
         value = builder.document()
+    except _TooManyAliases:
+        return None, source, problems
     except yaml.MarkedYAMLError as exc:
         line, col = _at(exc.problem_mark or exc.context_mark)
         message = ": ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
@@ -184,6 +186,10 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
 
 
 _MISSING = object()
+
+
+class _TooManyAliases(Exception):
+    """Raised inside the builder to stop reading; the problem is already recorded."""
 
 
 @dataclass
@@ -306,21 +312,15 @@ class _Builder:
             return None
         self.source.values[path] = at
         if isinstance(event, AliasEvent):
-            self.aliases_seen += 1
-            if self.aliases_seen <= MAX_ALIAS_REPORTS:
-                self._flag(at, path, f"alias *{event.anchor} is not allowed",
-                           "write the value out in full; anchors and aliases are refused")
-            elif self.aliases_seen == MAX_ALIAS_REPORTS + 1:
-                self._flag(at, path, "more aliases follow (not listed); an alias bomb?",
-                           "write every value out in full; anchors and aliases are refused")
-            self.source.damaged.add(path)
+            self._count_alias(at, path)
+            self._flag(at, path, f"alias *{event.anchor} is not allowed",
+                       "write the value out in full; anchors and aliases are refused")
             return None
         assert isinstance(event, NodeEvent)
         if event.anchor is not None:
-            self.aliases_seen += 1
-            if self.aliases_seen <= MAX_ALIAS_REPORTS:
-                self._flag(at, path, f"anchor &{event.anchor} is not allowed",
-                           "write the value out in full; anchors and aliases are refused", damage=False)
+            self._count_alias(at, path)
+            self._flag(at, path, f"anchor &{event.anchor} is not allowed",
+                       "write the value out in full; anchors and aliases are refused", damage=False)
         if isinstance(event, CollectionStartEvent):
             want = _MAP if isinstance(event, MappingStartEvent) else _SEQ
             if event.tag not in (None, "!", want):
@@ -397,13 +397,21 @@ class _Builder:
             frame.key = key
             return
         if isinstance(event, AliasEvent | NodeEvent) and getattr(event, "anchor", None) is not None:
-            self.aliases_seen += 1
+            self._count_alias(at, frame.path)
             self._flag(at, frame.path, f"{'alias *' if isinstance(event, AliasEvent) else 'anchor &'}"
                        f"{event.anchor} is not allowed (on a key)", "write the key out in full")
         else:
             self._flag(at, frame.path, "mapping keys must be plain text", "write the key as text")
         self._skip(event)
         frame.drop_next = True
+
+    def _count_alias(self, at: tuple[int, int], path: Path) -> None:
+        """Past MAX_ALIAS_REPORTS anchors and aliases, stop reading: an alias bomb gets no further."""
+        self.aliases_seen += 1
+        if self.aliases_seen > MAX_ALIAS_REPORTS:
+            self._flag(at, path, f"more than {MAX_ALIAS_REPORTS} anchors and aliases; reading stopped here",
+                       "an alias bomb? write every value out in full; anchors and aliases are refused")
+            raise _TooManyAliases
 
     def _skip(self, event: Event) -> None:
         """Consume the rest of a node that starts with `event` without building it."""

@@ -5,10 +5,9 @@ validate` must report for it:
 
     # expect: LINE:COL: TEXT    one problem at exactly LINE:COL whose
                                 `$.path: message (hint)` contains TEXT
-    # expect-more               further problems are allowed (the alias bomb)
 
-Without `expect-more`, the reported problems are exactly the expected ones: a
-case fails on a missing, a misplaced, and an extra (knock-on) problem alike.
+The reported problems are exactly the expected ones: a case fails on a missing,
+a misplaced, and an extra (knock-on) problem alike.
 Every case runs through the real command-line entry point (exit code 3); a few
 also run as a separate process with no AWS configuration at all.
 """
@@ -40,18 +39,16 @@ class Expected:
     text: str
 
 
-def expectations(case: Path) -> tuple[list[Expected], bool]:
+def expectations(case: Path) -> list[Expected]:
     """The `# expect:` lines at the top of a case (read leniently: some cases are not UTF-8)."""
     text = case.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
-    expected, more = [], False
+    expected = []
     for line in text.split("\n"):
         if not line.startswith("#"):
             break
-        if line.strip() == "# expect-more":
-            more = True
-        elif match := _EXPECT.match(line):
+        if match := _EXPECT.match(line):
             expected.append(Expected(int(match[1]), int(match[2]), match[3]))
-    return expected, more
+    return expected
 
 
 def reported(stderr: str, file: str) -> list[tuple[int, int, str]]:
@@ -65,15 +62,14 @@ def reported(stderr: str, file: str) -> list[tuple[int, int, str]]:
 
 
 def assert_matches(case: Path, problems: list[tuple[int, int, str]]) -> None:
-    expected, more = expectations(case)
+    expected = expectations(case)
     assert expected, f"{case.name} has no `# expect:` line"
     unmatched = list(problems)
     for want in expected:
         hit = next((p for p in unmatched if (p[0], p[1]) == (want.line, want.col) and want.text in p[2]), None)
         assert hit is not None, f"{case.name}: expected {want.line}:{want.col}: {want.text}\n got: {problems}"
         unmatched.remove(hit)
-    if not more:
-        assert not unmatched, f"{case.name}: unexpected extra problems {unmatched}"
+    assert not unmatched, f"{case.name}: unexpected extra problems {unmatched}"
 
 
 @pytest.fixture

@@ -126,7 +126,9 @@ class AccessKeys(Kind):
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
         changes: list[AttrChange] = []
-        if store_label(desired.spec["store"]) != store_label(live.attrs.get("store", {})):
+        # a missing store is not a moved one: the key steps delete undelivered keys and make a new one
+        if not live.attrs.get("store_missing") and \
+                store_label(desired.spec["store"]) != store_label(live.attrs.get("store", {})):
             changes.append(AttrChange("store", store_label(live.attrs.get("store", {})),
                                       store_label(desired.spec["store"]), forces_replacement=True))
             return changes
@@ -241,6 +243,8 @@ class AccessKeys(Kind):
                 del response, secret
                 delivered = [*delivered, key_id][-2:]
                 _write_store(ctx, spec, payload, delivered)
+                # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
+                _delete_undelivered(ctx, user, keep={k["id"] for k in attrs.get("keys", [])} | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
         if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store"):
             _tag_store(ctx, spec["store"], delivered)
@@ -364,6 +368,19 @@ def _delete_key(ctx: Context, user: str, key_id: str) -> None:
     except Exception as exc:
         if error_code(exc) != "NoSuchEntity":
             raise
+
+
+def _delete_undelivered(ctx: Context, user: str, keep: set[str]) -> None:
+    """Delete keys created since this run's intent that nobody received (their secret is lost)."""
+    since = ctx.now - datetime.timedelta(minutes=1)  # the same slack as `read`'s undelivered test
+    for key in _list_keys_metadata(ctx, user):
+        if key["AccessKeyId"] not in keep and key["CreateDate"] >= since:
+            _delete_key(ctx, user, key["AccessKeyId"])
+
+
+def _list_keys_metadata(ctx: Context, user: str) -> list[dict[str, Any]]:
+    paginator = ctx.client("iam").get_paginator("list_access_keys")
+    return [k for page in paginator.paginate(UserName=user) for k in page["AccessKeyMetadata"]]
 
 
 def _untag_user(ctx: Context, user: str, keys: list[str]) -> None:

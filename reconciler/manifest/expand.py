@@ -80,7 +80,7 @@ def lifecycle_rules(lifecycle: Mapping[str, Any] | None) -> list[dict[str, Any]]
     if lifecycle is None:
         lifecycle = {"untagged_expire_days": 7}
     if "rules" in lifecycle:
-        return [dict(rule) for rule in lifecycle["rules"]]
+        return canonical_lifecycle_rules(lifecycle["rules"])
     rules: list[dict[str, Any]] = []
     if "untagged_expire_days" in lifecycle:
         rules.append({"rulePriority": len(rules) + 1,

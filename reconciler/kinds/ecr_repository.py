@@ -1,0 +1,289 @@
+"""ECR repositories: tag mutability, scan on push, encryption, lifecycle and repository policies, tags.
+
+Read: one paginated DescribeRepositories, then ListTagsForResource for every
+repository (ownership is a tag, and ECR has no batch tag read), and, for the
+repositories the stack owns or the manifest names, GetLifecyclePolicy,
+GetRepositoryPolicy and one page of ListImages (does it hold images?), all run
+concurrently. Nothing else.
+
+Compared by meaning, so no plan shows a perpetual diff: lifecycle rules in
+rulePriority order as JSON values (whatever the text's spacing or key order),
+repository policies as sets of statements (`plan.diff`), a KMS alias equal to the
+key ARN AWS reports, tag mutability in the manifest's spelling.
+
+Safety invariants:
+- encryption cannot change in place: a change replaces the repository, shown as such;
+- a repository holding images is never deleted or replaced unless `force_delete: true`
+  (recorded on the repository as tag `reconciler:force-delete=true`, so `destroy` and
+  the deletion of a repository dropped from the manifest honour it too): the plan
+  marks the change blocked and `delete` re-checks before calling AWS;
+- a same-named repository without the stack tag is never touched (plan: blocked).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from reconciler.errors import AwsError
+from reconciler.kinds._ecr import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
+from reconciler.kinds.base import PROTECT_TAG, Context, Kind, ReadResult, error_code, owned_by, tag_list
+from reconciler.manifest.expand import canonical_lifecycle_rules
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.diff import canonical_policy
+from reconciler.plan.model import Action, Change, LiveResource, canonical_json
+
+
+def _mutability(value: str) -> str:
+    """`IMMUTABLE` -> `immutable`; the *_WITH_EXCLUSION forms stay distinct (and so differ)."""
+    return value.lower()
+
+
+def _parse_json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"unparsed": text}
+
+
+class EcrRepository(Kind):
+    name = "ecr.repository"
+    replace_on = frozenset({"encryption"})
+    services = ("ecr",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        wanted = {d.spec["name"]: d for d in desired}
+        repos = repositories(ctx)
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecr-read") as pool:
+            tags = dict(zip(repos, pool.map(lambda r: repository_tags(ctx, r["repositoryArn"]), repos.values()),
+                            strict=True))
+            mine = [name for name in sorted(repos) if owned_by(tags[name], ctx.stack) or name in wanted]
+            lifecycle = pool.map(lambda n: _lifecycle(ctx, n), mine)
+            policy = pool.map(lambda n: _policy(ctx, n), mine)
+            images = pool.map(lambda n: holds_images(ctx, n), mine)
+            details = list(zip(mine, lifecycle, policy, images, strict=True))
+        found: dict[str, LiveResource] = {}
+        for name, rules, doc, has_images in details:
+            repo, repo_tags = repos[name], tags[name]
+            want = wanted.get(name)
+            address = f"ecr.repository.{name}"
+            found[address] = LiveResource(address, self.name, name, {
+                "name": name,
+                "tag_mutability": _mutability(repo.get("imageTagMutability", "MUTABLE")),
+                "scan_on_push": bool(repo.get("imageScanningConfiguration", {}).get("scanOnPush", False)),
+                "encryption": _encryption(ctx, repo, want),
+                "lifecycle_rules": rules,
+                "policy": doc,
+                "force_delete": repo_tags.get(FORCE_DELETE_TAG) == "true",
+                "protect": repo_tags.get(PROTECT_TAG) == "true",
+                "holds_images": has_images,
+                "tags": repo_tags,
+            }, owned=owned_by(repo_tags, ctx.stack))
+        return ReadResult(found)
+
+    def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
+        if action not in (Action.DELETE, Action.REPLACE) or live is None or not live.attrs.get("holds_images"):
+            return None
+        force = desired.spec.get("force_delete") if desired is not None else live.attrs.get("force_delete")
+        if force:
+            return None
+        verb = "replacing" if action is Action.REPLACE else "deleting"
+        how = ("set `force_delete: true` on it in the manifest" if desired is not None else
+               "add it back with `force_delete: true`, apply, then remove it (the flag is kept as tag "
+               f"{FORCE_DELETE_TAG} on the repository)")
+        return (f"repository {live.id} holds images and {verb} it would delete them; {how}, "
+                "or delete the images first")
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        if action is Action.REPLACE and live is not None:
+            out = ["encryption cannot change in place: the repository is deleted and created again"]
+            if live.attrs.get("holds_images"):
+                out.append("its images are deleted with it (force_delete); the manifest's images are pushed "
+                           "again by the next apply")
+            return out
+        if action is Action.DELETE and live is not None and live.attrs.get("holds_images"):
+            return ["the repository holds images; they are deleted with it (force_delete)"]
+        return []
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        ecr = ctx.client("ecr")
+        encryption: dict[str, str] = {"encryptionType": spec["encryption"]["type"]}
+        if spec["encryption"].get("kms_key"):
+            encryption["kmsKey"] = spec["encryption"]["kms_key"]
+        tags = dict(spec["tags"])
+        if spec.get("force_delete"):
+            tags[FORCE_DELETE_TAG] = "true"
+        try:
+            ecr.create_repository(
+                repositoryName=spec["name"],
+                imageTagMutability=spec["tag_mutability"].upper(),
+                imageScanningConfiguration={"scanOnPush": bool(spec["scan_on_push"])},
+                encryptionConfiguration=encryption,
+                tags=tag_list(tags),
+            )
+        except Exception as exc:
+            if error_code(exc) != "RepositoryAlreadyExistsException":
+                raise
+            # a previous run died after creating it: converge from what is there, if it is ours
+            repo = ecr.describe_repositories(repositoryNames=[spec["name"]])["repositories"][0]
+            live_tags = {t["Key"]: t["Value"] for t in
+                         ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])}
+            if not owned_by(live_tags, ctx.stack):
+                raise AwsError(f"{change.address}: repository {spec['name']} already exists without the stack "
+                               "tag; rename it in the manifest, or re-run with --adopt") from None
+            self._converge(ctx, spec, {
+                "tag_mutability": _mutability(repo.get("imageTagMutability", "MUTABLE")),
+                "scan_on_push": repo.get("imageScanningConfiguration", {}).get("scanOnPush", False),
+                "lifecycle_rules": _lifecycle(ctx, spec["name"]),
+                "policy": _policy(ctx, spec["name"]),
+                "force_delete": live_tags.get(FORCE_DELETE_TAG) == "true",
+                "tags": live_tags,
+            })
+            return str(spec["name"])
+        self._converge(ctx, spec, {
+            "tag_mutability": spec["tag_mutability"], "scan_on_push": spec["scan_on_push"],
+            "lifecycle_rules": [], "policy": None, "force_delete": spec.get("force_delete", False),
+            "tags": tags,
+        })
+        return str(spec["name"])
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._converge(ctx, change.desired.spec, change.live.attrs)
+
+    def _converge(self, ctx: Context, spec: Mapping[str, Any], live: Mapping[str, Any]) -> None:
+        """Make every in-place setting match; each call only when its setting differs."""
+        ecr = ctx.client("ecr")
+        name = spec["name"]
+        if live.get("tag_mutability") != spec["tag_mutability"]:
+            ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability=spec["tag_mutability"].upper())
+        if bool(live.get("scan_on_push")) != bool(spec["scan_on_push"]):
+            ecr.put_image_scanning_configuration(repositoryName=name,
+                                                 imageScanningConfiguration={"scanOnPush": bool(spec["scan_on_push"])})
+        rules = canonical_lifecycle_rules(spec["lifecycle_rules"])
+        if canonical_json(rules) != canonical_json(canonical_lifecycle_rules(live.get("lifecycle_rules"))):
+            if rules:
+                # indented: botocore refuses policy texts under 100 characters
+                ecr.put_lifecycle_policy(repositoryName=name,
+                                         lifecyclePolicyText=json.dumps({"rules": rules}, indent=2, sort_keys=True))
+            else:
+                _ignore(lambda: ecr.delete_lifecycle_policy(repositoryName=name),
+                        "LifecyclePolicyNotFoundException")
+        want, have = spec.get("policy"), live.get("policy")
+        if _policy_key(want) != _policy_key(have):
+            if want:
+                ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(want, indent=2))
+            else:
+                _ignore(lambda: ecr.delete_repository_policy(repositoryName=name),
+                        "RepositoryPolicyNotFoundException")
+        live_tags = live.get("tags", {})
+        changed = {k: v for k, v in spec["tags"].items() if live_tags.get(k) != v}
+        if spec.get("force_delete") and live_tags.get(FORCE_DELETE_TAG) != "true":
+            changed[FORCE_DELETE_TAG] = "true"
+        arn = None
+        if changed:
+            arn = _arn(ctx, name)
+            ecr.tag_resource(resourceArn=arn, tags=tag_list(changed))
+        if not spec.get("force_delete") and FORCE_DELETE_TAG in live_tags:
+            ecr.untag_resource(resourceArn=arn or _arn(ctx, name), tagKeys=[FORCE_DELETE_TAG])
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        name = change.live.id
+        force = bool(change.desired.spec.get("force_delete") if change.desired is not None
+                     else change.live.attrs.get("force_delete"))
+        if not force and holds_images(ctx, name):
+            raise AwsError(f"{change.address}: repository {name} holds images; refusing to delete it without "
+                           "force_delete: true")
+        try:
+            ctx.client("ecr").delete_repository(repositoryName=name, force=force)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "RepositoryNotFoundException":
+                return
+            if code == "RepositoryNotEmptyException":
+                raise AwsError(f"{change.address}: repository {name} received images since the plan; refusing "
+                               "to delete it without force_delete: true") from None
+            raise
+        if ctx.registry:
+            from reconciler.kinds._ecr_registry import purge_local_repository
+
+            purge_local_repository(ctx, name)
+
+
+def _ignore(call: Any, code: str) -> None:
+    try:
+        call()
+    except Exception as exc:
+        if error_code(exc) != code:
+            raise
+
+
+def _policy_key(doc: Any) -> str:
+    if isinstance(doc, Mapping) and "Statement" in doc:
+        return canonical_json(canonical_policy(doc))
+    return canonical_json(doc)
+
+
+def _arn(ctx: Context, name: str) -> str:
+    repo = repositories(ctx).get(name)
+    if repo is not None:
+        return str(repo["repositoryArn"])
+    found = ctx.client("ecr").describe_repositories(repositoryNames=[name])["repositories"][0]
+    return str(found["repositoryArn"])
+
+
+def _lifecycle(ctx: Context, name: str) -> list[dict[str, Any]]:
+    try:
+        text = ctx.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
+    except Exception as exc:
+        if error_code(exc) in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
+            return []
+        raise
+    doc = _parse_json(text)
+    return canonical_lifecycle_rules(doc.get("rules") if isinstance(doc, Mapping) else None)
+
+
+def _policy(ctx: Context, name: str) -> Any:
+    try:
+        text = ctx.client("ecr").get_repository_policy(repositoryName=name)["policyText"]
+    except Exception as exc:
+        if error_code(exc) in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
+            return None
+        raise
+    return _parse_json(text)
+
+
+def _encryption(ctx: Context, repo: Mapping[str, Any], desired: DesiredResource | None) -> dict[str, str]:
+    """Live encryption in the manifest's shape: the key only where the manifest names one,
+    and the manifest's spelling (alias or id) when it designates the same key AWS reports."""
+    config = repo.get("encryptionConfiguration", {})
+    out = {"type": config.get("encryptionType", "AES256")}
+    key = config.get("kmsKey")
+    want = desired.spec["encryption"].get("kms_key") if desired is not None else None
+    if key and desired is None:
+        out["kms_key"] = key
+    elif key and want:
+        out["kms_key"] = want if want == key or _kms_arn(ctx, want) == key else key
+    return out
+
+
+def _kms_arn(ctx: Context, key: str) -> str | None:
+    def load() -> str | None:
+        try:
+            return str(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
+        except Exception as exc:
+            if error_code(exc) in ("NotFoundException", "AccessDeniedException"):
+                return None
+            raise
+
+    return ctx.memo(f"kms.arn.{key}", load)
+
+
+KIND = EcrRepository()

@@ -181,6 +181,7 @@ def _apply(run: Any, out: Out, parallelism: int) -> None:
         raise ApplyError("the plan has blocked changes; nothing was applied:\n" +
                          "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
     run.clients.read_only = False
+    run.ctx.log = out.info  # kinds' progress (Docker build steps, layer pushes): plain lines on stderr
 
     def event(stage: str, change: Any, result: Any) -> None:
         if stage == "start":

@@ -25,7 +25,7 @@ Invariants of `load_yaml`:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +80,8 @@ def json_path(path: Path) -> str:
 class Source:
     """Where each value and key came from: 1-based line and column.
 
-    `raw` holds the source text of plain (unquoted) scalars, for hints such as
-    `quote it: "1.10"`; `damaged` the paths whose value the loader dropped or
+    `raw` holds the source text of plain (unquoted) scalars that YAML does not
+    read as text, for hints such as `quote it: "1.10"`; `damaged` the paths whose value the loader dropped or
     replaced because of a problem it already reported.
     """
 
@@ -210,12 +210,11 @@ class _Builder:
         self.source = source
         self.problems = problems
         self.aliases_seen = 0
+        self._next: Callable[[], Event] = self.parser.get_event
 
     def dispose(self) -> None:
         self.parser.dispose()
 
-    def _next(self) -> Event:
-        return self.parser.get_event()  # type: ignore[no-any-return]
 
     def _flag(self, at: tuple[int, int], path: Path, message: str, hint: str, damage: bool = True) -> None:
         self.problems.append(Problem(self.source.file, *at, json_path(path), message, hint))
@@ -340,13 +339,13 @@ class _Builder:
         return value
 
     def _scalar(self, event: ScalarEvent, path: Path, at: tuple[int, int]) -> tuple[Any, bool]:
-        if not event.style:  # plain: None from PyYAML's parser, "" from libyaml's
-            self.source.raw[path] = event.value
         tag = event.tag
         if tag is None or tag == "!":
             tag = self.parser.resolve(ScalarNode, event.value, event.implicit)
         if tag in (_STR, _VALUE):
             return event.value, True
+        if not event.style:  # plain (None from PyYAML's parser, "" from libyaml's) and not read as text
+            self.source.raw[path] = event.value
         if tag == _NULL and event.value in ("", "~", "null", "Null", "NULL"):
             return None, True
         if tag not in _SCALAR_TAGS:

@@ -7,7 +7,7 @@ import difflib
 import functools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from reconciler.errors import Problem
+from reconciler.manifest.fastschema import compile_schema
 from reconciler.manifest.loader import Path, Source
 
 SCHEMA_DIR = FsPath(__file__).resolve().parent.parent.parent / "schemas"
@@ -39,6 +40,11 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(manifest_schema())
 
 
+@functools.cache
+def _fast_check() -> Callable[[Any], bool] | None:
+    return compile_schema(manifest_schema())
+
+
 def schema_problems(data: Any, source: Source) -> list[Problem]:
     """Every schema violation in `data`, one Problem each, with hints."""
     return check_schema(data, source)[0]
@@ -50,6 +56,12 @@ def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
     Violations at or under a path the loader damaged are not reported: the loader
     already said what is wrong there, and the null it left is not the user's doing.
     """
+    fast = _fast_check()
+    if fast is not None and fast(data):
+        # valid (the common case): skip jsonschema's slower walk, look only for values JSON cannot hold
+        problems: list[Problem] = []
+        broken = set(_non_json(data, source, set(), problems))
+        return problems, broken
     found: list[tuple[Path, bool, Problem]] = []
     for error in _validator().iter_errors(data):
         for leaf in leaf_errors(error):
@@ -138,12 +150,12 @@ def _explain(leaf: ValidationError, source: Source) -> Iterator[tuple[Path, Prob
     elif validator == "type":
         yield path, _type_problem(leaf, path, source)
     elif validator == "const":
-        shown = source.raw.get(path, json.dumps(leaf.instance, default=str))
+        shown = source.raw.get(path) or json.dumps(leaf.instance, default=str)  # "1" must look quoted
         want = json.dumps(leaf.validator_value)
         yield path, source.problem(path, f"{shown} is not allowed here: it must be {want}", f"write {want}")
     elif validator == "enum":
         allowed = [str(a) for a in leaf.validator_value]
-        shown = source.raw.get(path, json.dumps(leaf.instance, default=str))
+        shown = _shown(leaf.instance, path, source)
         close = _did_you_mean(str(leaf.instance), allowed, cutoff=0.5)
         hint = f"did you mean {close!r}?" if close else "use one of: " + ", ".join(allowed)
         if not isinstance(leaf.instance, str) and path in source.raw:
@@ -163,6 +175,13 @@ def _explain(leaf: ValidationError, source: Source) -> Iterator[tuple[Path, Prob
                                    desc or _generic_hint(validator))
     else:
         yield path, source.problem(path, leaf.message, _generic_hint(validator))
+
+
+def _shown(value: Any, path: Path, source: Source) -> str:
+    """A value as the user wrote it: the source text of a plain scalar, else text as is, else JSON."""
+    if path in source.raw:
+        return source.raw[path]
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _key_message(leaf: ValidationError) -> str:

@@ -1,0 +1,86 @@
+"""Moving the stack's own resources out of a subnet or VPC that is about to be replaced.
+
+The engine runs a replacement as one step (delete, then create) *before* the
+replacements of what sits inside (they depend on it). AWS refuses to delete a
+subnet or VPC that still holds network interfaces, so the replaced container
+first removes its stack-owned occupants, in AWS's teardown order, each waited
+until gone. Expansion guarantees those occupants are themselves planned for
+replacement (they carry the container's identity), so their own step finds them
+gone and only creates. Only stack-tagged resources are touched; anything else in
+the way makes the container's delete fail at the deadline, naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.kinds import _ec2
+from reconciler.kinds.base import Context
+
+
+def _stack(ctx: Context, name: str, value: str) -> list[dict[str, Any]]:
+    return [*_ec2.stack_filter(ctx), {"Name": name, "Values": [value]}]
+
+
+def _endpoints(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
+    paginator = ctx.client("ec2").get_paginator("describe_vpc_endpoints")
+    found = [e for page in paginator.paginate(Filters=_stack(ctx, "vpc-id", vpc_id))
+             for e in page.get("VpcEndpoints", [])]
+    return [e for e in found if str(e.get("State", "")).lower() not in _ec2.ENDPOINT_GHOSTS]
+
+
+def _nat_gateways(ctx: Context, name: str, value: str) -> list[str]:
+    paginator = ctx.client("ec2").get_paginator("describe_nat_gateways")
+    return [n["NatGatewayId"] for page in paginator.paginate(Filter=_stack(ctx, name, value))
+            for n in page.get("NatGateways", []) if str(n.get("State", "")).lower() not in _ec2.NAT_GHOSTS]
+
+
+def _instances(ctx: Context, name: str, value: str) -> list[str]:
+    paginator = ctx.client("ec2").get_paginator("describe_instances")
+    return [i["InstanceId"] for page in paginator.paginate(Filters=_stack(ctx, name, value))
+            for r in page.get("Reservations", []) for i in r.get("Instances", [])
+            if i.get("State", {}).get("Name") not in _ec2.INSTANCE_GHOSTS]
+
+
+def vacate_subnet(ctx: Context, subnet_id: str) -> None:
+    """Delete the stack's interface endpoints, NAT gateways and NAT instances that sit in the subnet."""
+    from reconciler.kinds.nat_gateway import delete_nat_gateway
+    from reconciler.kinds.nat_instance import terminate
+    from reconciler.kinds.vpc_endpoint import delete_endpoint
+
+    subnets = ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    for endpoint in (_endpoints(ctx, subnets[0]["VpcId"]) if subnets else []):
+        if subnet_id in endpoint.get("SubnetIds", []):
+            delete_endpoint(ctx, endpoint["VpcEndpointId"], _ec2.address_of(endpoint, endpoint["VpcEndpointId"]))
+    for nat_id in _nat_gateways(ctx, "subnet-id", subnet_id):
+        delete_nat_gateway(ctx, nat_id)
+    for instance_id in _instances(ctx, "subnet-id", subnet_id):
+        terminate(ctx, instance_id)
+
+
+def vacate_vpc(ctx: Context, vpc_id: str) -> None:
+    """Delete every stack resource inside the VPC, in AWS's order (Elastic IPs stay: they are not in it)."""
+    from reconciler.kinds.internet_gateway import detach_and_delete
+    from reconciler.kinds.nat_gateway import delete_nat_gateway
+    from reconciler.kinds.nat_instance import terminate
+    from reconciler.kinds.route_table import delete_route_table
+    from reconciler.kinds.security_group import delete_group
+    from reconciler.kinds.subnet import delete_subnet
+    from reconciler.kinds.vpc_endpoint import delete_endpoint
+
+    ec2 = ctx.client("ec2")
+    for endpoint in _endpoints(ctx, vpc_id):
+        delete_endpoint(ctx, endpoint["VpcEndpointId"], _ec2.address_of(endpoint, endpoint["VpcEndpointId"]))
+    for nat_id in _nat_gateways(ctx, "vpc-id", vpc_id):
+        delete_nat_gateway(ctx, nat_id)
+    for instance_id in _instances(ctx, "vpc-id", vpc_id):
+        terminate(ctx, instance_id)
+    for table in ec2.describe_route_tables(Filters=_stack(ctx, "vpc-id", vpc_id))["RouteTables"]:
+        delete_route_table(ctx, table["RouteTableId"], _ec2.address_of(table, table["RouteTableId"]))
+    for group in ec2.describe_security_groups(Filters=_stack(ctx, "vpc-id", vpc_id))["SecurityGroups"]:
+        delete_group(ctx, group["GroupId"], _ec2.address_of(group, group["GroupId"]))
+    for subnet in ec2.describe_subnets(Filters=_stack(ctx, "vpc-id", vpc_id))["Subnets"]:
+        delete_subnet(ctx, subnet["SubnetId"], _ec2.address_of(subnet, subnet["SubnetId"]))
+    for gateway in ec2.describe_internet_gateways(Filters=_stack(ctx, "attachment.vpc-id", vpc_id))["InternetGateways"]:
+        detach_and_delete(ctx, gateway["InternetGatewayId"], [vpc_id],
+                          _ec2.address_of(gateway, gateway["InternetGatewayId"]))

@@ -1,0 +1,83 @@
+"""Elastic IPs (one per NAT gateway or NAT instance); the plan shows their monthly cost.
+
+An Elastic IP is released only after whatever uses it is gone: its NAT depends on
+it, so the engine deletes the NAT first; AWS's `InvalidIPAddress.InUse` is still
+retried to the deadline. A live address depends on its VPC's internet gateway so
+that it is released before the gateway is detached (AWS refuses the detach while
+the VPC maps public addresses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, Change, LiveResource
+
+
+def release(ctx: Context, allocation_id: str, address: str) -> None:
+    ec2 = ctx.client("ec2")
+
+    def users() -> list[str]:
+        found = ec2.describe_addresses(AllocationIds=[allocation_id]).get("Addresses", [])
+        return [f"{a.get('PublicIp')} associated with {a.get('InstanceId') or a.get('NetworkInterfaceId')}"
+                for a in found if a.get("AssociationId")]
+
+    _ec2.until_free(ctx, f"{address} ({allocation_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.release_address(AllocationId=allocation_id),
+                                              "InvalidAllocationID.NotFound"),
+                    users)
+
+
+class ElasticIp(Kind):
+    name = "ec2.elastic_ip"
+    replace_on = frozenset({"network_border_group"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        found: dict[str, LiveResource] = {}
+        for item in describe(ctx, "addresses"):
+            address = address_of(item, item["AllocationId"])
+            tags = tags_of(item)
+            igw = _ec2.igw_of(address)
+            found[address] = LiveResource(address, self.name, item["AllocationId"], {
+                # AWS reports it; an emulator may not (then it is the region, AWS's default)
+                "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
+                "public_ip": item.get("PublicIp"),
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }, depends_on=(igw,) if igw else ())
+        return ReadResult(found)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        if action not in (Action.CREATE, Action.DELETE):
+            return []
+        source = desired.spec if desired is not None else live.attrs if live is not None else {}
+        region = str(source.get("network_border_group", ""))
+        return [_ec2.cost_note(region, "public_ipv4", "public IPv4 address", action=action.value)]
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        existing = _ec2.find_owned(ctx, "addresses", change.address)
+        if existing:
+            _ec2.converge_tags(ctx, existing[0]["AllocationId"], spec["tags"], tags_of(existing[0]))
+            return str(existing[0]["AllocationId"])
+        made = ctx.client("ec2").allocate_address(
+            Domain="vpc", NetworkBorderGroup=spec["network_border_group"],
+            TagSpecifications=_ec2.tag_specs("elastic-ip", spec["tags"]))
+        return str(made["AllocationId"])
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        release(ctx, change.live.id, change.address)
+
+
+KIND = ElasticIp()

@@ -1,0 +1,104 @@
+"""Internet gateways and their attachment (the spec's `vpc`).
+
+Teardown is detach then delete. AWS refuses the detach while the VPC still maps
+public addresses (NAT gateways, instances with Elastic IPs): the live gateway is
+a dependency of those, so the engine deletes them first, and `until_free`
+retries whatever is left (someone else's instance) up to the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Change, LiveResource
+
+
+def _attached(gateway: dict[str, object]) -> list[str]:
+    attachments = gateway.get("Attachments") or []
+    assert isinstance(attachments, list)
+    return [a["VpcId"] for a in attachments if a.get("State") in ("available", "attached", "attaching")]
+
+
+def _public_interfaces(ctx: Context, vpc_id: str) -> list[str]:
+    enis = ctx.client("ec2").describe_network_interfaces(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NetworkInterfaces"]
+    return [f"{e['NetworkInterfaceId']} (public IP {e['Association']['PublicIp']})"
+            for e in sorted(enis, key=lambda e: e["NetworkInterfaceId"]) if e.get("Association", {}).get("PublicIp")]
+
+
+def detach_and_delete(ctx: Context, gateway_id: str, vpc_ids: Sequence[str], address: str) -> None:
+    ec2 = ctx.client("ec2")
+    for vpc_id in vpc_ids:
+        _ec2.until_free(ctx, f"{address} ({gateway_id}) detach from {vpc_id}",
+                        lambda v=vpc_id: _ec2.ignore_codes(  # type: ignore[misc]
+                            lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=v),
+                            "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"),
+                        lambda v=vpc_id: _public_interfaces(ctx, v))  # type: ignore[misc]
+    _ec2.until_free(ctx, f"{address} ({gateway_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.delete_internet_gateway(InternetGatewayId=gateway_id),
+                                              "InvalidInternetGatewayID.NotFound"),
+                    lambda: [])
+
+
+class InternetGateway(Kind):
+    name = "ec2.internet_gateway"
+    replace_on = frozenset({"vpc", "vpc_cidr"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        found: dict[str, LiveResource] = {}
+        for gateway in describe(ctx, "internet_gateways"):
+            address = address_of(gateway, gateway["InternetGatewayId"])
+            tags = tags_of(gateway)
+            vpcs = _attached(gateway)
+            vpc = ref(ctx, vpcs[0]) if len(vpcs) == 1 else sorted(str(ref(ctx, v)) for v in vpcs) or None
+            found[address] = LiveResource(address, self.name, gateway["InternetGatewayId"], {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, vpcs[0]) if vpcs else None,
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+                "attached_vpc_ids": vpcs,
+            }, depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)))
+        return ReadResult(found)
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        ec2 = ctx.client("ec2")
+        existing = _ec2.find_owned(ctx, "internet_gateways", change.address)
+        if existing:
+            gateway_id = str(existing[0]["InternetGatewayId"])
+            self._attach(ctx, gateway_id, ctx.resolve(spec["vpc"]), _attached(existing[0]))
+            _ec2.converge_tags(ctx, gateway_id, spec["tags"], tags_of(existing[0]))
+            return gateway_id
+        gateway_id = str(ec2.create_internet_gateway(
+            TagSpecifications=_ec2.tag_specs("internet-gateway", spec["tags"]))["InternetGateway"]["InternetGatewayId"])
+        self._attach(ctx, gateway_id, ctx.resolve(spec["vpc"]), [])
+        return gateway_id
+
+    def _attach(self, ctx: Context, gateway_id: str, vpc_id: str, attached: Sequence[str]) -> None:
+        ec2 = ctx.client("ec2")
+        for other in attached:
+            if other != vpc_id:
+                _ec2.ignore_codes(lambda o=other: ec2.detach_internet_gateway(  # type: ignore[misc]
+                    InternetGatewayId=gateway_id, VpcId=o), "Gateway.NotAttached")
+        if vpc_id not in attached:
+            _ec2.ignore_codes(lambda: ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
+                              "Resource.AlreadyAssociated")
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._attach(ctx, change.live.id, ctx.resolve(change.desired.spec["vpc"]),
+                     change.live.attrs.get("attached_vpc_ids", []))
+        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        detach_and_delete(ctx, change.live.id, change.live.attrs.get("attached_vpc_ids", []), change.address)
+
+
+KIND = InternetGateway()

@@ -1,0 +1,199 @@
+"""NAT instances (`nat.mode: instance`): a small EC2 instance that masquerades the VPC's traffic.
+
+What makes an instance a NAT: source/destination check off, IP forwarding and
+masquerading (user data), its own security group allowing the VPC CIDR, an
+Elastic IP, and the private route tables pointing at its network interface.
+
+The AMI may be an id or `ssm:/parameter/name` (an AWS public parameter). An SSM
+AMI is resolved when the instance is created and never forces a replacement when
+AWS publishes a newer image (that would cut egress on a routine apply); the plan
+notes the newer image instead. An AMI id written in the manifest does force it.
+A replaced instance takes its routes with it (see nat_gateway.repoint_routes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.errors import AwsError
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.nat_gateway import repoint_routes
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, Change, LiveResource
+
+WAIT = {"Delay": 5, "MaxAttempts": 120}
+
+USER_DATA = """#!/bin/bash
+# reconciler NAT instance: forward and masquerade everything from the VPC
+set -euo pipefail
+echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-reconciler-nat.conf
+sysctl -p /etc/sysctl.d/90-reconciler-nat.conf
+dnf install -y iptables-services || yum install -y iptables-services
+iface=$(ip route show default | awk '{print $5; exit}')
+iptables -t nat -A POSTROUTING -o "$iface" -j MASQUERADE
+iptables -F FORWARD
+service iptables save
+systemctl enable --now iptables
+"""
+
+
+def resolve_ami(ctx: Context, ami: str) -> str:
+    """An AMI id as written, or the current value of the SSM parameter it names (one read per run)."""
+    if not ami.startswith("ssm:"):
+        return ami
+    name = ami[len("ssm:"):]
+    return ctx.memo(f"ssm:{name}", lambda: str(
+        ctx.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]))
+
+
+def _eni(instance: Mapping[str, Any]) -> str | None:
+    interfaces = sorted(instance.get("NetworkInterfaces", []),
+                        key=lambda e: e.get("Attachment", {}).get("DeviceIndex", 0))
+    return str(interfaces[0]["NetworkInterfaceId"]) if interfaces else None
+
+
+def primary_interface(ctx: Context, instance_id: str) -> str:
+    """The network interface routes point at (AWS routes to an interface, not an instance)."""
+    reservations = ctx.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    eni = _eni(reservations[0]["Instances"][0])
+    if eni is None:
+        raise AwsError(f"instance {instance_id} has no network interface yet")
+    return eni
+
+
+def terminate(ctx: Context, instance_id: str) -> None:
+    ec2 = ctx.client("ec2")
+    try:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+    except Exception as exc:
+        if error_code(exc) == "InvalidInstanceID.NotFound":
+            return
+        raise
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=WAIT)
+
+
+class NatInstance(Kind):
+    name = "ec2.nat_instance"
+    replace_on = frozenset({"vpc", "vpc_cidr", "subnet", "subnet_cidr", "az", "instance_type", "ami"})
+    services = ("ec2", "ssm")
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        wanted_ami = {d.address: str(d.spec["ami"]) for d in desired}
+        eip_of = {a["InstanceId"]: a["AllocationId"] for a in describe(ctx, "addresses") if a.get("InstanceId")}
+        found: dict[str, LiveResource] = {}
+        for instance in describe(ctx, "instances"):
+            address = address_of(instance, instance["InstanceId"])
+            if ".nat_instance." not in address:
+                continue
+            tags = tags_of(instance)
+            placement = _ec2.subnet_placement(ctx, instance["SubnetId"])
+            image = instance["ImageId"]
+            written = wanted_ami.get(address, image)
+            latest = resolve_ami(ctx, written) if written.startswith("ssm:") else image
+            subnet, vpc = ref(ctx, instance["SubnetId"]), ref(ctx, instance["VpcId"])
+            eip = ref(ctx, eip_of.get(instance["InstanceId"]))
+            groups = sorted(str(ref(ctx, g["GroupId"])) for g in instance.get("SecurityGroups", []))
+            found[address] = LiveResource(address, self.name, instance["InstanceId"], {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, instance["VpcId"]),
+                "subnet": subnet,
+                "subnet_cidr": placement.get("cidr"),
+                "az": placement.get("az"),
+                "instance_type": instance["InstanceType"],
+                # an SSM-named AMI is in sync with whatever image it resolved to at creation
+                "ami": written if written.startswith("ssm:") else image,
+                "image_id": image,
+                "ami_latest": latest,
+                "eip": eip,
+                "security_groups": groups,
+                "source_dest_check": bool(instance.get("SourceDestCheck", True)),
+                "eni": _eni(instance),
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }, depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address), *groups) if x})))
+        return ReadResult(found)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        notes = []
+        if action in (Action.CREATE, Action.DELETE):
+            source = desired.spec if desired is not None else live.attrs if live is not None else {}
+            region = str(source.get("az") or "")[:-1]
+            kind = str(source.get("instance_type"))
+            notes.append(_ec2.cost_note(region, f"instance:{kind}", f"NAT instance {kind}", action=action.value))
+        if live is not None and live.attrs.get("ami_latest") not in (None, live.attrs.get("image_id")):
+            notes.append(f"a newer AMI {live.attrs['ami_latest']} is published for {live.attrs.get('ami')}; "
+                         f"this instance runs {live.attrs.get('image_id')} (replace it by hand to upgrade)")
+        return notes
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        ec2 = ctx.client("ec2")
+        existing = _ec2.find_owned(ctx, "instances", change.address)
+        if existing:
+            instance_id = str(existing[0]["InstanceId"])
+        else:
+            subnet_id = ctx.resolve(spec["subnet"])
+            groups = [ctx.resolve(g) for g in spec["security_groups"]]
+            tags = spec["tags"]
+            made = ec2.run_instances(
+                ImageId=resolve_ami(ctx, spec["ami"]), InstanceType=spec["instance_type"], MinCount=1, MaxCount=1,
+                SubnetId=subnet_id, SecurityGroupIds=groups, UserData=USER_DATA,
+                MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                ClientToken=_ec2.client_token(ctx, change.address, subnet_id),
+                TagSpecifications=[*_ec2.tag_specs("instance", tags), *_ec2.tag_specs("volume", tags),
+                                   *_ec2.tag_specs("network-interface", tags)])
+            instance_id = str(made["Instances"][0]["InstanceId"])
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=WAIT)
+        current = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        self._converge(ctx, instance_id, spec, {
+            "source_dest_check": current.get("SourceDestCheck", True),
+            "security_groups": [g["GroupId"] for g in current.get("SecurityGroups", [])],
+            "eip": None, "tags": tags_of(current)}, ids=True)
+        return instance_id
+
+    def _converge(self, ctx: Context, instance_id: str, spec: Mapping[str, Any], live: Mapping[str, Any],
+                  ids: bool = False) -> None:
+        """Bring source/dest check, groups, Elastic IP and tags in line. `ids`: live groups are ids, not addresses."""
+        ec2 = ctx.client("ec2")
+        if live.get("source_dest_check") is not False:
+            ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
+        want_groups = sorted(ctx.resolve(g) for g in spec["security_groups"])
+        have_groups = sorted(live.get("security_groups", []) if ids
+                             else (ctx.resolve(g) if g.startswith("vpc.") else g for g in live["security_groups"]))
+        if want_groups != have_groups:
+            ec2.modify_instance_attribute(InstanceId=instance_id, Groups=want_groups)
+        if live.get("eip") != spec["eip"]:
+            allocation = ctx.resolve(spec["eip"])
+            _ec2.free_stale_association(ctx, allocation)
+            held = ec2.describe_addresses(AllocationIds=[allocation]).get("Addresses", [])
+            if not held or held[0].get("InstanceId") != instance_id:
+                # the Elastic IP may still be held by a NAT gateway being deleted (a mode switch): wait for it
+                _ec2.until_free(ctx, f"associate {spec['eip']} with {instance_id}",
+                                lambda: ec2.associate_address(AllocationId=allocation, InstanceId=instance_id,
+                                                              AllowReassociation=False),
+                                lambda: [f"{a.get('PublicIp')} held by {a.get('NetworkInterfaceId')}" for a in held])
+        _ec2.converge_tags(ctx, instance_id, spec["tags"], live.get("tags", {}))
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._converge(ctx, change.live.id, change.desired.spec, change.live.attrs)
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        terminate(ctx, change.live.id)
+
+    def replace(self, ctx: Context, change: Change) -> str:
+        assert change.live is not None
+        terminate(ctx, change.live.id)
+        new_id = self.create(ctx, change)
+        old_eni = change.live.attrs.get("eni")
+        if old_eni:
+            repoint_routes(ctx, "NetworkInterfaceId", str(old_eni), primary_interface(ctx, new_id))
+        return new_id
+
+
+KIND = NatInstance()

@@ -1,0 +1,195 @@
+"""Route tables with their routes and subnet associations (both inside the spec).
+
+`routes` maps a destination to a target address (`{"0.0.0.0/0": "vpc.main.igw"}`);
+`subnets` maps each associated subnet's address to its `{az, cidr}` identity, so
+a replaced subnet shows here as an association to re-make.
+
+Never touched, on either side of the diff: the main route table (the stack never
+tags it), the `local` route, routes AWS adds for gateway endpoints (prefix-list
+routes via `vpce-`), and propagated routes. Everything else in a managed table
+is ours: a route added by hand shows as an extra key and apply removes it.
+
+`update` re-reads the one table it converges and compares AWS ids, not the plan's
+addresses: a NAT replaced earlier in the same apply has a new id behind the same
+address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.nat_instance import primary_interface
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Change, LiveResource
+
+TARGET_KEYS = ("GatewayId", "NatGatewayId", "NetworkInterfaceId", "InstanceId", "VpcPeeringConnectionId",
+               "TransitGatewayId", "LocalGatewayId", "CarrierGatewayId", "EgressOnlyInternetGatewayId",
+               "CoreNetworkArn")
+TARGET_BY_PREFIX = {"igw-": "GatewayId", "vgw-": "GatewayId", "nat-": "NatGatewayId",
+                    "eni-": "NetworkInterfaceId", "pcx-": "VpcPeeringConnectionId", "tgw-": "TransitGatewayId",
+                    "eigw-": "EgressOnlyInternetGatewayId"}
+
+
+def managed_by_aws(route: Mapping[str, Any]) -> bool:
+    """Routes the tool must never prune: local, gateway-endpoint prefix lists, propagated."""
+    gateway = str(route.get("GatewayId", ""))
+    return (gateway == "local" or gateway.startswith("vpce-")
+            or route.get("Origin") in ("CreateRouteTable", "EnableVgwRoutePropagation"))
+
+
+def destination(route: Mapping[str, Any]) -> str:
+    return str(route.get("DestinationCidrBlock") or route.get("DestinationIpv6CidrBlock")
+               or route.get("DestinationPrefixListId"))
+
+
+def destination_param(dest: str) -> dict[str, str]:
+    if dest.startswith("pl-"):
+        return {"DestinationPrefixListId": dest}
+    if ":" in dest:
+        return {"DestinationIpv6CidrBlock": dest}
+    return {"DestinationCidrBlock": dest}
+
+
+def target_of(route: Mapping[str, Any]) -> str | None:
+    # a NAT instance route reports both the interface and the instance: the interface is what we set
+    for key in TARGET_KEYS:
+        if route.get(key):
+            return str(route[key])
+    return None
+
+
+def target_param(ctx: Context, target_id: str) -> tuple[str, str]:
+    """The create_route keyword for a target id (an instance is routed to by its primary interface)."""
+    if target_id.startswith("i-"):
+        return "NetworkInterfaceId", primary_interface(ctx, target_id)
+    for prefix, key in TARGET_BY_PREFIX.items():
+        if target_id.startswith(prefix):
+            return key, target_id
+    raise ValueError(f"cannot route to {target_id}")
+
+
+def associate(ctx: Context, table_id: str, subnet_id: str) -> None:
+    """Associate a subnet, moving it from another table if it has an explicit association there."""
+    ec2 = ctx.client("ec2")
+    elsewhere = ec2.describe_route_tables(
+        Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])["RouteTables"]
+    for table in elsewhere:
+        for assoc in table.get("Associations", []):
+            if assoc.get("SubnetId") == subnet_id and not assoc.get("Main") and table["RouteTableId"] != table_id:
+                try:
+                    ec2.replace_route_table_association(AssociationId=assoc["RouteTableAssociationId"],
+                                                        RouteTableId=table_id)
+                    return
+                except Exception as exc:  # that table let go of it meanwhile (being deleted): associate afresh
+                    if error_code(exc) != "InvalidAssociationID.NotFound":
+                        raise
+    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+
+
+def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
+    """Make one table's routes and associations exactly the spec's (AWS-managed routes aside)."""
+    ec2 = ctx.client("ec2")
+    table = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"][0]
+    current = {destination(r): r for r in table.get("Routes", []) if not managed_by_aws(r)}
+    for dest, target in sorted(spec["routes"].items()):
+        key, value = target_param(ctx, ctx.resolve(target))
+        route = current.get(dest)
+        if route is None:
+            ec2.create_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
+        elif route.get(key) != value or route.get("State") == "blackhole":
+            ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
+    for dest in sorted(set(current) - set(spec["routes"])):
+        _ec2.ignore_codes(lambda d=dest: ec2.delete_route(  # type: ignore[misc]
+            RouteTableId=table_id, **destination_param(d)), "InvalidRoute.NotFound")
+    have = {a["SubnetId"]: a["RouteTableAssociationId"] for a in table.get("Associations", [])
+            if a.get("SubnetId") and not a.get("Main")}
+    want = {ctx.resolve(address) for address in spec["subnets"]}
+    for subnet_id in sorted(want - set(have)):
+        associate(ctx, table_id, subnet_id)
+    for subnet_id in sorted(set(have) - want):
+        _ec2.ignore_codes(lambda s=subnet_id: ec2.disassociate_route_table(  # type: ignore[misc]
+            AssociationId=have[s]), "InvalidAssociationID.NotFound")
+
+
+def delete_route_table(ctx: Context, table_id: str, address: str) -> None:
+    ec2 = ctx.client("ec2")
+    try:
+        table = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"][0]
+    except Exception as exc:
+        if error_code(exc) == "InvalidRouteTableID.NotFound":
+            return
+        raise
+    for assoc in table.get("Associations", []):
+        if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
+            _ec2.ignore_codes(lambda a=assoc: ec2.disassociate_route_table(  # type: ignore[misc]
+                AssociationId=a["RouteTableAssociationId"]), "InvalidAssociationID.NotFound")
+
+    def blockers() -> list[str]:
+        left = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
+        return [f"association {a.get('RouteTableAssociationId')} ({a.get('SubnetId') or a.get('GatewayId')})"
+                for t in left for a in t.get("Associations", [])]
+
+    _ec2.until_free(ctx, f"{address} ({table_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.delete_route_table(RouteTableId=table_id),
+                                              "InvalidRouteTableID.NotFound"),
+                    blockers)
+
+
+class RouteTable(Kind):
+    name = "ec2.route_table"
+    replace_on = frozenset({"vpc", "vpc_cidr"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        found: dict[str, LiveResource] = {}
+        for table in describe(ctx, "route_tables"):
+            address = address_of(table, table["RouteTableId"])
+            tags = tags_of(table)
+            routes = {destination(r): ref(ctx, target_of(r)) for r in table.get("Routes", []) if not managed_by_aws(r)}
+            subnet_ids = sorted(a["SubnetId"] for a in table.get("Associations", [])
+                                if a.get("SubnetId") and not a.get("Main")
+                                and a.get("AssociationState", {}).get("State", "associated") in
+                                ("associated", "associating"))
+            subnets = _ec2.placements(ctx, subnet_ids)
+            vpc = ref(ctx, table["VpcId"])
+            deps = {str(vpc), *subnets, *(str(t) for t in routes.values() if t and str(t).startswith("vpc."))}
+            found[address] = LiveResource(address, self.name, table["RouteTableId"], {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, table["VpcId"]),
+                "routes": dict(sorted(routes.items())),
+                "subnets": dict(sorted(subnets.items())),
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }, depends_on=tuple(sorted(deps)))
+        return ReadResult(found)
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        existing = _ec2.find_owned(ctx, "route_tables", change.address)
+        if existing:
+            table_id = str(existing[0]["RouteTableId"])
+            _ec2.converge_tags(ctx, table_id, spec["tags"], tags_of(existing[0]))
+        else:
+            vpc_id = ctx.resolve(spec["vpc"])
+            table_id = str(ctx.client("ec2").create_route_table(
+                VpcId=vpc_id, ClientToken=_ec2.client_token(ctx, change.address, vpc_id),
+                TagSpecifications=_ec2.tag_specs("route-table", spec["tags"]))["RouteTable"]["RouteTableId"])
+        converge(ctx, table_id, spec)
+        return table_id
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        converge(ctx, change.live.id, change.desired.spec)
+        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        delete_route_table(ctx, change.live.id, change.address)
+
+
+KIND = RouteTable()

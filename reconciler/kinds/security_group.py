@@ -1,0 +1,230 @@
+"""Security groups: ingress and egress rules as sets (dicts keyed by the canonical rule text), peers by
+CIDR, prefix list or another group's address, rule descriptions.
+
+Rules are read with DescribeSecurityGroupRules (one call for every stack group)
+and revoked by rule id, which is exact where matching IpPermissions is not.
+A group's name, description and VPC cannot change in AWS: they force replacement.
+
+Deletion first revokes the rules of other stack groups that reference this one
+(such a rule cannot be wanted: a desired reference would keep this group desired),
+then retries DependencyViolation (network interfaces still using the group) to
+the deadline, naming them.
+
+The plan flags rules that open ingress to the whole internet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.errors import AwsError
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.manifest.expand_network import parse_rule_key, rule_key
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, Change, LiveResource
+
+PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
+INTERNET = ("0.0.0.0/0", "::/0")
+
+
+def _protocol(value: str) -> str:
+    return PROTOCOLS.get(value, value)
+
+
+def live_rule_key(ctx: Context, rule: Mapping[str, Any]) -> tuple[str, str]:
+    """(direction, key) of one DescribeSecurityGroupRules item."""
+    direction = "egress" if rule.get("IsEgress") else "ingress"
+    protocol = _protocol(str(rule["IpProtocol"]))
+    low, high = rule.get("FromPort"), rule.get("ToPort")
+    if protocol == "all":
+        low = high = None
+    group = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+    peer = rule.get("CidrIpv4") or rule.get("CidrIpv6") or rule.get("PrefixListId") or ref(ctx, group) or "?"
+    return direction, rule_key(direction, protocol, low, high, str(peer))
+
+
+def _rules_by_group(ctx: Context, rules: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """group id -> direction -> key -> {"id", "description"}."""
+    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: {"ingress": {}, "egress": {}})
+    for rule in rules:
+        direction, key = live_rule_key(ctx, rule)
+        out[rule["GroupId"]][direction][key] = {"id": rule["SecurityGroupRuleId"],
+                                                "description": rule.get("Description", "") or ""}
+    return out
+
+
+def _fresh_rules(ctx: Context, group_id: str) -> dict[str, dict[str, Any]]:
+    paginator = ctx.client("ec2").get_paginator("describe_security_group_rules")
+    rules = [r for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}])
+             for r in page.get("SecurityGroupRules", [])]
+    return _rules_by_group(ctx, rules).get(group_id, {"ingress": {}, "egress": {}})
+
+
+def _peer(ctx: Context, peer: str, self_address: str, group_id: str) -> dict[str, str] | None:
+    """The peer part of a rule in AWS terms; None when the peer group does not exist yet (a broken cycle)."""
+    if "/" in peer:
+        return {"CidrIpv6": peer} if ":" in peer else {"CidrIpv4": peer}
+    if peer.startswith("pl-"):
+        return {"PrefixListId": peer}
+    if peer == self_address:
+        return {"ReferencedGroupId": group_id}
+    if peer.startswith("sg-"):
+        return {"ReferencedGroupId": peer}
+    try:
+        return {"ReferencedGroupId": ctx.resolve(peer)}
+    except KeyError:
+        return None
+
+
+def _permission(key: str, description: str, peer: Mapping[str, str]) -> dict[str, Any]:
+    """An IpPermissions entry for authorize_*."""
+    protocol, low, high, _ = parse_rule_key(key)
+    out: dict[str, Any] = {"IpProtocol": "-1" if protocol == "all" else protocol}
+    if low is not None:
+        out.update(FromPort=low, ToPort=high)
+    entry: dict[str, str] = {}
+    if description:
+        entry["Description"] = description
+    if "CidrIpv4" in peer:
+        out["IpRanges"] = [{"CidrIp": peer["CidrIpv4"], **entry}]
+    elif "CidrIpv6" in peer:
+        out["Ipv6Ranges"] = [{"CidrIpv6": peer["CidrIpv6"], **entry}]
+    elif "PrefixListId" in peer:
+        out["PrefixListIds"] = [{"PrefixListId": peer["PrefixListId"], **entry}]
+    else:
+        out["UserIdGroupPairs"] = [{"GroupId": peer["ReferencedGroupId"], **entry}]
+    return out
+
+
+def _rule_body(key: str, description: str, peer: Mapping[str, str]) -> dict[str, Any]:
+    """A SecurityGroupRule request body for modify_security_group_rules."""
+    protocol, low, high, _ = parse_rule_key(key)
+    body: dict[str, Any] = {"IpProtocol": "-1" if protocol == "all" else protocol, **peer, "Description": description}
+    body.update(FromPort=-1 if low is None else low, ToPort=-1 if high is None else high)
+    return body
+
+
+def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address: str) -> None:
+    """Make the group's rules exactly the spec's, reading the group's rules fresh."""
+    ec2 = ctx.client("ec2")
+    current = _fresh_rules(ctx, group_id)
+    for direction in ("ingress", "egress"):
+        want: Mapping[str, str] = spec[direction]
+        have = current[direction]
+        revoke = [have[k]["id"] for k in sorted(set(have) - set(want))]
+        if revoke:
+            getattr(ec2, f"revoke_security_group_{direction}")(GroupId=group_id, SecurityGroupRuleIds=revoke)
+        grant = []
+        for key in sorted(set(want) - set(have)):
+            peer = _peer(ctx, parse_rule_key(key)[3], address, group_id)
+            if peer is None:
+                ctx.log(f"{address}: {key}: the peer group does not exist yet; the next apply adds this rule")
+                continue
+            grant.append(_permission(key, want[key], peer))
+        if grant:
+            getattr(ec2, f"authorize_security_group_{direction}")(GroupId=group_id, IpPermissions=grant)
+        described = []
+        for key in sorted(set(want) & set(have)):
+            if want[key] != have[key]["description"]:
+                peer = _peer(ctx, parse_rule_key(key)[3], address, group_id)
+                if peer is not None:
+                    described.append({"SecurityGroupRuleId": have[key]["id"],
+                                      "SecurityGroupRule": _rule_body(key, want[key], peer)})
+        if described:
+            ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=described)
+
+
+def delete_group(ctx: Context, group_id: str, address: str) -> None:
+    ec2 = ctx.client("ec2")
+    # rules of other stack groups naming this one would block it; none of them can be wanted
+    groups = ec2.describe_security_groups(Filters=_ec2.stack_filter(ctx))["SecurityGroups"]
+    others = sorted(g["GroupId"] for g in groups if g["GroupId"] != group_id)
+    if others:
+        paginator = ec2.get_paginator("describe_security_group_rules")
+        rules = [r for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": others}])
+                 for r in page.get("SecurityGroupRules", [])]
+        for rule in rules:
+            if (rule.get("ReferencedGroupInfo") or {}).get("GroupId") == group_id:
+                direction = "egress" if rule.get("IsEgress") else "ingress"
+                _ec2.ignore_codes(lambda r=rule, d=direction: getattr(  # type: ignore[misc]
+                    ec2, f"revoke_security_group_{d}")(GroupId=r["GroupId"], SecurityGroupRuleIds=[
+                        r["SecurityGroupRuleId"]]), "InvalidPermission.NotFound", "InvalidGroup.NotFound")
+    _ec2.until_free(ctx, f"{address} ({group_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.delete_security_group(GroupId=group_id),
+                                              "InvalidGroup.NotFound"),
+                    lambda: _ec2.network_interfaces(ctx, "group-id", group_id))
+
+
+class SecurityGroup(Kind):
+    name = "ec2.security_group"
+    replace_on = frozenset({"vpc", "vpc_cidr", "group_name", "description"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        rules = _rules_by_group(ctx, describe(ctx, "security_group_rules"))
+        found: dict[str, LiveResource] = {}
+        for group in describe(ctx, "security_groups"):
+            address = address_of(group, group["GroupId"])
+            tags = tags_of(group)
+            mine = rules.get(group["GroupId"], {"ingress": {}, "egress": {}})
+            vpc = ref(ctx, group.get("VpcId"))
+            found[address] = LiveResource(address, self.name, group["GroupId"], {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, group.get("VpcId")),
+                "group_name": group["GroupName"],
+                "description": group.get("Description", ""),
+                "ingress": {k: v["description"] for k, v in sorted(mine["ingress"].items())},
+                "egress": {k: v["description"] for k, v in sorted(mine["egress"].items())},
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }, depends_on=(str(vpc),) if vpc else ())
+        return ReadResult(found)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        if desired is None or action is Action.DELETE:
+            return []
+        before = set(live.attrs.get("ingress", {})) if live is not None and action is Action.UPDATE else set()
+        notes = []
+        for key in sorted(set(desired.spec.get("ingress", {})) - before):
+            protocol, _, _, peer = parse_rule_key(key)
+            if peer in INTERNET:
+                ports = "all ports" if protocol == "all" else key.rsplit(" from ", 1)[0]
+                notes.append(f"security: opens {ports} to the internet ({peer})")
+        return notes
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        existing = _ec2.find_owned(ctx, "security_groups", change.address)
+        if existing:
+            group_id = str(existing[0]["GroupId"])
+            _ec2.converge_tags(ctx, group_id, spec["tags"], tags_of(existing[0]))
+        else:
+            try:
+                group_id = str(ctx.client("ec2").create_security_group(
+                    GroupName=spec["group_name"], Description=spec["description"], VpcId=ctx.resolve(spec["vpc"]),
+                    TagSpecifications=_ec2.tag_specs("security-group", spec["tags"]))["GroupId"])
+            except Exception as exc:
+                if error_code(exc) == "InvalidGroup.Duplicate":
+                    raise AwsError(
+                        f"{change.address}: a security group named {spec['group_name']!r} already exists in "
+                        f"{spec['vpc']} without this stack's tags; rename one of them") from None
+                raise
+        converge_rules(ctx, group_id, spec, change.address)
+        return group_id
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        converge_rules(ctx, change.live.id, change.desired.spec, change.address)
+        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        delete_group(ctx, change.live.id, change.address)
+
+
+KIND = SecurityGroup()

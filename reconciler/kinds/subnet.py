@@ -1,0 +1,104 @@
+"""Subnets: VPC, CIDR and AZ force replacement; `map_public_ip` is managed only where written.
+
+Replacement (a new CIDR or AZ) is delete-then-create, because the new range may
+overlap the old one. AWS refuses to delete a subnet that still holds network
+interfaces, so `replace` first moves the stack's own occupants out (interface
+endpoints, NAT gateways, NAT instances, all waited until gone). The plan already
+shows those occupants as REPLACED (their specs carry the subnet's CIDR and AZ),
+so their own replacement, which runs after this one, finds them gone and only
+creates; route table associations are re-made by the route table's UPDATE.
+Anything else in the subnet (not ours) makes the delete fail at the deadline,
+naming its network interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, Change, LiveResource
+
+
+def delete_subnet(ctx: Context, subnet_id: str, address: str) -> None:
+    ec2 = ctx.client("ec2")
+    _ec2.until_free(ctx, f"{address} ({subnet_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.delete_subnet(SubnetId=subnet_id),
+                                              "InvalidSubnetID.NotFound"),
+                    lambda: _ec2.network_interfaces(ctx, "subnet-id", subnet_id))
+
+
+class Subnet(Kind):
+    name = "ec2.subnet"
+    replace_on = frozenset({"vpc", "vpc_cidr", "cidr", "az"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        found: dict[str, LiveResource] = {}
+        for subnet in describe(ctx, "subnets"):
+            address = address_of(subnet, subnet["SubnetId"])
+            tags = tags_of(subnet)
+            vpc = ref(ctx, subnet["VpcId"])
+            found[address] = LiveResource(address, self.name, subnet["SubnetId"], {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, subnet["VpcId"]),
+                "cidr": subnet["CidrBlock"],
+                "az": subnet["AvailabilityZone"],
+                "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }, depends_on=(str(vpc),))
+        return ReadResult(found)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        if desired is None or action not in (Action.CREATE, Action.UPDATE, Action.REPLACE):
+            return []
+        was = bool(live.attrs.get("map_public_ip")) if live is not None and action is Action.UPDATE else False
+        if desired.spec.get("map_public_ip") and not was:
+            return ["security: instances launched here get a public IPv4 address automatically (RC-NET-002)"]
+        return []
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        ec2 = ctx.client("ec2")
+        existing = _ec2.find_owned(ctx, "subnets", change.address)
+        if existing:
+            subnet_id = str(existing[0]["SubnetId"])
+            live = {"map_public_ip": bool(existing[0].get("MapPublicIpOnLaunch")), "tags": tags_of(existing[0])}
+            self._converge(ctx, subnet_id, spec, live)
+            return subnet_id
+        subnet_id = str(ec2.create_subnet(
+            VpcId=ctx.resolve(spec["vpc"]), CidrBlock=spec["cidr"], AvailabilityZone=spec["az"],
+            TagSpecifications=_ec2.tag_specs("subnet", spec["tags"]))["Subnet"]["SubnetId"])
+        ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet_id], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+        self._converge(ctx, subnet_id, spec, {"map_public_ip": False, "tags": spec["tags"]})
+        return subnet_id
+
+    def _converge(self, ctx: Context, subnet_id: str, spec: Mapping[str, Any], live: Mapping[str, Any]) -> None:
+        if "map_public_ip" in spec and bool(spec["map_public_ip"]) != bool(live.get("map_public_ip")):
+            ctx.client("ec2").modify_subnet_attribute(SubnetId=subnet_id,
+                                                      MapPublicIpOnLaunch={"Value": bool(spec["map_public_ip"])})
+        _ec2.converge_tags(ctx, subnet_id, spec["tags"], live.get("tags", {}))
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._converge(ctx, change.live.id, change.desired.spec, change.live.attrs)
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        delete_subnet(ctx, change.live.id, change.address)
+
+    def replace(self, ctx: Context, change: Change) -> str:
+        assert change.live is not None
+        from reconciler.kinds._teardown import vacate_subnet
+
+        vacate_subnet(ctx, change.live.id)
+        delete_subnet(ctx, change.live.id, change.address)
+        return self.create(ctx, change)
+
+
+KIND = Subnet()

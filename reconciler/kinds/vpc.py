@@ -1,0 +1,135 @@
+"""VPCs: CIDR (forces replacement), DNS support and hostnames, tags.
+
+DNS attributes are not in DescribeVpcs: they cost two DescribeVpcAttribute calls
+per VPC (AWS has no batch form), run concurrently. A VPC without the stack tag
+but with a desired VPC's Name tag is reported as a conflict (blocked unless
+--adopt) and never touched otherwise.
+
+Replacing a VPC replaces everything in it (the expansion makes every child's
+`vpc_cidr` force its own replacement); before deleting the old VPC, `replace`
+tears down the stack's resources inside it in AWS's order, so the children's own
+replacements find them gone and only create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult, owned_by
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, Change, LiveResource
+
+
+def _dns(ctx: Context, vpc_id: str) -> dict[str, bool]:
+    ec2 = ctx.client("ec2")
+    support = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
+    hostnames = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    return {"hostnames": bool(hostnames), "support": bool(support)}
+
+
+def set_dns(ctx: Context, vpc_id: str, want: Mapping[str, bool], have: Mapping[str, bool]) -> None:
+    """One attribute per call (AWS refuses two); support goes on before hostnames and off after them."""
+    ec2 = ctx.client("ec2")
+    order = ["support", "hostnames"] if want["support"] else ["hostnames", "support"]
+    for attribute in order:
+        if want[attribute] != have.get(attribute):
+            key = "EnableDnsSupport" if attribute == "support" else "EnableDnsHostnames"
+            ec2.modify_vpc_attribute(VpcId=vpc_id, **{key: {"Value": want[attribute]}})
+
+
+def vpc_blockers(ctx: Context, vpc_id: str) -> list[str]:
+    """What keeps a VPC alive: network interfaces, and the subnets, gateways and tables still in it."""
+    ec2 = ctx.client("ec2")
+    found = _ec2.network_interfaces(ctx, "vpc-id", vpc_id)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]]
+    gateways = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]]
+    if subnets:
+        found.append("subnets " + ", ".join(sorted(subnets)))
+    if gateways:
+        found.append("internet gateways " + ", ".join(sorted(gateways)))
+    return found
+
+
+def delete_vpc(ctx: Context, vpc_id: str, address: str) -> None:
+    ec2 = ctx.client("ec2")
+    _ec2.until_free(ctx, f"{address} ({vpc_id})",
+                    lambda: _ec2.ignore_codes(lambda: ec2.delete_vpc(VpcId=vpc_id), "InvalidVpcID.NotFound"),
+                    lambda: vpc_blockers(ctx, vpc_id))
+
+
+class Vpc(Kind):
+    name = "ec2.vpc"
+    replace_on = frozenset({"cidr"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        vpcs = [(v, True) for v in describe(ctx, "vpcs")]
+        owned_addresses = {address_of(v, v["VpcId"]) for v, _ in vpcs}
+        missing = {d.spec["tags"]["Name"]: d.address for d in desired if d.address not in owned_addresses}
+        if missing:
+            # same Name, no stack tag: a conflict to report, never to touch
+            others = ctx.client("ec2").describe_vpcs(
+                Filters=[{"Name": "tag:Name", "Values": sorted(missing)}]).get("Vpcs", [])
+            taken: set[str] = set()
+            for vpc in sorted(others, key=lambda v: v["VpcId"]):
+                address = missing.get(tags_of(vpc).get("Name", ""))
+                if address and address not in taken and not owned_by(tags_of(vpc), ctx.stack):
+                    taken.add(address)
+                    vpcs.append((vpc, False))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            dns = list(pool.map(lambda v: _dns(ctx, v[0]["VpcId"]), vpcs))
+        found: dict[str, LiveResource] = {}
+        for (vpc, owned), attrs_dns in zip(vpcs, dns, strict=True):
+            tags = tags_of(vpc)
+            address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
+            found[address] = LiveResource(address, self.name, vpc["VpcId"], {
+                "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags, "protect": _ec2.protected(tags),
+            }, owned=owned)
+        return ReadResult(found)
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        if action is Action.REPLACE:
+            return ["replacing a VPC deletes and re-creates everything in it (a full network outage)"]
+        return []
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        ec2 = ctx.client("ec2")
+        existing = _ec2.find_owned(ctx, "vpcs", change.address)
+        if existing:
+            vpc_id = str(existing[0]["VpcId"])
+            set_dns(ctx, vpc_id, spec["dns"], _dns(ctx, vpc_id))
+            _ec2.converge_tags(ctx, vpc_id, spec["tags"], tags_of(existing[0]))
+            return vpc_id
+        vpc_id = str(ec2.create_vpc(CidrBlock=spec["cidr"],
+                                    TagSpecifications=_ec2.tag_specs("vpc", spec["tags"]))["Vpc"]["VpcId"])
+        ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+        # AWS's defaults for a new VPC: support on, hostnames off
+        set_dns(ctx, vpc_id, spec["dns"], {"support": True, "hostnames": False})
+        return vpc_id
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        spec, live = change.desired.spec, change.live.attrs
+        set_dns(ctx, change.live.id, spec["dns"], live.get("dns", {}))
+        _ec2.converge_tags(ctx, change.live.id, spec["tags"], live.get("tags", {}))
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        delete_vpc(ctx, change.live.id, change.address)
+
+    def replace(self, ctx: Context, change: Change) -> str:
+        assert change.live is not None
+        from reconciler.kinds._teardown import vacate_vpc
+
+        vacate_vpc(ctx, change.live.id)
+        delete_vpc(ctx, change.live.id, change.address)
+        return self.create(ctx, change)
+
+
+KIND = Vpc()

@@ -1,0 +1,199 @@
+"""VPC endpoints: gateway (S3, DynamoDB: on route tables) and interface (ENIs in subnets, private DNS,
+security groups); policies compare by meaning. Interface endpoints show their monthly cost per AZ.
+
+Every create, modify and delete goes through `_ec2.ENDPOINT_PACER` (AWS throttles
+these calls hardest). Creation and deletion wait until the endpoint is
+`available` / gone. An interface endpoint is replaced when a subnet it sits in is
+replaced (the subnet's `{az, cidr}` changed under the same address); adding or
+removing a subnet is an in-place update.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reconciler.errors import AwsError
+from reconciler.kinds import _ec2
+from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.manifest.model import DesiredResource
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+
+GHOSTS = _ec2.ENDPOINT_GHOSTS
+
+
+def _policy(text: Any) -> Any:
+    if isinstance(text, str) and text:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text or None
+
+
+def _describe_one(ctx: Context, endpoint_id: str) -> dict[str, Any] | None:
+    try:
+        found = ctx.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[endpoint_id]).get("VpcEndpoints", [])
+    except Exception as exc:
+        if error_code(exc) in ("InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound"):
+            return None
+        raise
+    return found[0] if found else None
+
+
+def _state(ctx: Context, endpoint_id: str) -> str | None:
+    found = _describe_one(ctx, endpoint_id)
+    return str(found.get("State", "")).lower() if found else None
+
+
+def wait_available(ctx: Context, endpoint_id: str, address: str) -> None:
+    _ec2.wait_for(f"{address} ({endpoint_id})", lambda: _state(ctx, endpoint_id),
+                  done=lambda s: s == "available", failed=lambda s: s in GHOSTS or s is None)
+
+
+def delete_endpoint(ctx: Context, endpoint_id: str, address: str) -> None:
+    """Delete (paced) and wait until it is gone."""
+    if _state(ctx, endpoint_id) in (None, "deleted"):
+        return
+    _ec2.ENDPOINT_PACER.take()
+    result = ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
+    for failure in result.get("Unsuccessful", []):
+        code = failure.get("Error", {}).get("Code", "")
+        if "NotFound" not in code:
+            raise AwsError(f"{address} ({endpoint_id}): delete failed: {code}: "
+                                f"{failure.get('Error', {}).get('Message', '')}")
+    _ec2.wait_for(f"{address} ({endpoint_id}) deletion", lambda: _state(ctx, endpoint_id),
+                  done=lambda s: s in (None, "deleted"))
+
+
+def _region(spec: Mapping[str, Any]) -> str:
+    parts = str(spec.get("service", "")).split(".")
+    if len(parts) > 3 and parts[0] == "com":
+        return parts[2]
+    azs = [p.get("az", "") for p in spec.get("subnets", {}).values()]
+    return str(azs[0])[:-1] if azs else ""
+
+
+class VpcEndpoint(Kind):
+    name = "ec2.vpc_endpoint"
+    replace_on = frozenset({"vpc", "vpc_cidr", "service", "type"})
+    services = ("ec2",)
+
+    def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
+        found: dict[str, LiveResource] = {}
+        for endpoint in describe(ctx, "vpc_endpoints"):
+            address = address_of(endpoint, endpoint["VpcEndpointId"])
+            tags = tags_of(endpoint)
+            kind = endpoint.get("VpcEndpointType") or ("Interface" if endpoint.get("SubnetIds") else "Gateway")
+            vpc = ref(ctx, endpoint["VpcId"])
+            attrs: dict[str, Any] = {
+                "vpc": vpc,
+                "vpc_cidr": _ec2.vpc_cidr(ctx, endpoint["VpcId"]),
+                "service": endpoint["ServiceName"],
+                "type": kind,
+                "policy": _policy(endpoint.get("PolicyDocument")),
+                "tags": tags,
+                "protect": _ec2.protected(tags),
+            }
+            if kind == "Gateway":
+                attrs["route_tables"] = sorted(str(ref(ctx, r)) for r in endpoint.get("RouteTableIds", []))
+            else:
+                attrs["subnets"] = dict(sorted(_ec2.placements(ctx, endpoint.get("SubnetIds", [])).items()))
+                attrs["security_groups"] = sorted(str(ref(ctx, g["GroupId"])) for g in endpoint.get("Groups", []))
+                attrs["private_dns"] = bool(endpoint.get("PrivateDnsEnabled", False))
+            deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
+                    *attrs.get("security_groups", [])}
+            found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs,
+                                          depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))))
+        return ReadResult(found)
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
+        # a subnet replaced under the same address: the endpoint's interface there must go with it
+        out = []
+        have = live.attrs.get("subnets") or {}
+        for change in super().diff(desired, live):
+            subnet = change.path[len("subnets."):].rsplit(".", 1)[0] if change.path.startswith("subnets.") else ""
+            if subnet in have and subnet in desired.spec.get("subnets", {}):
+                change = AttrChange(change.path, change.before, change.after, forces_replacement=True)
+            out.append(change)
+        return out
+
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+        source = desired.spec if desired is not None else live.attrs if live is not None else {}
+        if action not in (Action.CREATE, Action.DELETE) or source.get("type") != "Interface":
+            return []
+        azs = len(source.get("subnets", {})) or 1
+        return [_ec2.cost_note(_region(source), "interface_endpoint_az",
+                               f"interface endpoint in {azs} AZ{'s' if azs > 1 else ''}; data processing extra",
+                               units=azs, action=action.value)]
+
+    def create(self, ctx: Context, change: Change) -> str:
+        assert change.desired is not None
+        spec = change.desired.spec
+        existing = _ec2.find_owned(ctx, "vpc_endpoints", change.address)
+        if existing:
+            endpoint_id = str(existing[0]["VpcEndpointId"])
+            wait_available(ctx, endpoint_id, change.address)
+            self._converge(ctx, endpoint_id, spec, change.address)
+            return endpoint_id
+        vpc_id = ctx.resolve(spec["vpc"])
+        request: dict[str, Any] = {
+            "VpcEndpointType": spec["type"], "VpcId": vpc_id, "ServiceName": spec["service"],
+            "ClientToken": _ec2.client_token(ctx, change.address, vpc_id),
+            "TagSpecifications": _ec2.tag_specs("vpc-endpoint", spec["tags"]),
+        }
+        if spec["type"] == "Gateway":
+            request["RouteTableIds"] = sorted(ctx.resolve(r) for r in spec["route_tables"])
+        else:
+            request["SubnetIds"] = sorted(ctx.resolve(s) for s in spec["subnets"])
+            request["SecurityGroupIds"] = sorted(ctx.resolve(g) for g in spec["security_groups"])
+            request["PrivateDnsEnabled"] = bool(spec["private_dns"])
+        if "policy" in spec:
+            request["PolicyDocument"] = json.dumps(spec["policy"])
+        _ec2.ENDPOINT_PACER.take()
+        endpoint_id = str(ctx.client("ec2").create_vpc_endpoint(**request)["VpcEndpoint"]["VpcEndpointId"])
+        wait_available(ctx, endpoint_id, change.address)
+        return endpoint_id
+
+    def _converge(self, ctx: Context, endpoint_id: str, spec: Mapping[str, Any], address: str) -> None:
+        """One (paced) modify with everything that differs, computed on AWS ids from a fresh read."""
+        current = _describe_one(ctx, endpoint_id)
+        if current is None:
+            raise AwsError(f"{address} ({endpoint_id}) disappeared; re-run apply to re-create it")
+        request: dict[str, Any] = {}
+        pairs = [("route_tables", "RouteTableIds", [r for r in current.get("RouteTableIds", [])]),
+                 ("subnets", "SubnetIds", list(current.get("SubnetIds", []))),
+                 ("security_groups", "SecurityGroupIds", [g["GroupId"] for g in current.get("Groups", [])])]
+        for key, param, have_list in pairs:
+            if key not in spec:
+                continue
+            want, have = {ctx.resolve(a) for a in spec[key]}, set(have_list)
+            if want - have:
+                request[f"Add{param}"] = sorted(want - have)
+            if have - want:
+                request[f"Remove{param}"] = sorted(have - want)
+        if "private_dns" in spec and bool(current.get("PrivateDnsEnabled")) != spec["private_dns"]:
+            request["PrivateDnsEnabled"] = bool(spec["private_dns"])
+        if "policy" in spec:
+            from reconciler.plan.diff import canonical_policy
+
+            have_policy = _policy(current.get("PolicyDocument"))
+            if not isinstance(have_policy, dict) or canonical_policy(have_policy) != canonical_policy(spec["policy"]):
+                request["PolicyDocument"] = json.dumps(spec["policy"])
+        if request:
+            _ec2.ENDPOINT_PACER.take()
+            ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=endpoint_id, **request)
+        _ec2.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
+
+    def update(self, ctx: Context, change: Change) -> None:
+        assert change.desired is not None and change.live is not None
+        self._converge(ctx, change.live.id, change.desired.spec, change.address)
+
+    def delete(self, ctx: Context, change: Change) -> None:
+        assert change.live is not None
+        delete_endpoint(ctx, change.live.id, change.address)
+
+
+KIND = VpcEndpoint()

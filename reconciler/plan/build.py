@@ -16,7 +16,7 @@ from reconciler.plan.model import (
     Plan,
     canonical_json,
 )
-from reconciler.plan.security import security_notes
+from reconciler.plan.security import is_security_note, security_notes
 
 
 def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -80,7 +80,9 @@ def build_plan(
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
         blocked = blocked or _kind_blocked(kind, item, found, action)
-        notes = tuple(kind.notes(item, found, action)) + tuple(security_notes(diff))
+        notes = tuple(kind.notes(item, found, action))
+        if not any(is_security_note(n) for n in notes):  # the kind's own flags win; never say it twice
+            notes += tuple(security_notes(diff))
         changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
                               notes, blocked))
     for address in sorted(set(live) - wanted):

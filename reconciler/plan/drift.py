@@ -19,7 +19,8 @@ statuses (SPEC.md §6), decided per address in this order:
   not declare: the kind's `LiveResource.unmanaged` (a console password), a diff entry
   whose live value is present and whose desired value is absent / off / empty, or a
   list whose live side only has extra items (an attached policy, a route, a rule),
-  or an access key the store does not know.
+  or an access key the store does not know, or an image tag pushed outside the tool
+  (the image kind's `unmanaged`; its digest diff follows from it).
 - `IN_SYNC`: nothing of the above. Planned changes that time, not a person, caused
   (an access key due for rotation, a retired key past its grace period) keep the
   address IN_SYNC; they show as hygiene findings and in the entry's detail.
@@ -113,10 +114,21 @@ class DriftReport:
         return counts
 
 
+def _explained_by_unmanaged(change: Change, attr: AttrChange) -> str:
+    """For kinds whose whole diff follows from what they report in `unmanaged` (an image tag
+    pushed outside the tool: the digest and inputs differ because of it)."""
+    return "added" if change.live is not None and change.live.unmanaged else "modified"
+
+
 # How one diff entry came about: "added" by hand, "modified" by hand, or "scheduled" by time.
+# Kind-specific rules where the generic one cannot tell; every other kind gets `classify`'s.
 Classifier = Callable[[Change, AttrChange], str]
-CLASSIFIERS: dict[str, Classifier] = {ACCESS_KEY_KIND: classify_key_change}
-DESCRIBERS: dict[str, Callable[[Change, AttrChange], str]] = {ACCESS_KEY_KIND: describe_key}
+CLASSIFIERS: dict[str, Classifier] = {ACCESS_KEY_KIND: classify_key_change, "image": _explained_by_unmanaged}
+# How an added entry is named in `unmanaged`; [] when the kind's own `unmanaged` already names it.
+DESCRIBERS: dict[str, Callable[[Change, AttrChange], list[str]]] = {
+    ACCESS_KEY_KIND: lambda change, attr: [describe_key(change, attr)],
+    "image": lambda change, attr: [],
+}
 
 _EMPTY: tuple[Any, ...] = (None, False, [], {}, "")
 
@@ -146,7 +158,7 @@ def _short(value: Any) -> str:
 def _describe(change: Change, attr: AttrChange) -> list[str]:
     special = DESCRIBERS.get(change.kind)
     if special is not None:
-        return [special(change, attr)]
+        return special(change, attr)
     if attr.sensitive:
         return [f"{attr.path} (sensitive)"]
     if isinstance(attr.before, list) and isinstance(attr.after, list):

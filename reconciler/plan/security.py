@@ -12,6 +12,10 @@ value already live (an unchanged open rule) is never flagged again; the output i
 sorted and deduplicated, so the same diff always gives the same notes; every note
 starts with `SECURITY_PREFIX`, which renderers use to call them out.
 
+Kinds may flag their own resources (`security: ...` notes, any case); `build_plan`
+adds these generic notes only to changes whose kind flagged nothing, so a finding is
+never said twice.
+
 Cost notes come from the kinds (`Kind.notes`); `is_cost_note` recognises them by
 their wording (`cost`, `/month`, a dollar figure) so renderers can call them out too.
 """
@@ -31,22 +35,29 @@ _COST = re.compile(r"(?i)\bcosts?\b|/\s*month|\$\s?\d")
 
 
 def is_security_note(note: str) -> bool:
-    return note.startswith(SECURITY_PREFIX)
+    """Ours (`SECURITY:`) or a kind's own (`security: ...`): case does not matter."""
+    return note[:len(SECURITY_PREFIX)].upper() == SECURITY_PREFIX
+
+
+def strip_security_prefix(note: str) -> str:
+    return note[len(SECURITY_PREFIX):].strip() if is_security_note(note) else note
 
 
 def is_cost_note(note: str) -> bool:
     return bool(_COST.search(note))
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any, keys: bool = False) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+        for key, item in value.items():
+            if keys:
+                yield str(key)
+            yield from _strings(item, keys)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _strings(item)
+            yield from _strings(item, keys)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -92,13 +103,21 @@ def _in_ingress(path: str) -> bool:
     return "ingress" in path.lower()
 
 
+def _open_cidrs(value: Any) -> set[str]:
+    """Open CIDRs in values and mapping keys, whole or as a word (`tcp 22 from 0.0.0.0/0`)."""
+    return {word for text in _strings(value, keys=True) for word in text.split() if word in OPEN_CIDRS}
+
+
 def _open_ingress(change: AttrChange) -> set[str]:
     if _in_ingress(change.path):
-        return {s for s in _strings(change.after) if s in OPEN_CIDRS} - set(_strings(change.before))
+        after = _open_cidrs(change.after)
+        if change.before is None:  # a rule keyed by its own text, added whole
+            after |= {word for word in change.path.split() if word in OPEN_CIDRS}
+        return after - _open_cidrs(change.before)
     if isinstance(change.after, dict) and any(_in_ingress(str(k)) for k in change.after):
-        after = {s for k, v in change.after.items() if _in_ingress(str(k)) for s in _strings(v) if s in OPEN_CIDRS}
+        after = {s for k, v in change.after.items() if _in_ingress(str(k)) for s in _open_cidrs(v)}
         before_map = change.before if isinstance(change.before, dict) else {}
-        before = {s for k, v in before_map.items() if _in_ingress(str(k)) for s in _strings(v)}
+        before = {s for k, v in before_map.items() if _in_ingress(str(k)) for s in _open_cidrs(v)}
         return after - before
     return set()
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from reconciler.plan.model import Action, Change, Plan
-from reconciler.plan.security import SECURITY_PREFIX, is_cost_note, is_security_note
+from reconciler.plan.security import is_cost_note, is_security_note, strip_security_prefix
 from reconciler.render.lines import diff_lines, flatten, value_text
 
 GITHUB_LIMIT = 65_536
@@ -113,7 +113,7 @@ def _callouts(plan: Plan) -> str:
     security = [(c, n) for c in pending for n in c.notes if is_security_note(n)]
     if security:
         out.append(callout("WARNING", f"{len(security)} security-widening change(s):",
-                           [f"{code(c.address)}: {cell(n.removeprefix(SECURITY_PREFIX).strip())}"
+                           [f"{code(c.address)}: {cell(strip_security_prefix(n))}"
                             for c, n in security]))
     cost = [(c, n) for c in pending for n in c.notes if is_cost_note(n) and not is_security_note(n)]
     if cost:

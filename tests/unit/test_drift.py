@@ -220,3 +220,53 @@ def test_sensitive_values_stay_masked_in_every_format() -> None:
         assert secret not in text
         assert "(sensitive)" in text
     assert json.loads(format_drift_json(report))["resources"][0]["diff"][0]["before"] == "(sensitive)"
+
+
+class DigestPlanner:
+    """Stands in for the image kind: the tag's build inputs and digest, compared as data."""
+
+    name = "image"
+    replace_on: frozenset[str] = frozenset()
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
+        if live.attrs.get("inputs") == desired.spec["inputs"]:
+            return []
+        changes = [AttrChange("inputs", live.attrs.get("inputs"), desired.spec["inputs"])]
+        if live.attrs.get("built_digest"):
+            changes.append(AttrChange("digest", live.attrs["digest"], live.attrs["built_digest"]))
+        return changes
+
+    def notes(self, desired: Any, live: Any, action: Action) -> list[str]:
+        return []
+
+
+def image_plan(desired: DesiredResource, live: LiveResource) -> Plan:
+    return build_plan(stack="s", region="us-east-1", account="123456789012", manifest_sha256="0" * 64,
+                      desired=[desired], live={live.address: live}, kinds={"image": DigestPlanner()})
+
+
+def test_image_tag_pushed_outside_the_tool_is_unmanaged() -> None:
+    want = "sha256:" + "1" * 64
+    desired = DesiredResource("image.web:1.0", "image", {"repository": "web", "tag": "1.0", "inputs": want})
+    moved = LiveResource("image.web:1.0", "image", "web:1.0", {
+        "repository": "web", "tag": "1.0", "digest": "sha256:" + "9" * 64, "inputs": None,
+        "built_digest": "sha256:" + "2" * 64}, unmanaged=("tag 1.0 points at sha256:999999999999, an image not "
+                                                           "pushed by reconciler",))
+    report = build_drift(image_plan(desired, moved), {moved.address: moved})
+    (entry,) = report.entries
+    assert entry.status is DriftStatus.UNMANAGED
+    assert entry.unmanaged == moved.unmanaged
+    assert {d.path for d in entry.diff} == {"inputs", "digest"}
+    # a tag that holds another build of the tool (the manifest's inputs moved on) is a modification
+    rebuilt = LiveResource("image.web:1.0", "image", "web:1.0", {
+        "repository": "web", "tag": "1.0", "digest": "sha256:" + "3" * 64, "inputs": "sha256:" + "4" * 64,
+        "built_digest": None})
+    report = build_drift(image_plan(desired, rebuilt), {rebuilt.address: rebuilt})
+    assert report.entries[0].status is DriftStatus.MODIFIED
+
+
+def test_security_notes_of_the_kind_are_not_repeated() -> None:
+    admin = user(managed_policies=["arn:aws:iam::aws:policy/AdministratorAccess"])
+    plan = make_plan([admin], [live_user()])
+    assert [n for n in plan.changes[0].notes if n.startswith("SECURITY:")] == [
+        "SECURITY: attaches AdministratorAccess (managed_policies)"]

@@ -58,3 +58,21 @@ def test_cost_notes_are_recognised_by_their_wording() -> None:
     assert is_cost_note("cost: NAT gateway about $32.85/month")
     assert is_cost_note("interface endpoint: ~$7.30 per month per AZ, $ 14.60 / month in all")
     assert not is_cost_note("WARNING: key AKIA is unknown to the store")
+
+
+def test_rules_keyed_by_their_own_text() -> None:
+    # security groups keep rules as {"tcp 22 from 0.0.0.0/0": "description"}
+    added = AttrChange("ingress.tcp 22 from 0.0.0.0/0", None, "ssh")
+    assert security_notes([added]) == ["SECURITY: opens ingress to 0.0.0.0/0 (ingress.tcp 22 from 0.0.0.0/0)"]
+    created = AttrChange("ingress", None, {"tcp 443 from ::/0": "", "tcp 80 from 10.0.0.0/16": ""})
+    assert security_notes([created]) == ["SECURITY: opens ingress to ::/0 (ingress)"]
+    described = AttrChange("ingress.tcp 22 from 0.0.0.0/0", "old", "new")
+    assert security_notes([described]) == []  # the rule was already open
+
+
+def test_kinds_own_security_notes_count_as_security_notes() -> None:
+    from reconciler.plan.security import is_security_note, strip_security_prefix
+
+    assert is_security_note("security: opens tcp 22 to the internet (0.0.0.0/0)")
+    assert strip_security_prefix("security: opens tcp 22") == "opens tcp 22"
+    assert not is_security_note("cost: ~$45/month")

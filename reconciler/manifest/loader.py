@@ -24,6 +24,7 @@ Invariants of `load_yaml`:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from reconciler.errors import Problem
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64  # the deepest real manifest (a policy condition) is about 15 levels
+MAX_PROBLEMS = 100  # per manifest: past this, reading stops; no real manifest has that many
 MAX_ALIAS_REPORTS = 10  # an alias bomb has thousands; the first few say all there is to say, then reading stops
 
 Path = tuple[str | int, ...]
@@ -90,6 +92,7 @@ class Source:
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     raw: dict[Path, str] = field(default_factory=dict)
     damaged: set[Path] = field(default_factory=set)
+    _prefixes: tuple[int, set[Path]] | None = field(default=None, repr=False, compare=False)
 
     def where(self, path: Path, key: bool = False) -> tuple[int, int]:
         """Position of `path` (its key when `key`), else of its nearest ancestor."""
@@ -111,11 +114,11 @@ class Source:
         """True when `path`, or something inside or above it, was damaged by a loader problem."""
         if not self.damaged:
             return False
+        if self._prefixes is None or self._prefixes[0] != len(self.damaged):
+            # every ancestor of a damaged path, computed once (the loader is done adding by now)
+            self._prefixes = (len(self.damaged), {d[:n] for d in self.damaged for n in range(len(d) + 1)})
         probe = tuple(path)
-        for n in range(len(probe) + 1):
-            if probe[:n] in self.damaged:
-                return True
-        return any(d[: len(probe)] == probe for d in self.damaged)
+        return probe in self._prefixes[1] or any(probe[:n] in self.damaged for n in range(len(probe)))
 
 
 def _short(tag: str | None) -> str:
@@ -158,13 +161,13 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
         line, col = _position_of_byte(data, exc.start)
         return None, source, [Problem(file, line, col, "$", f"file is not valid UTF-8 (byte {data[exc.start]:#04x})",
                                       "save it as UTF-8")]
-    problems = list(_tab_problems(text, file))
+    problems = list(itertools.islice(_tab_problems(text, file), MAX_PROBLEMS))
     if problems:
         return None, source, problems
     builder = _Builder(text, source, problems)
     try:
         value = builder.document()
-    except _TooManyAliases:
+    except _StopReading:
         return None, source, problems
     except yaml.MarkedYAMLError as exc:
         line, col = _at(exc.problem_mark or exc.context_mark)
@@ -188,8 +191,8 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
 _MISSING = object()
 
 
-class _TooManyAliases(Exception):
-    """Raised inside the builder to stop reading; the problem is already recorded."""
+class _StopReading(Exception):
+    """Raised inside the builder to stop reading (an alias bomb, too many problems); the reason is recorded."""
 
 
 @dataclass
@@ -217,6 +220,11 @@ class _Builder:
 
 
     def _flag(self, at: tuple[int, int], path: Path, message: str, hint: str, damage: bool = True) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.problems.append(Problem(self.source.file, *at, json_path(path),
+                                         f"more than {MAX_PROBLEMS} problems; reading stopped here",
+                                         "fix the ones above first"))
+            raise _StopReading
         self.problems.append(Problem(self.source.file, *at, json_path(path), message, hint))
         if damage:
             self.source.damaged.add(path)
@@ -410,7 +418,7 @@ class _Builder:
         if self.aliases_seen > MAX_ALIAS_REPORTS:
             self._flag(at, path, f"more than {MAX_ALIAS_REPORTS} anchors and aliases; reading stopped here",
                        "an alias bomb? write every value out in full; anchors and aliases are refused")
-            raise _TooManyAliases
+            raise _StopReading
 
     def _skip(self, event: Event) -> None:
         """Consume the rest of a node that starts with `event` without building it."""

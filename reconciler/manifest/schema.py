@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import functools
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from jsonschema.exceptions import ValidationError
 
 from reconciler.errors import Problem
 from reconciler.manifest.fastschema import compile_schema
-from reconciler.manifest.loader import Path, Source
+from reconciler.manifest.loader import MAX_PROBLEMS, Path, Source
 
 SCHEMA_DIR = FsPath(__file__).resolve().parent.parent.parent / "schemas"
 
@@ -53,6 +54,8 @@ def schema_problems(data: Any, source: Source) -> list[Problem]:
 def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
     """Every schema violation, and the paths they concern (to keep later checks off broken data).
 
+    `()` among the paths means the listing was cut short (MAX_PROBLEMS): nothing is known to be clean.
+
     Violations at or under a path the loader damaged are not reported: the loader
     already said what is wrong there, and the null it left is not the user's doing.
     """
@@ -65,7 +68,13 @@ def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
     found: list[tuple[Path, bool, Problem]] = []
     for error in _validator().iter_errors(data):
         for leaf in leaf_errors(error):
-            found.extend((path, leaf.validator == "type", problem) for path, problem in _explain(leaf, source))
+            explained = itertools.islice(_explain(leaf, source), MAX_PROBLEMS + 1 - len(found))
+            found.extend((path, leaf.validator == "type", problem) for path, problem in explained)
+        if len(found) >= MAX_PROBLEMS:
+            # enough to act on; `()` marks every section as unchecked, so no later check trusts any of it
+            found.append(((), False, source.problem((), f"more than {MAX_PROBLEMS} schema problems; "
+                                                    "the rest are not listed", "fix the ones above first")))
+            break
     # a value of the wrong type fails its enum or pattern too: say only what matters
     mistyped = {path for path, is_type, _ in found if is_type}
     problems = [problem for path, is_type, problem in found
@@ -92,6 +101,11 @@ def _non_json(data: Any, source: Source, broken: set[Path], problems: list[Probl
     Such values cannot be sent to AWS nor written in a plan; a date where text is
     meant is already a schema error, so only paths not yet reported are added.
     """
+    try:
+        json.dumps(data, allow_nan=False)  # C speed; raises only if such a value exists somewhere
+        return
+    except (TypeError, ValueError):
+        pass
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:
         path, value = stack.pop()

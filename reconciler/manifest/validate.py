@@ -10,7 +10,7 @@ from typing import Any
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifest.checks import semantic_problems
 from reconciler.manifest.findings import Finding, security_findings
-from reconciler.manifest.loader import load_yaml
+from reconciler.manifest.loader import MAX_PROBLEMS, load_yaml
 from reconciler.manifest.model import Manifest
 from reconciler.manifest.schema import check_schema
 
@@ -35,6 +35,8 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
     problems.extend(schema_errors)
     # a section with a schema or loader problem is left out of the checks that rely on its shape
     dirty = {str(path[0]) for path in (*broken, *source.damaged) if path}
+    if () in broken:
+        dirty.update(str(key) for key in data)
     policies: dict[str, Any] = {}
     problems.extend(semantic_problems(data, source, fs_path.parent, policies, dirty))
     findings = security_findings(data, source, policies, dirty)
@@ -44,8 +46,19 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
                                     f"{finding.rule.id} {finding.detail} ({finding.rule.reference})",
                                     f'fix it, or waive it: `waivers: {{{finding.rule.id}: "reason"}}`'))
     if problems:
-        raise ManifestError(problems)
+        raise ManifestError(_capped(problems))
     digest = hashlib.sha256(raw)
     for name in sorted(policies):
         digest.update(name.encode() + b"\0" + json.dumps(policies[name], sort_keys=True).encode())
     return Manifest(fs_path, data, source, digest.hexdigest(), policies), findings
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """The first MAX_PROBLEMS by position, and a line saying how many more there are."""
+    if len(problems) <= MAX_PROBLEMS + 1:
+        return problems
+    ordered = sorted(problems, key=lambda p: (p.line, p.col, p.path, p.message))
+    last = ordered[MAX_PROBLEMS - 1]
+    more = Problem(last.file, last.line, last.col, "$", f"... and {len(problems) - MAX_PROBLEMS} more problems",
+                   "fix the ones above first")
+    return [*ordered[:MAX_PROBLEMS], more]

@@ -31,6 +31,7 @@ GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
+MAX_POLICY_BYTES = 64 * 1024  # far above IAM's own limits (6-10 KB), far below trouble
 # AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack and reconciler:address.
 MAX_USER_TAGS = 50 - 3
 
@@ -180,10 +181,20 @@ def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[
         file = base / rel
         where = (*path, "file")
         try:
-            text = file.read_text(encoding="utf-8")
+            with file.open("rb") as fh:  # bounded read: the path could name a device or a huge file
+                raw = fh.read(MAX_POLICY_BYTES + 1)
         except OSError as exc:
-            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror}",
+            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror or exc}",
                                  "the path is relative to the manifest file")
+            continue
+        if len(raw) > MAX_POLICY_BYTES:
+            yield source.problem(where, f"policy file {rel!r} is over {MAX_POLICY_BYTES} bytes",
+                                 "IAM policies are at most a few kilobytes")
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield source.problem(where, f"policy file {rel!r} is not UTF-8 text", "save it as UTF-8 JSON")
             continue
         try:
             document = json.loads(text)

@@ -8,7 +8,9 @@ Bookkeeping lives in tags, never in a state file:
 - store tag `reconciler:key-ids`: the key ids this tool delivered into the store;
 - user tag `reconciler:key-intent`: set just before CreateAccessKey and removed once
   the secret is stored, so a key made by a run that died in between is recognised
-  (created after the intent, never delivered) and removed by the next run;
+  (created after the intent, never delivered) and removed by the next run; an intent
+  left by a run that died after storing its key is removed by the next apply, so it
+  can never make a later hand-made key look undelivered (and be deleted silently);
 - user tag `reconciler:key-retired-<KEYID>`: the day a key was deactivated; it is
   deleted `grace_days` later.
 A key the store does not know (made by hand) is deactivated and retired, loudly in
@@ -50,7 +52,7 @@ UNUSED_DAYS = 45
 
 @dataclass(frozen=True)
 class Step:
-    """One thing update does, in order: delete, create, or retire (deactivate)."""
+    """One thing update does, in order: delete, create, retire (deactivate) or clear-intent."""
 
     op: str
     key: str | None
@@ -110,6 +112,8 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
         steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
     if attrs.get("store_missing") and not made and spec["count"] > 0:
         steps.append(Step("create", None, "the store is missing; a new key replaces the lost one"))
+    if attrs.get("stale_intent") and not any(s.op == "create" for s in steps):
+        steps.append(Step("clear-intent", None, "left by a run that died after storing its key"))
     return steps + retire
 
 
@@ -136,6 +140,8 @@ class AccessKeys(Kind):
         for step in key_steps(desired.spec, live.attrs):
             if step.op == "create":
                 changes.append(AttrChange("keys.new", None, f"(sensitive) {step.why}", sensitive=False))
+            elif step.op == "clear-intent":
+                changes.append(AttrChange("keys.intent", "set", f"removed: {step.why}"))
             else:
                 key = keys[str(step.key)]
                 before = f"{key['status']}, {key['age_days']} days old"
@@ -204,6 +210,8 @@ class AccessKeys(Kind):
                                      "store": (store or {}).get("store", {})}
             if store is None:
                 attrs["store_missing"] = True
+            if intent is not None and not any(k["role"] == "undelivered" for k in normal):
+                attrs["stale_intent"] = True
             found[address] = LiveResource(address, self.name, name, attrs, depends_on=(f"iam.user.{name}",))
         return ReadResult(found)
 
@@ -232,6 +240,8 @@ class AccessKeys(Kind):
                 iam.tag_user(UserName=user, Tags=[{"Key": RETIRED_PREFIX + str(step.key),
                                                    "Value": _format_time(ctx.now)}])
                 delivered = [k for k in delivered if k != step.key]
+            elif step.op == "clear-intent":
+                _untag_user(ctx, user, [INTENT_TAG])
             elif step.op == "create":
                 iam.tag_user(UserName=user, Tags=[{"Key": INTENT_TAG, "Value": _format_time(ctx.now)}])
                 response = iam.create_access_key(UserName=user)["AccessKey"]

@@ -128,6 +128,8 @@ class _State:
     held: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     secrets: set[str] = field(default_factory=set)
+    frozen: bool = False  # a HOLD rule fired: nothing more is forwarded until clear() (guarded by `lock`)
+    holding: int = 0  # handlers waiting in a hold or a freeze (guarded by `lock`)
 
 
 def _operation(headers: http.client.HTTPMessage, path: str, body: bytes) -> tuple[str, str]:
@@ -246,7 +248,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fault: Fault | None = None
         delay = 0.0
         with state.lock:
-            frozen = state.held.is_set()
+            frozen = state.frozen
             if not frozen:
                 for candidate in state.rules:
                     if candidate.matches(operation, write, body) and candidate.fire():
@@ -254,13 +256,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             delay += candidate.delay
                         elif fault is None:
                             fault = candidate.fault
-        if frozen:  # a held request froze the world: nothing else reaches moto
-            state.released.wait(HOLD_TIMEOUT)
-            self._reset()
-            return
-        if delay:
-            time.sleep(delay)
+                state.frozen = fault is Fault.HOLD
+            if frozen or fault is Fault.HOLD:
+                state.holding += 1  # until recorded below, so release() can wait for final counts
+        if frozen:
+            fault = Fault.HOLD
         try:
+            if frozen:  # a held request froze the world: nothing else reaches moto
+                self._wait_for_release(signal=False)
+                return
+            if delay:
+                time.sleep(delay)
             if fault in (Fault.THROTTLE, Fault.HTTP_500, Fault.HTTP_503):
                 status, ctype, data = _error(fault, service, "X-Amz-Target" in self.headers)
                 self._answer(status, "Fault", [("Content-Type", ctype), ("x-amzn-RequestId", "proxy-fault")], data)
@@ -275,14 +281,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if fault is Fault.LOST:
                     self._reset()
                 elif fault is Fault.HOLD:
-                    state.held.set()
-                    state.released.wait(HOLD_TIMEOUT)
-                    self._reset()
+                    self._wait_for_release(signal=True)
                 else:
                     self._answer(*answer)
         finally:
             with state.lock:
                 state.calls.append(Call(service, operation, write, fault, time.monotonic() - started))
+                if frozen or fault is Fault.HOLD:
+                    state.holding -= 1
+
+    def _wait_for_release(self, signal: bool) -> None:
+        """Hold this request until release(), then reset its connection; `signal`: set `held` first."""
+        state = self.server.state
+        if signal:
+            state.held.set()
+        state.released.wait(HOLD_TIMEOUT)
+        self._reset()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _proxy
 
@@ -337,15 +351,26 @@ class FaultProxy:
             state.calls.clear()
             state.held.clear()
             state.released.clear()
+            state.frozen = False
 
     @property
     def held(self) -> threading.Event:
         """Set when a HOLD rule fired: moto has acted on the request, the client has no answer."""
         return self._server.state.held
 
-    def release(self) -> None:
-        """Let held requests go (their connections are reset: the client never hears back)."""
-        self._server.state.released.set()
+    def release(self, timeout: float = 10.0) -> None:
+        """Let held requests go (their connections are reset: the client never hears back).
+
+        Returns once every held request has been recorded, so counts read after it are final.
+        """
+        state = self._server.state
+        state.released.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with state.lock:
+                if state.holding == 0:
+                    return
+            time.sleep(0.01)
 
     # -- counts --------------------------------------------------------------
 

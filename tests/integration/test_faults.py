@@ -1,0 +1,296 @@
+"""Faults between the tool and AWS: a real loopback proxy in front of moto server.
+
+Nothing is mocked: `reconcile` runs as a separate process, its boto3 clients talk
+HTTP to `tests/faults/proxy.py`, which forwards to moto and injects throttling,
+5xx, connection resets and lost responses, or holds the k-th write so the test can
+SIGKILL the process at that exact point. After every fault the account must
+converge with a plain re-run, with no duplicate and no leaked access key, and no
+secret in any output even at --verbose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, CliResult, Moto, run_cli
+from tests.faults.plugin import Faulty
+from tests.faults.proxy import Fault, rule
+
+STACK = "faulttest"
+LOCK = f"/reconciler/locks/{STACK}"
+
+GROUP = """\
+  groups:
+    - name: pushers
+      managed_policies: [arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser]
+      inline_policies:
+        describe:
+          Version: "2012-10-17"
+          Statement: [{Effect: Allow, Action: ["ecr:DescribeRepositories"], Resource: "*"}]
+"""
+USER = """\
+    - name: %(name)s
+      groups: [pushers]
+      inline_policies:
+        read-config:
+          Version: "2012-10-17"
+          Statement: [{Effect: Allow, Action: "ssm:GetParameter", Resource: "arn:aws:ssm:*:*:parameter/x"}]
+      access_keys:
+        count: %(count)d
+        rotate_after_days: 90
+        grace_days: 7
+        store: {%(store)s}
+"""
+# name -> (count, store kind, store name)
+USERS: dict[str, tuple[int, str, str]] = {
+    "app-dev": (1, "secretsmanager", f"{STACK}/app-dev"),
+    "ci-bot": (2, "ssm", f"/{STACK}/ci-bot/key"),
+}
+
+
+def write(tmp_path: Path, users: dict[str, tuple[int, str, str]] = USERS) -> Path:
+    text = f"version: 1\nstack: {STACK}\nregion: us-east-1\ntags: {{env: test}}\niam:\n" + GROUP + "  users:\n"
+    for name, (count, kind, store) in users.items():
+        text += USER % {"name": name, "count": count, "store": f"{kind}: {store}"}
+    path = tmp_path / "faults.yaml"
+    path.write_text(text)
+    return path
+
+
+def reconcile(faulty: Faulty, *args: str, **env: str) -> CliResult:
+    """`reconcile ARGS -v` through the proxy (verbose everywhere: secrets must still never show)."""
+    return run_cli([*args, "-v"], faulty.env(**env))
+
+
+def stored(moto: Moto, kind: str, name: str) -> dict[str, Any] | None:
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        try:
+            return json.loads(sm.get_secret_value(SecretId=name)["SecretString"])  # type: ignore[no-any-return]
+        except sm.exceptions.ResourceNotFoundException:
+            return None
+    ssm: Any = moto.client("ssm")
+    try:
+        value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return None
+    return json.loads(value)  # type: ignore[no-any-return]
+
+
+def assert_converged(moto: Moto, users: dict[str, tuple[int, str, str]], *, exact_keys: bool = True) -> None:
+    """Exactly the manifest's things, once each; `count` active keys; the stored key is active and works.
+
+    With `exact_keys`, no inactive key is left either (nothing leaked or merely retired).
+    """
+    iam: Any = moto.client("iam")
+    assert sorted(u["UserName"] for u in iam.list_users()["Users"]) == sorted(users)
+    assert [g["GroupName"] for g in iam.list_groups()["Groups"]] == ["pushers"]
+    sm: Any = moto.client("secretsmanager")
+    ssm: Any = moto.client("ssm")
+    secrets = sorted(s["Name"] for s in sm.list_secrets()["SecretList"])
+    params = sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"])
+    assert secrets == sorted(store for _, kind, store in users.values() if kind == "secretsmanager")
+    assert params == sorted(store for _, kind, store in users.values() if kind == "ssm"), "lock or store left over"
+    for name, (count, kind, store) in users.items():
+        keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        active = sorted(k["AccessKeyId"] for k in keys if k["Status"] == "Active")
+        assert len(active) == count, (name, keys)
+        if exact_keys:
+            assert len(keys) == count, f"{name}: leaked or retired keys {keys}"
+        value = stored(moto, kind, store)
+        assert value is not None and value["AccessKeyId"] in active and value["UserName"] == name
+        # the stored key is a real key of that user (moto resolves the caller by access key id)
+        sts: Any = __import__("boto3").client("sts", endpoint_url=moto.endpoint, region_name="us-east-1",
+                                             aws_access_key_id=value["AccessKeyId"],
+                                             aws_secret_access_key=value["SecretAccessKey"])
+        assert sts.get_caller_identity()["Arn"].endswith(f":user/{name}")
+        tags = {t["Key"] for t in iam.list_user_tags(UserName=name)["Tags"]}
+        assert "reconciler:key-intent" not in tags, f"{name}: key intent left behind"
+
+
+def assert_no_secret(faulty: Faulty, moto: Moto, users: dict[str, tuple[int, str, str]],
+                     *results: CliResult) -> None:
+    """No access key secret — stored, or seen on the wire and never delivered — in any output."""
+    secrets = set(faulty.secrets_seen)
+    for _, kind, store in users.values():
+        value = stored(moto, kind, store)
+        if value is not None:
+            secrets.add(value["SecretAccessKey"])
+    assert secrets, "the test saw no secret at all"
+    for result in results:
+        for secret in secrets:
+            assert secret not in result.all
+
+
+# -- (a) transient faults -------------------------------------------------------
+
+def test_apply_converges_under_throttling_5xx_and_resets(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path)
+    # every 5th request throttled, and 500 / 503 / resets sprinkled in: no 6 attempts of one call all fail
+    faulty.add(rule(Fault.THROTTLE, every=5), rule(Fault.HTTP_500, every=11), rule(Fault.HTTP_503, every=13),
+               rule(Fault.RESET, every=17))
+    applied = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="6")
+    assert applied.code == 0, applied.all
+    seen = {f.split(":")[1] for f in faulty.faults()}
+    assert seen == {"throttle", "500", "503", "reset"}, faulty.faults()
+    planned = reconcile(faulty, "plan", str(manifest), "--detailed-exitcode", RECONCILER_MAX_ATTEMPTS="6")
+    assert planned.code == 0, planned.all
+    assert_converged(moto, USERS)
+    assert_no_secret(faulty, moto, USERS, applied, planned)
+
+
+def test_exhausted_retries_fail_clearly_and_a_rerun_converges(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path)
+    # one user's creation never gets through: that user and its keys fail, the rest is applied
+    faulty.add(rule(Fault.THROTTLE, "CreateUser", body_contains="UserName=ci-bot"))
+    failed = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="2")
+    assert failed.code == 1, failed.all
+    assert "Throttling" in failed.all and "upstream failed" in failed.all and "safe to re-run" in failed.all
+    ssm: Any = moto.client("ssm")
+    assert ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [LOCK]}])["Parameters"] == [], \
+        "a failed apply must release the lock"
+    faulty.clear()
+    again = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert again.code == 0, again.all
+    assert reconcile(faulty, "plan", str(manifest), "--detailed-exitcode").code == 0
+    assert_converged(moto, USERS)
+    assert_no_secret(faulty, moto, USERS, failed, again)
+
+
+# -- (b) lost responses -----------------------------------------------------------
+
+WRITES = ("PutParameter", "CreateGroup", "AttachGroupPolicy", "PutGroupPolicy", "CreateUser", "AddUserToGroup",
+          "PutUserPolicy", "TagUser", "CreateAccessKey", "CreateSecret", "UntagUser", "DeleteParameter")
+
+
+def test_lost_responses_on_every_write_converge_without_duplicates(faulty: Faulty, moto: Moto,
+                                                                   tmp_path: Path) -> None:
+    """Each write's first answer is lost after AWS acted on it; botocore retries the write."""
+    manifest = write(tmp_path)
+    faulty.add(*(rule(Fault.LOST, op, nth={1}) for op in WRITES if op != "CreateAccessKey"))
+    # app-dev: one CreateAccessKey answer lost, botocore's retry makes a second key;
+    # ci-bot: two lost, the third attempt meets AWS's limit of two keys, all undelivered
+    faulty.add(rule(Fault.LOST, "CreateAccessKey", body_contains="UserName=app-dev", nth={1}),
+               rule(Fault.LOST, "CreateAccessKey", body_contains="UserName=ci-bot", nth={1, 2}))
+    first = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="3")
+    assert {f.split(":")[0] for f in faulty.faults()} == set(WRITES), faulty.faults()
+    assert first.code == 1 and "iam.user.ci-bot.access_keys: LimitExceeded" in first.out, first.all
+    assert "4 done, 1 failed" in first.out, first.all
+    iam: Any = moto.client("iam")
+    # the key made by the retried call was removed in the same run, before the intent tag went
+    assert len(iam.list_access_keys(UserName="app-dev")["AccessKeyMetadata"]) == 1
+    assert len(iam.list_access_keys(UserName="ci-bot")["AccessKeyMetadata"]) == 2
+    faulty.clear()
+    again = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert again.code == 0 and again.out.count("died before storing") == 2, again.all
+    plan = reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
+    assert plan.code == 0, plan.all
+    assert_converged(moto, USERS)
+    assert_no_secret(faulty, moto, USERS, first, again, plan)
+
+
+def test_undelivered_key_is_found_by_its_intent_and_removed(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    """No retries: CreateAccessKey's answer is lost, the run fails; the next run deletes that key."""
+    users = {"app-dev": USERS["app-dev"]}
+    manifest = write(tmp_path, users)
+    faulty.add(rule(Fault.LOST, "CreateAccessKey", nth={1}))
+    failed = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="1")
+    assert failed.code == 1, failed.all
+    iam: Any = moto.client("iam")
+    (orphan,) = iam.list_access_keys(UserName="app-dev")["AccessKeyMetadata"]
+    assert "reconciler:key-intent" in {t["Key"] for t in iam.list_user_tags(UserName="app-dev")["Tags"]}
+    assert stored(moto, "secretsmanager", USERS["app-dev"][2]) is None
+    faulty.clear()
+    plan = reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
+    assert plan.code == 2 and orphan["AccessKeyId"] in plan.out and "died before storing" in plan.out, plan.all
+    healed = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert healed.code == 0, healed.all
+    assert orphan["AccessKeyId"] not in {k["AccessKeyId"] for k in
+                                         iam.list_access_keys(UserName="app-dev")["AccessKeyMetadata"]}
+    assert reconcile(faulty, "plan", str(manifest), "--detailed-exitcode").code == 0
+    assert_converged(moto, users)
+    assert_no_secret(faulty, moto, users, failed, plan, healed)
+
+
+# -- (c) kill -9 after the k-th write ----------------------------------------------
+
+def _killed_apply(faulty: Faulty, manifest: Path, k: int) -> tuple[CliResult, bool]:
+    """Start apply; SIGKILL it once moto has answered its k-th write (the answer is never delivered)."""
+    faulty.clear()
+    faulty.add(rule(Fault.HOLD, writes_only=True, nth={k}))
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", str(manifest), "--auto-approve", "-v"],
+                            env=faulty.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    held = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if faulty.held.wait(0.02):
+            held = True
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    else:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = proc.communicate(timeout=30)
+    faulty.release()
+    return CliResult(proc.returncode, out, err), held
+
+
+def test_kill_9_after_each_write_then_rerun_converges(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    users = {"app-dev": USERS["app-dev"]}
+    manifest = write(tmp_path, users)
+    clean = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert clean.code == 0, clean.all
+    writes = faulty.writes()
+    assert writes[0] == "PutParameter" and writes[-1] == "DeleteParameter", writes  # the lock brackets the apply
+    outputs = [clean]
+    for k in range(1, len(writes) + 1):
+        moto.reset()
+        killed, held = _killed_apply(faulty, manifest, k)
+        assert held and killed.code == -signal.SIGKILL, (k, writes[k - 1], killed.all)
+        faulty.clear()
+        ssm: Any = moto.client("ssm")
+        locked = bool(ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [LOCK]}])["Parameters"])
+        assert locked == (k < len(writes)), (k, writes[k - 1])
+        if locked:
+            if k == 1:  # once: a dead apply's lock refuses the next apply clearly, and changes nothing
+                refused = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+                assert refused.code == 1 and "reconcile unlock" in refused.err, refused.all
+                assert faulty.writes() == ["PutParameter"], faulty.writes()
+                outputs.append(refused)
+            unlocked = reconcile(faulty, "unlock", str(manifest))
+            assert unlocked.code == 0 and unlocked.out == "lock removed\n", unlocked.all
+        rerun = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+        assert rerun.code == 0, (k, writes[k - 1], rerun.all)
+        plan = reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
+        assert plan.code == 0, (k, writes[k - 1], plan.all)
+        assert_converged(moto, users)
+        outputs += [killed, rerun, plan]
+        assert_no_secret(faulty, moto, users, killed, rerun, plan)
+
+
+# -- (d) secrets under faults --------------------------------------------------------
+
+@pytest.mark.parametrize("fault", [Fault.HTTP_500, Fault.RESET])
+def test_no_secret_in_output_when_the_store_write_fails(faulty: Faulty, moto: Moto, tmp_path: Path,
+                                                        fault: Fault) -> None:
+    """The key exists, its secret is in the tool's memory, and storing it fails: errors never carry it."""
+    users = {"app-dev": USERS["app-dev"]}
+    manifest = write(tmp_path, users)
+    faulty.add(rule(fault, "CreateSecret", "PutSecretValue"))
+    failed = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="2")
+    assert failed.code == 1 and "iam.user.app-dev.access_keys" in failed.all, failed.all
+    assert len(faulty.secrets_seen) == 1
+    faulty.clear()
+    healed = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert healed.code == 0, healed.all
+    assert_converged(moto, users)
+    assert_no_secret(faulty, moto, users, failed, healed)

@@ -113,7 +113,7 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
     ec2 = ctx.client("ec2")
     current = _fresh_rules(ctx, group_id)
     for direction in ("ingress", "egress"):
-        want: Mapping[str, str] = spec[direction]
+        want = {k: str(v.get("description", "")) for k, v in spec[direction].items()}
         have = current[direction]
         revoke = [have[k]["id"] for k in sorted(set(have) - set(want))]
         if revoke:
@@ -177,8 +177,8 @@ class SecurityGroup(Kind):
                 "vpc_cidr": _ec2.vpc_cidr(ctx, group.get("VpcId")),
                 "group_name": group["GroupName"],
                 "description": group.get("Description", ""),
-                "ingress": {k: v["description"] for k, v in sorted(mine["ingress"].items())},
-                "egress": {k: v["description"] for k, v in sorted(mine["egress"].items())},
+                "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
+                "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
                 "protect": _ec2.protected(tags),
             }, depends_on=(str(vpc),) if vpc else ())

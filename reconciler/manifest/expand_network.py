@@ -38,7 +38,7 @@ Choices and why:
   runs; the replaced subnet first moves its stack-owned occupants out
   (see `kinds/subnet.py`).
 - Security-group rules are dicts keyed by a canonical rule string
-  (`"tcp 8080 from 10.0.0.0/16"` -> description), so a rule added or removed by
+  (`"tcp 8080 from 10.0.0.0/16"` -> `{"description": ...}`), so a rule added or removed by
   hand is one precise diff line. `rule_key` is shared with the kind's read.
 - A user security group named `endpoints` *is* the default endpoint group
   (declare it to customise what interface endpoints allow).
@@ -63,6 +63,8 @@ DEFAULT_NAT_INSTANCE_TYPE = "t4g.nano"
 DEFAULT_NAT_AMI = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 DEFAULT_SG_DESCRIPTION = "managed by reconciler"
 ENDPOINTS_GROUP = "endpoints"
+# A rule maps to `{"description": ...}`, never a bare string: an empty description must not read as "no rule".
+NO_DESCRIPTION = {"description": ""}
 
 
 def service_name(region: str, service: str) -> str:
@@ -106,7 +108,7 @@ def parse_rule_key(key: str) -> tuple[str, int | None, int | None, str]:
     return protocol, int(low), int(high or low), peer
 
 
-def _manifest_rule(direction: str, rule: Mapping[str, Any], vpc_address: str) -> tuple[str, str]:
+def _manifest_rule(direction: str, rule: Mapping[str, Any], vpc_address: str) -> tuple[str, dict[str, str]]:
     peer = rule["from" if direction == "ingress" else "to"]
     if "/" not in peer:
         peer = f"{vpc_address}.sg.{peer}"
@@ -116,11 +118,11 @@ def _manifest_rule(direction: str, rule: Mapping[str, Any], vpc_address: str) ->
     if protocol in ("tcp", "udp"):
         first, _, last = str(rule["ports"]).partition("-")
         low, high = int(first), int(last or first)
-    return rule_key(direction, protocol, low, high, peer), str(rule.get("description", ""))
+    return rule_key(direction, protocol, low, high, peer), {"description": str(rule.get("description", ""))}
 
 
-def _rules(direction: str, rules: Iterable[Mapping[str, Any]], vpc_address: str) -> dict[str, str]:
-    return dict(sorted(_manifest_rule(direction, r, vpc_address) for r in rules))
+def _rules(direction: str, rules: Iterable[Mapping[str, Any]], vpc_address: str) -> dict[str, dict[str, str]]:
+    return dict(sorted((_manifest_rule(direction, r, vpc_address) for r in rules), key=lambda kv: kv[0]))
 
 
 def _tags(manifest: Manifest, address: str, name: str, extra: Mapping[str, str] | None,
@@ -267,8 +269,8 @@ class _Vpc:
                     **self.common(),
                     "group_name": f"nat-instance.{sname}",
                     "description": f"NAT instance in {sname}: all traffic from the VPC",
-                    "ingress": {rule_key("ingress", "all", None, None, self.cidr): ""},
-                    "egress": {rule_key("egress", "all", None, None, ALL_IPV4): ""},
+                    "ingress": {rule_key("ingress", "all", None, None, self.cidr): dict(NO_DESCRIPTION)},
+                    "egress": {rule_key("egress", "all", None, None, ALL_IPV4): dict(NO_DESCRIPTION)},
                     "tags": self.tags(group, f"nat-instance-{sname}"),
                 }, [self.addr])
                 self.add(nat, "ec2.nat_instance", {
@@ -328,7 +330,7 @@ class _Vpc:
                 "description": group.get("description", DEFAULT_SG_DESCRIPTION),
                 "ingress": _rules("ingress", group.get("ingress", []), self.addr),
                 "egress": (_rules("egress", egress, self.addr) if egress is not None
-                           else {rule_key("egress", "all", None, None, ALL_IPV4): ""}),
+                           else {rule_key("egress", "all", None, None, ALL_IPV4): dict(NO_DESCRIPTION)}),
                 "tags": self.tags(address, f"sg-{group['name']}", group.get("tags"), gprotect),
             }, [self.addr, *(f"{self.addr}.sg.{p}" for p in edges[group["name"]])], gprotect)
 
@@ -364,8 +366,8 @@ class _Vpc:
                 **self.common(),
                 "group_name": ENDPOINTS_GROUP,
                 "description": "HTTPS from the VPC to its interface endpoints",
-                "ingress": {rule_key("ingress", "tcp", 443, 443, self.cidr): ""},
-                "egress": {rule_key("egress", "all", None, None, ALL_IPV4): ""},
+                "ingress": {rule_key("ingress", "tcp", 443, 443, self.cidr): dict(NO_DESCRIPTION)},
+                "egress": {rule_key("egress", "all", None, None, ALL_IPV4): dict(NO_DESCRIPTION)},
                 "tags": self.tags(address, f"sg-{ENDPOINTS_GROUP}"),
             }, [self.addr])
 

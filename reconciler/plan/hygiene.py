@@ -92,8 +92,10 @@ def access_key_findings(change: Change, unused_days: int = UNUSED_DAYS) -> list[
                                         f"key {ident} of {user} was never used in its {age} days", ident))
     if len(active) > 1:
         ids = ", ".join(str(k.get("id")) for k in active)
+        count = change.desired.spec.get("count") if change.desired is not None else None
+        asked = f"; the manifest asks for count: {count}" if isinstance(count, int) and count > 1 else ""
         found.append(HygieneFinding(change.address, "KEY_ACTIVE_COUNT",
-                                    f"{user} has {len(active)} active keys ({ids})"))
+                                    f"{user} has {len(active)} active keys ({ids}){asked}"))
     return found
 
 

@@ -40,12 +40,21 @@ ACCEPT = ", ".join((
 ))
 
 
+def ensure_docker() -> None:
+    """Run scripts/ensure-docker.sh once at a time across xdist workers (apt and dockerd must not race)."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "reconciler-ensure-docker.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(["bash", str(ROOT / "scripts" / "ensure-docker.sh")], capture_output=True,
+                                text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"no Docker Engine or docker-registry: {result.stderr.strip()}")
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Any:
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "ensure-docker.sh")], capture_output=True, text=True,
-                            timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"no Docker Engine: {result.stderr.strip()}")
+    ensure_docker()
     import docker
 
     client = docker.from_env(timeout=300)
@@ -99,7 +108,7 @@ def registry() -> Iterator[LocalRegistry]:
     import bcrypt
 
     if shutil.which("docker-registry") is None:
-        subprocess.run(["bash", str(ROOT / "scripts" / "ensure-docker.sh")], check=True, timeout=600)
+        ensure_docker()
     root = Path(tempfile.mkdtemp(prefix="reconciler-registry-"))
     port = free_port()
     hashed = bcrypt.hashpw(REGISTRY_PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from reconciler.engine.clients import is_read
 from tests.conftest import CliResult, Moto
 from tests.integration.conftest import SECRETS, LocalRegistry
+from tests.integration.test_iam import _operations
 
 pytestmark = pytest.mark.docker
 
@@ -123,9 +126,18 @@ def test_apply_pushes_every_tag_then_plan_is_empty_and_apply_builds_and_pushes_n
         label = s.registry.config(repo, "1.0" if repo == s.app else "latest")["config"]["Labels"]
         assert label["org.reconciler.inputs"] == "sha256:" + inputs_tag.removeprefix("reconciler-inputs-")
 
+    requests.post(f"{s.moto.endpoint}/moto-api/recorder/reset-recording", timeout=5)
+    requests.post(f"{s.moto.endpoint}/moto-api/recorder/start-recording", timeout=5)
     started = time.monotonic()
-    again = s.run("plan", "--detailed-exitcode", "-v")
-    noop_plan_seconds = time.monotonic() - started
+    try:
+        again = s.run("plan", "--detailed-exitcode", "-v")
+    finally:
+        noop_plan_seconds = time.monotonic() - started
+        requests.post(f"{s.moto.endpoint}/moto-api/recorder/stop-recording", timeout=5)
+    recorded = _operations(requests.get(f"{s.moto.endpoint}/moto-api/recorder/download-recording", timeout=5).text)
+    # read-only, without registry credentials, one ListImages per repository
+    assert all(is_read(op) for op in recorded) and "GetAuthorizationToken" not in recorded, recorded
+    assert recorded.count("ListImages") <= 4 and recorded.count("DescribeRepositories") == 1, recorded
     assert again.code == 0 and "No changes" in again.out, again.all
     assert again.out.count("no-op: ") == 4, again.out
 

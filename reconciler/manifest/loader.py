@@ -121,6 +121,21 @@ class Source:
         return probe in self._prefixes[1] or any(probe[:n] in self.damaged for n in range(len(probe)))
 
 
+# first characters that can make a plain scalar anything but text (bool, int, float, null, date, merge, ...)
+_NOT_ALWAYS_TEXT = frozenset(k for k in yaml.SafeLoader.yaml_implicit_resolvers if k)
+
+
+def _resolve(parser: Any, event: ScalarEvent) -> str:
+    """The tag of a scalar: explicit, or what YAML 1.1 implies for its text."""
+    tag = event.tag
+    if tag is not None and tag != "!":
+        return tag
+    value = event.value
+    if value and event.implicit[0] and value[0] not in _NOT_ALWAYS_TEXT:
+        return _STR  # the common case, decided without the resolver's regexes
+    return str(parser.resolve(ScalarNode, value, event.implicit))
+
+
 def _short(tag: str | None) -> str:
     """`tag:yaml.org,2002:python/object` -> `!!python/object`, as it is written."""
     return "!!" + tag.removeprefix(_CORE) if tag and tag.startswith(_CORE) else str(tag)
@@ -347,9 +362,7 @@ class _Builder:
         return value
 
     def _scalar(self, event: ScalarEvent, path: Path, at: tuple[int, int]) -> tuple[Any, bool]:
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.parser.resolve(ScalarNode, event.value, event.implicit)
+        tag = _resolve(self.parser, event)
         if tag in (_STR, _VALUE):
             return event.value, True
         if not event.style:  # plain (None from PyYAML's parser, "" from libyaml's) and not read as text
@@ -374,9 +387,7 @@ class _Builder:
         at = _at(event.start_mark)
         assert isinstance(frame.value, dict)
         if isinstance(event, ScalarEvent) and event.anchor is None:
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = self.parser.resolve(ScalarNode, event.value, event.implicit)
+            tag = _resolve(self.parser, event)
             if tag == _MERGE:
                 self._flag(at, frame.path, "merge keys (<<) are not allowed", "write the keys out in full")
                 frame.drop_next = True
@@ -394,7 +405,7 @@ class _Builder:
                 self._flag(at, (*frame.path, key), f"key {shown} is read by YAML as {word}, not text",
                            f'quote it: "{key}"' if key else "write the key as text")
             child: Path = (*frame.path, key)
-            if key in frame.value or child in self.source.keys:
+            if key in frame.value:
                 first = self.source.keys.get(child, at)
                 self._flag(at, child, f"duplicate key {key!r} (first at line {first[0]})",
                            "remove one of them; YAML keys must be unique", damage=False)

@@ -203,9 +203,6 @@ def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
     return value, source, problems
 
 
-_MISSING = object()
-
-
 class _StopReading(Exception):
     """Raised inside the builder to stop reading (an alias bomb, too many problems); the reason is recorded."""
 
@@ -232,7 +229,6 @@ class _Builder:
 
     def dispose(self) -> None:
         self.parser.dispose()
-
 
     def _flag(self, at: tuple[int, int], path: Path, message: str, hint: str, damage: bool = True) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
@@ -278,7 +274,6 @@ class _Builder:
     def _tree(self, first: Event) -> Any:
         """Build the node that starts with `first`, iteratively (no recursion, bounded depth)."""
         stack: list[_Frame] = []
-        root: Any = _MISSING
         event = first
         while True:
             top = stack[-1] if stack else None
@@ -305,8 +300,7 @@ class _Builder:
                     continue
             # `done` is a complete value: hand it to its parent
             if not stack:
-                root = done
-                return root
+                return done
             parent = stack[-1]
             if isinstance(parent.value, list):
                 parent.value.append(done)

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
 from reconciler.manifest.findings import RULES
-from reconciler.manifest.loader import Path, Source
+from reconciler.manifest.loader import Path, Source, json_path
 from reconciler.manifest.schema import document_errors, manifest_schema
 
 # Tags that exist to be moved to the newest build; an immutable repository refuses them.
@@ -69,14 +69,20 @@ def looks_like_secret_key(text: str) -> bool:
 
 def _credentials(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
     for path, value in _walk(data):
-        if not isinstance(value, str):
-            continue
-        if _ACCESS_KEY_ID.search(value):
-            yield source.problem(path, "value looks like an AWS access key id",
-                                 "never put credentials in a manifest; access keys are created and stored by the tool")
-        elif looks_like_secret_key(value):
-            yield source.problem(path, "value looks like an AWS secret access key",
-                                 "never put credentials in a manifest; remove it and rotate that key")
+        # keys too: `tags: {AKIA...: x}` leaks as surely as a value does
+        for text, is_key in ((path[-1] if path else None, True), (value, False)):
+            if not isinstance(text, str):
+                continue
+            if _ACCESS_KEY_ID.search(text):
+                message, hint = "looks like an AWS access key id", "access keys are created and stored by the tool"
+            elif looks_like_secret_key(text):
+                message, hint = "looks like an AWS secret access key", "remove it and rotate that key"
+            else:
+                continue
+            line, col = source.where(path, key=is_key)
+            # a key is never echoed: the path names its parent, so the credential stays out of logs
+            yield Problem(source.file, line, col, json_path(path[:-1] if is_key else path),
+                          f"{'a key' if is_key else 'value'} {message}", f"never put credentials in a manifest; {hint}")
 
 
 def _duplicates(items: list[dict[str, Any]], key: str, base: Path, source: Source, what: str,

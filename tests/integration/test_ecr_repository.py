@@ -93,22 +93,18 @@ def test_no_perpetual_diff_when_aws_returns_rules_and_statements_in_another_orde
     assert plan.code == 0, plan.all
 
 
-@pytest.mark.parametrize("change, expect", [
-    ("scan_off", "scan_on_push"),
-    ("mutability", "tag_mutability"),
-    ("lifecycle_removed", "lifecycle_rules"),
-    ("lifecycle_rule_dropped", "lifecycle_rules"),
-    ("policy_added", "policy"),
-    ("policy_statement_added", "policy.Statement"),
-    ("tag_changed", "tags.team"),
-    ("deleted", "ecr.repository.tuned (ecr.repository) will be created"),
-])
-def test_by_hand_changes_are_found_and_healed(cli: Any, moto: Moto, tmp_path: Path, change: str,
-                                             expect: str) -> None:
-    manifest = write(tmp_path)
-    assert cli("apply", str(manifest), "--auto-approve").code == 0
+# by-hand changes, grouped so each group costs one apply/plan/drift/apply/plan round
+BY_HAND = {
+    "secure": (["scan_off", "mutability", "lifecycle_removed", "policy_added"],
+               ["scan_on_push", "tag_mutability", "lifecycle_rules", "policy"]),
+    "tuned": (["lifecycle_rule_dropped", "policy_statement_added", "tag_changed"],
+              ["lifecycle_rules", "policy.Statement[Everyone]", "tags.team"]),
+    "deleted": (["deleted"], ["ecr.repository.tuned (ecr.repository) will be created"]),
+}
+
+
+def _change_by_hand(moto: Moto, change: str) -> None:
     ecr: Any = moto.client("ecr")
-    tuned = describe(moto, "tuned")
     if change == "scan_off":
         ecr.put_image_scanning_configuration(repositoryName="secure",
                                              imageScanningConfiguration={"scanOnPush": False})
@@ -130,20 +126,39 @@ def test_by_hand_changes_are_found_and_healed(cli: Any, moto: Moto, tmp_path: Pa
                                  "Action": "ecr:BatchGetImage"})
         ecr.set_repository_policy(repositoryName="tuned", policyText=json.dumps(doc))
     elif change == "tag_changed":
-        ecr.tag_resource(resourceArn=tuned["repositoryArn"], tags=[{"Key": "team", "Value": "other"}])
+        ecr.tag_resource(resourceArn=describe(moto, "tuned")["repositoryArn"],
+                         tags=[{"Key": "team", "Value": "other"}])
     elif change == "deleted":
         ecr.delete_repository(repositoryName="tuned")
+
+
+@pytest.mark.parametrize("group", sorted(BY_HAND))
+def test_by_hand_changes_are_found_by_plan_and_drift_and_healed(cli: Any, moto: Moto, tmp_path: Path,
+                                                                group: str) -> None:
+    manifest = write(tmp_path)
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    changes, expected = BY_HAND[group]
+    for change in changes:
+        _change_by_hand(moto, change)
     found = cli("plan", str(manifest), "--detailed-exitcode")
     assert found.code == 2, found.all
-    assert expect in found.out, found.out
+    for expect in expected:
+        assert expect in found.out, (expect, found.out)
     drift = cli("drift", str(manifest))
     assert drift.code == 2, drift.all
     healed = cli("apply", str(manifest), "--auto-approve")
     assert healed.code == 0, healed.all
     after = cli("plan", str(manifest), "--detailed-exitcode")
     assert after.code == 0, after.all
+    ecr: Any = moto.client("ecr")
     assert describe(moto, "secure")["imageScanningConfiguration"]["scanOnPush"] is True
     assert describe(moto, "secure")["imageTagMutability"] == "IMMUTABLE"
+    try:
+        ecr.get_repository_policy(repositoryName="secure")
+        raise AssertionError("the policy added by hand is still there")
+    except ecr.exceptions.RepositoryPolicyNotFoundException:
+        pass
+    assert len(json.loads(ecr.get_lifecycle_policy(repositoryName="tuned")["lifecyclePolicyText"])["rules"]) == 2
 
 
 def test_plan_sends_only_reads_and_batches(cli: Any, moto: Moto, tmp_path: Path) -> None:

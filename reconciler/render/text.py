@@ -58,12 +58,12 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
             marker = "  # forces replacement" if attr.forces_replacement else ""
             if attr.sensitive:
                 lines.append(f"    ~ {attr.path}: (sensitive){marker}")
-            elif change.action is Action.CREATE:
-                lines.extend(f"    + {path} = {_value(value)}" for path, value in _flatten(attr.path, attr.after))
-            elif attr.before is None:
-                lines.extend(f"    + {path} = {_value(value)}{marker}" for path, value in _flatten(attr.path, attr.after))
+            elif change.action is Action.CREATE or attr.before is None:
+                leaves = _flatten(attr.path, attr.after)
+                lines.extend(f"    + {path} = {_value(value)}{marker}" for path, value in leaves)
             elif attr.after is None:
-                lines.extend(f"    - {path} = {_value(value)}{marker}" for path, value in _flatten(attr.path, attr.before))
+                leaves = _flatten(attr.path, attr.before)
+                lines.extend(f"    - {path} = {_value(value)}{marker}" for path, value in leaves)
             else:
                 lines.append(f"    ~ {attr.path}: {_value(attr.before)} -> {_value(attr.after)}{marker}")
         for note in change.notes:

@@ -228,3 +228,12 @@ def test_removed_from_manifest_is_deleted_and_kms_alias_is_not_a_diff(cli: Any, 
     assert "will be DELETED" in plan.out and "ecr.repository.sealed" in plan.out, plan.all
     assert cli("apply", str(manifest), "--auto-approve").code == 0
     assert sorted(r["repositoryName"] for r in ecr.describe_repositories()["repositories"]) == ["secure", "tuned"]
+
+
+def test_a_protected_repository_is_never_deleted_even_once_dropped(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path, MANIFEST + "    - {name: kept, protect: true}\n")
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    write(tmp_path)
+    refused = cli("apply", str(manifest), "--auto-approve")
+    assert refused.code == 1 and "ecr.repository.kept" in refused.err and "protect" in refused.err, refused.all
+    assert describe(moto, "kept")["repositoryName"] == "kept"

@@ -183,3 +183,42 @@ def test_push_progress_is_plain_lines_per_layer_state() -> None:
     progress.event({"status": "1.0: digest: sha256:x size: 5"})
     assert lines == ["layer abc Pushing 0%", "layer abc Pushing 25%", "layer abc Pushing 50%",
                      "layer abc Pushing 75%", "layer abc Pushing 100%", "layer abc Pushed"]
+
+
+class FakeApi:
+    """Stands in for the SDK's low-level client: replays a push event stream."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.tagged: list[tuple[str, str, str]] = []
+
+    def tag(self, image: str, repository: str, tag: str) -> bool:
+        self.tagged.append((image, repository, tag))
+        return True
+
+    def push(self, repository: str, **kw: Any) -> Any:
+        assert kw["auth_config"] == {"username": "AWS", "password": "pw-123456"} and kw["stream"] and kw["decode"]
+        return iter(self.events)
+
+
+class FakeClient:
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.api = FakeApi(events)
+
+
+def test_push_returns_the_digest_and_fails_on_an_error_event() -> None:
+    ok = FakeClient([{"status": "Preparing", "id": "l1", "progressDetail": {}},
+                     {"status": "Pushed", "id": "l1", "progressDetail": {}},
+                     {"aux": {"Tag": "t", "Digest": D1, "Size": 5}}])
+    lines: list[str] = []
+    auth = {"username": "AWS", "password": "pw-123456"}
+    assert _docker.push(ok, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append) == D1
+    assert ok.api.tagged == [("sha256:i", "h/r", "t")] and lines[-1] == f"pushed h/r:t {D1}"
+    failed = FakeClient([{"status": "Preparing", "id": "l1", "progressDetail": {}},
+                         {"errorDetail": {"message": "denied: no basic auth credentials"},
+                          "error": "denied: no basic auth credentials"}])
+    with pytest.raises(DockerError, match="no basic auth credentials"):
+        _docker.push(failed, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append)
+    silent = FakeClient([{"status": "Pushed", "id": "l1", "progressDetail": {}}])
+    with pytest.raises(DockerError, match="without a digest"):
+        _docker.push(silent, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append)

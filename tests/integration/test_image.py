@@ -104,12 +104,13 @@ def pushes_since(docker_engine: Any, host: str, since: float) -> list[str]:
 def test_apply_pushes_every_tag_then_plan_is_empty_and_apply_builds_and_pushes_nothing(
         scenario: Scenario, docker_engine: Any) -> None:
     s = scenario
-    plan = s.run("plan", "--detailed-exitcode")
+    reviewed = s.tmp / "plan.json"
+    plan = s.run("plan", "--detailed-exitcode", "--out", str(reviewed))
     assert plan.code == 2, plan.all
     assert plan.out.count("push: ") == 4 and "inputs = \"sha256:" in plan.out, plan.out
 
     started, since = time.monotonic(), time.time()
-    first = s.run("apply", "--auto-approve", "-v")
+    first = s.run("apply", "--plan", str(reviewed), "-v")
     first_seconds = time.monotonic() - started
     assert first.code == 0, first.all
     assert pushes_since(docker_engine, s.registry.host, since)  # the probe used below does see pushes
@@ -158,9 +159,12 @@ def test_changed_context_pushes_mutable_tags_and_conflicts_on_immutable_ones(
     before = {repo: s.ecr_tags(repo) for repo in (s.app, s.web)}
     # an ignored file changes nothing
     (s.context / "ignored.txt").write_text("more notes\n")
-    assert s.run("plan", "--detailed-exitcode").code == 0
+    reviewed = s.tmp / "plan.json"
+    assert s.run("plan", "--detailed-exitcode", "--out", str(reviewed)).code == 0
 
     (s.context / "app.txt").write_text("version two\n")
+    stale = s.run("apply", "--plan", str(reviewed))
+    assert stale.code == 4, stale.all  # a context edited after review makes the reviewed plan stale
     plan = s.run("plan", "--detailed-exitcode")
     assert plan.code == 2, plan.all
     assert plan.out.count("conflict: ") >= 2 and "BLOCKED" in plan.out, plan.out

@@ -48,7 +48,9 @@ def vacate_subnet(ctx: Context, subnet_id: str) -> None:
     from reconciler.kinds.nat_instance import terminate
     from reconciler.kinds.vpc_endpoint import delete_endpoint
 
-    subnets = ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+    found = _ec2.ignore_codes(lambda: ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id]),
+                              "InvalidSubnetID.NotFound")
+    subnets = found["Subnets"] if found else []  # already gone (its VPC was vacated): nothing to move
     for endpoint in (_endpoints(ctx, subnets[0]["VpcId"]) if subnets else []):
         if subnet_id in endpoint.get("SubnetIds", []):
             delete_endpoint(ctx, endpoint["VpcEndpointId"], _ec2.address_of(endpoint, endpoint["VpcEndpointId"]))

@@ -10,6 +10,7 @@ otherwise leave a blackhole behind an address that did not change.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler.kinds import _ec2
 from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
@@ -95,15 +96,17 @@ class NatGateway(Kind):
             nat_id = str(existing[0]["NatGatewayId"])
         else:
             subnet_id, allocation_id = ctx.resolve(spec["subnet"]), ctx.resolve(spec["eip"])
-            _ec2.free_stale_association(ctx, allocation_id)
-            # the Elastic IP may still be held by a gateway being deleted (a replacement, a mode switch)
-            made = _ec2.until_free(
-                ctx, f"{change.address}: Elastic IP {spec['eip']}",
-                lambda: ec2.create_nat_gateway(
+
+            def attempt() -> Any:
+                _ec2.free_stale_association(ctx, allocation_id)
+                return ec2.create_nat_gateway(
                     SubnetId=subnet_id, AllocationId=allocation_id, ConnectivityType="public",
                     ClientToken=_ec2.client_token(ctx, change.address, subnet_id, allocation_id),
-                    TagSpecifications=_ec2.tag_specs("natgateway", spec["tags"])),
-                lambda: [f"Elastic IP {allocation_id} is still associated"])
+                    TagSpecifications=_ec2.tag_specs("natgateway", spec["tags"]))
+
+            # the Elastic IP may still be held by what is being deleted (a replacement, a mode switch)
+            made = _ec2.until_free(ctx, f"{change.address}: Elastic IP {spec['eip']}", attempt,
+                                   lambda: [f"Elastic IP {allocation_id} is still associated"])
             nat_id = str(made["NatGateway"]["NatGatewayId"])
         ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id], WaiterConfig=WAIT)
         return nat_id

@@ -168,13 +168,16 @@ class NatInstance(Kind):
             ec2.modify_instance_attribute(InstanceId=instance_id, Groups=want_groups)
         if live.get("eip") != spec["eip"]:
             allocation = ctx.resolve(spec["eip"])
-            _ec2.free_stale_association(ctx, allocation)
             held = ec2.describe_addresses(AllocationIds=[allocation]).get("Addresses", [])
             if not held or held[0].get("InstanceId") != instance_id:
+
+                def attempt() -> Any:
+                    _ec2.free_stale_association(ctx, allocation)
+                    return ec2.associate_address(AllocationId=allocation, InstanceId=instance_id,
+                                                 AllowReassociation=False)
+
                 # the Elastic IP may still be held by a NAT gateway being deleted (a mode switch): wait for it
-                _ec2.until_free(ctx, f"associate {spec['eip']} with {instance_id}",
-                                lambda: ec2.associate_address(AllocationId=allocation, InstanceId=instance_id,
-                                                              AllowReassociation=False),
+                _ec2.until_free(ctx, f"associate {spec['eip']} with {instance_id}", attempt,
                                 lambda: [f"{a.get('PublicIp')} held by {a.get('NetworkInterfaceId')}" for a in held])
         _ec2.converge_tags(ctx, instance_id, spec["tags"], live.get("tags", {}))
 

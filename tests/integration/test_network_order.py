@@ -345,3 +345,30 @@ def test_subnet_replacement_moves_its_occupants_out_first(aws: Moto, tmp_path: P
     again = plan_run(manifest, Options(endpoint_url=aws.endpoint))
     assert again.plan.pending == ()
     assert FAKE_KEY  # credentials came from the fixture's environment, never from a file
+
+
+def test_nat_mode_switch_and_vpc_replacement_keep_aws_order(aws: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "small.yaml"
+    manifest.write_text(SMALL)
+    assert_done(converge(manifest, aws)[1])
+    ec2: Any = aws.client("ec2", REGION)
+    before = ec2.describe_addresses()["Addresses"]
+    # gateway -> instance: the Elastic IP (the egress address people allow-list) survives the switch
+    manifest.write_text(SMALL.replace("mode: gateway", "mode: instance"))
+    strict = StrictAws(aws)
+    run, results = converge(manifest, aws, strict=strict)
+    assert_done(results)
+    assert strict.refused == []
+    after = ec2.describe_addresses()["Addresses"]
+    assert [a["AllocationId"] for a in after] == [a["AllocationId"] for a in before]
+    assert after[0]["InstanceId"].startswith("i-")
+    # a new VPC CIDR replaces the VPC and everything in it, children moved out first
+    manifest.write_text(SMALL.replace("mode: gateway", "mode: instance").replace("10.8.", "10.18."))
+    strict = StrictAws(aws)
+    run, results = converge(manifest, aws, strict=strict)
+    assert len(run.plan.pending) == len([c for c in run.plan.changes if not c.address.startswith("vpc.main.eip")])
+    assert_done(results)
+    assert strict.refused == []
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:reconciler:stack", "Values": ["order"]}])["Vpcs"]
+    assert [v["CidrBlock"] for v in vpcs] == ["10.18.0.0/16"]
+    assert plan_run(manifest, Options(endpoint_url=aws.endpoint)).plan.pending == ()

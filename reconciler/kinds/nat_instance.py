@@ -49,6 +49,16 @@ def resolve_ami(ctx: Context, ami: str) -> str:
         ctx.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]))
 
 
+def _latest(ctx: Context, ami: str) -> str | None:
+    """The image an SSM AMI names today, for a note only: a missing parameter must not fail the read."""
+    try:
+        return resolve_ami(ctx, ami)
+    except Exception as exc:
+        if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
+            return None
+        raise
+
+
 def _eni(instance: Mapping[str, Any]) -> str | None:
     interfaces = sorted(instance.get("NetworkInterfaces", []),
                         key=lambda e: e.get("Attachment", {}).get("DeviceIndex", 0))
@@ -92,7 +102,7 @@ class NatInstance(Kind):
             placement = _ec2.subnet_placement(ctx, instance["SubnetId"])
             image = instance["ImageId"]
             written = wanted_ami.get(address, image)
-            latest = resolve_ami(ctx, written) if written.startswith("ssm:") else image
+            latest = _latest(ctx, written) if written.startswith("ssm:") else image
             subnet, vpc = ref(ctx, instance["SubnetId"]), ref(ctx, instance["VpcId"])
             eip = ref(ctx, eip_of.get(instance["InstanceId"]))
             groups = sorted(str(ref(ctx, g["GroupId"])) for g in instance.get("SecurityGroups", []))

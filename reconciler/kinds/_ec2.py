@@ -64,7 +64,18 @@ def _paginate(ctx: Context, operation: str, key: str, **kwargs: Any) -> list[dic
     return [item for page in paginator.paginate(**kwargs) for item in page.get(key, [])]
 
 
+def mine(ctx: Context, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only what carries this stack's tag. Every read passes through here: a server-side tag filter is a
+    saving, never the proof of ownership (an emulator was seen to ignore it and return other stacks')."""
+    return [i for i in items if tags_of(i).get(STACK_TAG) == ctx.stack]
+
+
 def _describe(ctx: Context, what: str) -> list[dict[str, Any]]:
+    found = _describe_raw(ctx, what)
+    return found if what == "security_group_rules" else mine(ctx, found)
+
+
+def _describe_raw(ctx: Context, what: str) -> list[dict[str, Any]]:
     ec2 = ctx.client("ec2")
     filters = stack_filter(ctx)
     if what == "vpcs":
@@ -171,6 +182,10 @@ def client_token(ctx: Context, address: str, *parts: str) -> str:
 
 def find_owned(ctx: Context, what: str, address: str) -> list[dict[str, Any]]:
     """A fresh look-up by stack and address tags (before a create: a crashed run may have made it)."""
+    return [i for i in mine(ctx, _find(ctx, what, address)) if tags_of(i).get(ADDRESS_TAG) == address]
+
+
+def _find(ctx: Context, what: str, address: str) -> list[dict[str, Any]]:
     filters = [*stack_filter(ctx), {"Name": f"tag:{ADDRESS_TAG}", "Values": [address]}]
     ec2 = ctx.client("ec2")
     if what == "addresses":

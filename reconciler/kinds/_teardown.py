@@ -22,23 +22,30 @@ def _stack(ctx: Context, name: str, value: str) -> list[dict[str, Any]]:
     return [*_ec2.stack_filter(ctx), {"Name": name, "Values": [value]}]
 
 
+def _in(ctx: Context, items: list[dict[str, Any]], key: str, value: str) -> list[dict[str, Any]]:
+    """Ours and really in that subnet/VPC: the server-side filters are only a saving."""
+    return [i for i in _ec2.mine(ctx, items) if i.get(key) == value]
+
+
 def _endpoints(ctx: Context, vpc_id: str) -> list[dict[str, Any]]:
     paginator = ctx.client("ec2").get_paginator("describe_vpc_endpoints")
-    found = [e for page in paginator.paginate(Filters=_stack(ctx, "vpc-id", vpc_id))
-             for e in page.get("VpcEndpoints", [])]
+    found = _in(ctx, [e for page in paginator.paginate(Filters=_stack(ctx, "vpc-id", vpc_id))
+                      for e in page.get("VpcEndpoints", [])], "VpcId", vpc_id)
     return [e for e in found if str(e.get("State", "")).lower() not in _ec2.ENDPOINT_GHOSTS]
 
 
-def _nat_gateways(ctx: Context, name: str, value: str) -> list[str]:
+def _nat_gateways(ctx: Context, name: str, key: str, value: str) -> list[str]:
     paginator = ctx.client("ec2").get_paginator("describe_nat_gateways")
-    return [n["NatGatewayId"] for page in paginator.paginate(Filter=_stack(ctx, name, value))
-            for n in page.get("NatGateways", []) if str(n.get("State", "")).lower() not in _ec2.NAT_GHOSTS]
+    found = [n for page in paginator.paginate(Filter=_stack(ctx, name, value)) for n in page.get("NatGateways", [])]
+    return [n["NatGatewayId"] for n in _in(ctx, found, key, value)
+            if str(n.get("State", "")).lower() not in _ec2.NAT_GHOSTS]
 
 
-def _instances(ctx: Context, name: str, value: str) -> list[str]:
+def _instances(ctx: Context, name: str, key: str, value: str) -> list[str]:
     paginator = ctx.client("ec2").get_paginator("describe_instances")
-    return [i["InstanceId"] for page in paginator.paginate(Filters=_stack(ctx, name, value))
-            for r in page.get("Reservations", []) for i in r.get("Instances", [])
+    found = [i for page in paginator.paginate(Filters=_stack(ctx, name, value))
+             for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+    return [i["InstanceId"] for i in _in(ctx, found, key, value)
             if i.get("State", {}).get("Name") not in _ec2.INSTANCE_GHOSTS]
 
 
@@ -54,9 +61,9 @@ def vacate_subnet(ctx: Context, subnet_id: str) -> None:
     for endpoint in (_endpoints(ctx, subnets[0]["VpcId"]) if subnets else []):
         if subnet_id in endpoint.get("SubnetIds", []):
             delete_endpoint(ctx, endpoint["VpcEndpointId"], _ec2.address_of(endpoint, endpoint["VpcEndpointId"]))
-    for nat_id in _nat_gateways(ctx, "subnet-id", subnet_id):
+    for nat_id in _nat_gateways(ctx, "subnet-id", "SubnetId", subnet_id):
         delete_nat_gateway(ctx, nat_id)
-    for instance_id in _instances(ctx, "subnet-id", subnet_id):
+    for instance_id in _instances(ctx, "subnet-id", "SubnetId", subnet_id):
         terminate(ctx, instance_id)
 
 
@@ -73,16 +80,21 @@ def vacate_vpc(ctx: Context, vpc_id: str) -> None:
     ec2 = ctx.client("ec2")
     for endpoint in _endpoints(ctx, vpc_id):
         delete_endpoint(ctx, endpoint["VpcEndpointId"], _ec2.address_of(endpoint, endpoint["VpcEndpointId"]))
-    for nat_id in _nat_gateways(ctx, "vpc-id", vpc_id):
+    for nat_id in _nat_gateways(ctx, "vpc-id", "VpcId", vpc_id):
         delete_nat_gateway(ctx, nat_id)
-    for instance_id in _instances(ctx, "vpc-id", vpc_id):
+    for instance_id in _instances(ctx, "vpc-id", "VpcId", vpc_id):
         terminate(ctx, instance_id)
-    for table in ec2.describe_route_tables(Filters=_stack(ctx, "vpc-id", vpc_id))["RouteTables"]:
+    tables = ec2.describe_route_tables(Filters=_stack(ctx, "vpc-id", vpc_id))["RouteTables"]
+    for table in _in(ctx, tables, "VpcId", vpc_id):
         delete_route_table(ctx, table["RouteTableId"], _ec2.address_of(table, table["RouteTableId"]))
-    for group in ec2.describe_security_groups(Filters=_stack(ctx, "vpc-id", vpc_id))["SecurityGroups"]:
+    groups = ec2.describe_security_groups(Filters=_stack(ctx, "vpc-id", vpc_id))["SecurityGroups"]
+    for group in _in(ctx, groups, "VpcId", vpc_id):
         delete_group(ctx, group["GroupId"], _ec2.address_of(group, group["GroupId"]))
-    for subnet in ec2.describe_subnets(Filters=_stack(ctx, "vpc-id", vpc_id))["Subnets"]:
+    for subnet in _in(ctx, ec2.describe_subnets(Filters=_stack(ctx, "vpc-id", vpc_id))["Subnets"], "VpcId", vpc_id):
         delete_subnet(ctx, subnet["SubnetId"], _ec2.address_of(subnet, subnet["SubnetId"]))
-    for gateway in ec2.describe_internet_gateways(Filters=_stack(ctx, "attachment.vpc-id", vpc_id))["InternetGateways"]:
+    gateways = ec2.describe_internet_gateways(Filters=_stack(ctx, "attachment.vpc-id", vpc_id))["InternetGateways"]
+    for gateway in _ec2.mine(ctx, gateways):
+        if vpc_id not in [a.get("VpcId") for a in gateway.get("Attachments", [])]:
+            continue
         detach_and_delete(ctx, gateway["InternetGatewayId"], [vpc_id],
                           _ec2.address_of(gateway, gateway["InternetGatewayId"]))

@@ -44,7 +44,7 @@ def delete_nat_gateway(ctx: Context, nat_id: str) -> None:
 def repoint_routes(ctx: Context, target_key: str, old: str, new: str) -> None:
     """Point every stack route whose `target_key` (NatGatewayId, NetworkInterfaceId) is `old` at `new`."""
     ec2 = ctx.client("ec2")
-    tables = ec2.describe_route_tables(Filters=_ec2.stack_filter(ctx))["RouteTables"]
+    tables = _ec2.mine(ctx, ec2.describe_route_tables(Filters=_ec2.stack_filter(ctx))["RouteTables"])
     for table in tables:
         for route in table.get("Routes", []):
             if route.get(target_key) != old:

@@ -141,7 +141,7 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
 def delete_group(ctx: Context, group_id: str, address: str) -> None:
     ec2 = ctx.client("ec2")
     # rules of other stack groups naming this one would block it; none of them can be wanted
-    groups = ec2.describe_security_groups(Filters=_ec2.stack_filter(ctx))["SecurityGroups"]
+    groups = _ec2.mine(ctx, ec2.describe_security_groups(Filters=_ec2.stack_filter(ctx))["SecurityGroups"])
     others = sorted(g["GroupId"] for g in groups if g["GroupId"] != group_id)
     if others:
         paginator = ec2.get_paginator("describe_security_group_rules")

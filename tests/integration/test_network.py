@@ -38,12 +38,14 @@ class Account:
 
     def __init__(self, moto: Moto, stack: str, region: str) -> None:
         self.ec2: Any = moto.client("ec2", region)
+        self.stack = stack
         self.filters = [{"Name": "tag:reconciler:stack", "Values": [stack]}]
 
     def by_address(self, operation: str, key: str, **kw: Any) -> dict[str, dict[str, Any]]:
         kw.setdefault("Filter" if operation == "describe_nat_gateways" else "Filters", self.filters)
         items = getattr(self.ec2, operation)(**kw)[key]
-        return {str(tag(i, "reconciler:address")): i for i in items}
+        # moto ignores the tag filter on NAT gateways: check the tag here too
+        return {str(tag(i, "reconciler:address")): i for i in items if tag(i, "reconciler:stack") == self.stack}
 
     def subnets(self) -> dict[str, dict[str, Any]]:
         return self.by_address("describe_subnets", "Subnets")
@@ -358,3 +360,18 @@ def test_an_untagged_vpc_with_the_manifest_name_is_a_conflict_not_a_target(cli: 
     assert account.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [foreign]}])["Subnets"] == []
     assert cli("destroy", str(manifest), "--auto-approve").code == 0
     assert account.ec2.describe_vpcs(VpcIds=[foreign])["Vpcs"][0]["VpcId"] == foreign
+
+
+def test_two_stacks_in_one_account_never_touch_each_other(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    ours = write(tmp_path, SMALL)
+    theirs = write(tmp_path, SMALL.replace("stack: small", "stack: other").replace("10.7.", "10.17."), "other.yaml")
+    assert cli("apply", str(theirs), "--auto-approve").code == 0
+    assert cli("apply", str(ours), "--auto-approve").code == 0
+    # neither plan sees the other's resources as orphans (a server-side tag filter is not trusted alone)
+    assert_converged(cli, ours)
+    assert_converged(cli, theirs)
+    other = Account(moto, "other", "us-east-1")
+    before = {k: sorted(getattr(other, k)()) for k in ("subnets", "route_tables", "nats")}
+    assert cli("destroy", str(ours), "--auto-approve").code == 0
+    assert {k: sorted(getattr(other, k)()) for k in ("subnets", "route_tables", "nats")} == before
+    assert_converged(cli, theirs)

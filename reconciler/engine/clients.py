@@ -5,6 +5,13 @@ configurable attempts), timeouts and endpoint; when `read_only` is set, a
 `before-call` hook refuses any operation that is not a read before it is sent, so
 `plan` and `drift` cannot change the account even through a bug in a kind.
 Every operation sent is recorded (service, operation) for tests and `make bench`.
+
+Retries never duplicate: botocore retries every call after a transient failure,
+but a create that AWS cannot make idempotent (no ClientToken, no unique name:
+`UNTOKENED_CREATES`) is not retried when the failure leaves it unknown whether AWS
+acted (connection lost after sending, HTTP 5xx other than throttling). It fails
+with `AmbiguousWriteError` instead, and the next apply finds what was made by the
+tags set in the create call.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from reconciler.errors import AwsError, ReconcilerError, TerminalAwsError
+from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
 # Reads whose name does not say so.
@@ -26,8 +33,42 @@ READ_OPERATIONS = frozenset({"GetCallerIdentity"})
 SECRET_READS = frozenset({"GetSecretValue", "GetAuthorizationToken"})
 
 
+# (service, operation) of creates a blind retry could duplicate: a second VPC, gateway or address.
+UNTOKENED_CREATES = frozenset({("ec2", "CreateVpc"), ("ec2", "CreateInternetGateway"), ("ec2", "AllocateAddress")})
+# Failures that prove AWS did not act: nothing was sent, or the request was throttled.
+_NOT_SENT = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
+_THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
+                        "TooManyRequestsException", "SlowDown"})
+
+
 class ReadOnlyViolation(ReconcilerError):
     """A mutating call was attempted during plan or drift (a bug; nothing was sent)."""
+
+
+class AmbiguousWriteError(RetryableAwsError):
+    """A non-idempotent create may or may not have happened; not retried blindly (re-run apply)."""
+
+
+def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = None,
+                       response: tuple[Any, dict[str, Any]] | None = None, **_: Any) -> None:
+    """botocore `needs-retry` hook: raise instead of retrying an untokened create after an ambiguous failure."""
+    service = operation.service_model.service_name
+    if (service, operation.name) not in UNTOKENED_CREATES:
+        return
+    if caught_exception is not None:
+        if isinstance(caught_exception, _NOT_SENT):
+            return
+        why = f"the connection failed after the request was sent ({type(caught_exception).__name__})"
+    elif response is not None and response[0].status_code >= 500:
+        code = str(response[1].get("Error", {}).get("Code", ""))
+        if code in _THROTTLED:
+            return
+        why = f"AWS answered HTTP {response[0].status_code} {code}".rstrip()
+    else:
+        return
+    raise AmbiguousWriteError(f"{service}:{operation.name}: {why}, so AWS may have acted on it; it is not retried "
+                              "because a retry could make a duplicate. Re-run apply: it finds what was made by its "
+                              "tags")
 
 
 def is_read(operation: str) -> bool:
@@ -63,6 +104,7 @@ class Clients:
             if service not in self._clients:
                 made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
                 made.meta.events.register("before-call.*.*", self._before_call)
+                made.meta.events.register_first("needs-retry.*.*", refuse_blind_retry)
                 self._clients[service] = made
             return self._clients[service]
 

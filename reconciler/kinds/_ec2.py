@@ -36,6 +36,11 @@ INSTANCE_GHOSTS = frozenset({"shutting-down", "terminated"})
 # Errors that mean "still in use by something else; try again shortly".
 IN_USE_CODES = frozenset({"DependencyViolation", "InvalidIPAddress.InUse", "Resource.AlreadyAssociated"})
 HOURS_PER_MONTH = 730
+ID_KEYS = {"vpcs": "VpcId", "subnets": "SubnetId", "internet_gateways": "InternetGatewayId",
+           "addresses": "AllocationId", "nat_gateways": "NatGatewayId", "route_tables": "RouteTableId",
+           "vpc_endpoints": "VpcEndpointId", "security_groups": "GroupId", "instances": "InstanceId"}
+# Set by `describe` on the extra copies a retried create left behind (see `_dedupe`).
+DUPLICATE_KEY = "ReconcilerDuplicateOf"
 
 
 class DependencyBlocked(AwsError):
@@ -51,8 +56,9 @@ def tags_of(item: Mapping[str, Any]) -> dict[str, str]:
 
 
 def address_of(item: Mapping[str, Any], fallback_id: str) -> str:
-    """The address a resource carries in its tag; an owned resource without one gets a unique stand-in."""
-    return tags_of(item).get(ADDRESS_TAG) or f"ec2.untagged.{fallback_id}"
+    """The address a resource carries in its tag (or was given as a duplicate by `describe`); an owned
+    resource without one gets a unique stand-in."""
+    return str(item.get(DUPLICATE_KEY) or tags_of(item).get(ADDRESS_TAG) or f"ec2.untagged.{fallback_id}")
 
 
 def protected(tags: Mapping[str, str]) -> bool:
@@ -72,7 +78,34 @@ def mine(ctx: Context, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _describe(ctx: Context, what: str) -> list[dict[str, Any]]:
     found = _describe_raw(ctx, what)
-    return found if what == "security_group_rules" else mine(ctx, found)
+    return found if what == "security_group_rules" else _dedupe(ctx, what, mine(ctx, found))
+
+
+def _dedupe(ctx: Context, what: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two owned resources under one address: a create whose response was lost and that botocore retried
+    (CreateVpc, CreateInternetGateway and AllocateAddress take no ClientToken). The one in use keeps the
+    address (the VPC that holds subnets, the attached gateway, the associated address; else the lowest id);
+    the others get `<address>#duplicate-<id>`, which no manifest declares, so the plan deletes them, loudly."""
+    key = ID_KEYS[what]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        groups.setdefault(address_of(item, item[key]), []).append(item)
+    if all(len(group) == 1 for group in groups.values()):
+        return items
+    in_use: set[str] = set()
+    if what == "vpcs":
+        in_use = {s["VpcId"] for s in describe(ctx, "subnets")}
+    elif what == "internet_gateways":
+        in_use = {i[key] for i in items if i.get("Attachments")}
+    elif what == "addresses":
+        in_use = {i[key] for i in items if i.get("AssociationId")}
+    out = []
+    for address, group in groups.items():
+        group.sort(key=lambda i: (i[key] not in in_use, i[key]))
+        out.append(group[0])
+        for extra in group[1:]:
+            out.append({**extra, DUPLICATE_KEY: f"{address}#duplicate-{extra[key]}"})
+    return out
 
 
 def _describe_raw(ctx: Context, what: str) -> list[dict[str, Any]]:

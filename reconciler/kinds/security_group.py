@@ -209,11 +209,14 @@ class SecurityGroup(Kind):
                     GroupName=spec["group_name"], Description=spec["description"], VpcId=ctx.resolve(spec["vpc"]),
                     TagSpecifications=_ec2.tag_specs("security-group", spec["tags"]))["GroupId"])
             except Exception as exc:
-                if error_code(exc) == "InvalidGroup.Duplicate":
+                if error_code(exc) != "InvalidGroup.Duplicate":
+                    raise
+                retried = _ec2.find_owned(ctx, "security_groups", change.address)
+                if not retried:
                     raise AwsError(
                         f"{change.address}: a security group named {spec['group_name']!r} already exists in "
                         f"{spec['vpc']} without this stack's tags; rename one of them") from None
-                raise
+                group_id = str(retried[0]["GroupId"])  # our own create, retried after a lost response
         converge_rules(ctx, group_id, spec, change.address)
         return group_id
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.kinds import _ec2
 from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
-from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 
@@ -71,9 +71,16 @@ class Subnet(Kind):
             live = {"map_public_ip": bool(existing[0].get("MapPublicIpOnLaunch")), "tags": tags_of(existing[0])}
             self._converge(ctx, subnet_id, spec, live)
             return subnet_id
-        subnet_id = str(ec2.create_subnet(
-            VpcId=ctx.resolve(spec["vpc"]), CidrBlock=spec["cidr"], AvailabilityZone=spec["az"],
-            TagSpecifications=_ec2.tag_specs("subnet", spec["tags"]))["Subnet"]["SubnetId"])
+        try:
+            subnet_id = str(ec2.create_subnet(
+                VpcId=ctx.resolve(spec["vpc"]), CidrBlock=spec["cidr"], AvailabilityZone=spec["az"],
+                TagSpecifications=_ec2.tag_specs("subnet", spec["tags"]))["Subnet"]["SubnetId"])
+        except Exception as exc:
+            retried = _ec2.find_owned(ctx, "subnets", change.address) \
+                if error_code(exc) == "InvalidSubnet.Conflict" else []
+            if not retried:
+                raise
+            subnet_id = str(retried[0]["SubnetId"])  # our own create, retried after a lost response
         ec2.get_waiter("subnet_available").wait(SubnetIds=[subnet_id], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
         self._converge(ctx, subnet_id, spec, {"map_public_ip": False, "tags": spec["tags"]})
         return subnet_id

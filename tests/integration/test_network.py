@@ -375,3 +375,27 @@ def test_two_stacks_in_one_account_never_touch_each_other(cli: Any, moto: Moto, 
     assert cli("destroy", str(ours), "--auto-approve").code == 0
     assert {k: sorted(getattr(other, k)()) for k in ("subnets", "route_tables", "nats")} == before
     assert_converged(cli, theirs)
+
+
+def test_a_duplicate_left_by_a_retried_create_is_planned_for_deletion(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path, SMALL)
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    account = Account(moto, "small", "us-east-1")
+
+    def tags(address: str) -> list[dict[str, Any]]:
+        return [{"Key": "reconciler:stack", "Value": "small"}, {"Key": "reconciler:address", "Value": address}]
+
+    # what a CreateVpc / AllocateAddress whose response was lost and that botocore retried leaves behind
+    extra_vpc = account.ec2.create_vpc(CidrBlock="10.7.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": tags("vpc.main")}])["Vpc"]["VpcId"]
+    extra_eip = account.ec2.allocate_address(Domain="vpc", TagSpecifications=[
+        {"ResourceType": "elastic-ip", "Tags": tags("vpc.main.eip.pub")}])["AllocationId"]
+    plan = cli("plan", str(manifest), "--format", "json")
+    assert plan.code == 0, plan.all
+    pending = {c["address"]: (c["action"], c.get("id")) for c in json.loads(plan.out)["changes"]
+               if c["action"] != "noop"}
+    assert pending == {f"vpc.main#duplicate-{extra_vpc}": ("delete", extra_vpc),
+                       f"vpc.main.eip.pub#duplicate-{extra_eip}": ("delete", extra_eip)}
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    assert_converged(cli, manifest)
+    assert extra_vpc not in [v["VpcId"] for v in account.ec2.describe_vpcs()["Vpcs"]]

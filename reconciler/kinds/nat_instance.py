@@ -182,6 +182,9 @@ class NatInstance(Kind):
             if not held or held[0].get("InstanceId") != instance_id:
 
                 def attempt() -> Any:
+                    now = ec2.describe_addresses(AllocationIds=[allocation]).get("Addresses", [])
+                    if now and now[0].get("InstanceId") == instance_id:
+                        return None  # a retried associate after a lost response already did it
                     _ec2.free_stale_association(ctx, allocation)
                     return ec2.associate_address(AllocationId=allocation, InstanceId=instance_id,
                                                  AllowReassociation=False)

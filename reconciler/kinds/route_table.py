@@ -87,7 +87,14 @@ def associate(ctx: Context, table_id: str, subnet_id: str) -> None:
                 except Exception as exc:  # that table let go of it meanwhile (being deleted): associate afresh
                     if error_code(exc) != "InvalidAssociationID.NotFound":
                         raise
-    ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    try:
+        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+    except Exception as exc:  # a retried associate after a lost response is fine if it is ours now
+        if error_code(exc) != "Resource.AlreadyAssociated":
+            raise
+        now = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"][0]
+        if not any(a.get("SubnetId") == subnet_id for a in now.get("Associations", [])):
+            raise
 
 
 def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
@@ -99,7 +106,12 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
         key, value = target_param(ctx, ctx.resolve(target))
         route = current.get(dest)
         if route is None:
-            ec2.create_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
+            try:
+                ec2.create_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
+            except Exception as exc:  # a retried create after a lost response: make sure it points right
+                if error_code(exc) != "RouteAlreadyExists":
+                    raise
+                ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
         elif route.get(key) != value or route.get("State") == "blackhole":
             ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
     for dest in sorted(set(current) - set(spec["routes"])):

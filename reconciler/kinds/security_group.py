@@ -108,6 +108,20 @@ def _rule_body(key: str, description: str, peer: Mapping[str, str]) -> dict[str,
     return body
 
 
+def _authorize(ec2: Any, direction: str, group_id: str, grant: list[dict[str, Any]]) -> None:
+    """One call for all; if AWS says one already exists (a retry after a lost response did it), AWS has
+    refused the whole batch, so grant them one by one, skipping the ones that exist."""
+    call = getattr(ec2, f"authorize_security_group_{direction}")
+    try:
+        call(GroupId=group_id, IpPermissions=grant)
+    except Exception as exc:
+        if error_code(exc) != "InvalidPermission.Duplicate":
+            raise
+        for permission in grant:
+            _ec2.ignore_codes(lambda p=permission: call(GroupId=group_id, IpPermissions=[p]),  # type: ignore[misc]
+                              "InvalidPermission.Duplicate")
+
+
 def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address: str) -> None:
     """Make the group's rules exactly the spec's, reading the group's rules fresh."""
     ec2 = ctx.client("ec2")
@@ -116,8 +130,9 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
         want = {k: str(v.get("description", "")) for k, v in spec[direction].items()}
         have = current[direction]
         revoke = [have[k]["id"] for k in sorted(set(have) - set(want))]
-        if revoke:
-            getattr(ec2, f"revoke_security_group_{direction}")(GroupId=group_id, SecurityGroupRuleIds=revoke)
+        if revoke:  # NotFound: a retry after a lost response already did it
+            _ec2.ignore_codes(lambda d=direction, r=revoke: getattr(ec2, f"revoke_security_group_{d}")(  # type: ignore[misc]
+                GroupId=group_id, SecurityGroupRuleIds=r), "InvalidPermission.NotFound")
         grant = []
         for key in sorted(set(want) - set(have)):
             peer = _peer(ctx, parse_rule_key(key)[3], address, group_id)
@@ -126,7 +141,7 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
                 continue
             grant.append(_permission(key, want[key], peer))
         if grant:
-            getattr(ec2, f"authorize_security_group_{direction}")(GroupId=group_id, IpPermissions=grant)
+            _authorize(ec2, direction, group_id, grant)
         described = []
         for key in sorted(set(want) & set(have)):
             if want[key] != have[key]["description"]:

@@ -35,10 +35,11 @@ def main() -> None:
         step("what would change (read-only)", ["plan", MANIFEST, *reg], env)
         step("converge", ["apply", MANIFEST, "--auto-approve", *reg], env)
         step("nothing left to do", ["plan", MANIFEST, "--detailed-exitcode", *reg], env)
-        print("\n# someone attaches a policy by hand and opens SSH to the world on the app group")
+        print("\n# someone attaches a policy to the user by hand")
         import boto3
 
-        iam = boto3.client("iam", endpoint_url=endpoint, region_name="ap-northeast-1")
+        iam = boto3.client("iam", endpoint_url=endpoint, region_name="ap-northeast-1",
+                           aws_access_key_id="demo", aws_secret_access_key="demo-not-a-secret")
         iam.attach_user_policy(UserName="my-app-developer", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
         step("drift found (exit 2)", ["drift", MANIFEST, *reg], env, expect=(2,))
         step("heal", ["apply", MANIFEST, "--auto-approve", *reg], env)

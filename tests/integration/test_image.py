@@ -299,3 +299,14 @@ def test_the_maestro_example_images_push_and_stay_in_sync(cli: Any, moto: Moto, 
     assert again.code == 0, again.all
     for result in (applied, again):
         assert not any(secret in result.all for secret in SECRETS)
+
+
+def test_a_failing_build_fails_its_action_and_pushes_nothing(scenario: Scenario, docker_engine: Any) -> None:
+    s = scenario
+    (s.context / "Dockerfile").write_text(DOCKERFILE + "COPY missing.txt /missing.txt\n")
+    since = time.time()
+    failed = s.run("apply", "--auto-approve")
+    assert failed.code == 1, failed.all
+    assert "docker build failed" in failed.out and "missing.txt" in failed.out, failed.all
+    assert s.ecr_tags(s.app) == {} and s.ecr_tags(s.web) == {}
+    assert pushes_since(docker_engine, s.registry.host, since) == []

@@ -66,12 +66,13 @@ def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
     for event in events:
         if "error" in event or "errorDetail" in event:
             message = event.get("error") or event.get("errorDetail", {}).get("message", "unknown error")
-            context = "".join(tail[-5:]).strip()
+            context = "; ".join(tail[-3:])
             raise DockerError(redact(f"docker build failed: {str(message).strip()}" +
-                                     (f"\n  last output:\n    {context}" if context else "")))
+                                     (f" (after: {context})" if context else "")))
         stream = event.get("stream")
         if isinstance(stream, str):
-            tail.append(stream)
+            tail.extend(line.strip() for line in stream.splitlines()
+                        if line.strip() and not line.strip().startswith("--->"))
             line = stream.strip()
             if line.startswith("Step "):
                 log(f"build {line}")

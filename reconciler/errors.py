@@ -48,7 +48,7 @@ class ManifestError(ReconcilerError):
     exit_code = 3
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path, p.message))
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.col, p.path, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -157,14 +157,16 @@ def run_step(name: str, args: list[str], proxy: FaultProxy, workdir: Path, timeo
 
 # -- report -------------------------------------------------------------------------
 
-PER_RESOURCE = {
-    "GetLoginProfile": "one per owned IAM user (console password check; no batch API)",
-    "ListAccessKeys": "one per owned IAM user (keys are not in GetAccountAuthorizationDetails)",
-    "GetAccessKeyLastUsed": "one per access key (no batch API)",
-    "ListTagsForResource": "one per SSM parameter store (DescribeParameters has no tags) / per ECR repository",
-    "GetLifecyclePolicy": "one per ECR repository",
-    "GetRepositoryPolicy": "one per ECR repository",
-    "DescribeVpcAttribute": "per VPC and attribute (DNS settings)",
+PER_RESOURCE = {  # reads that grow with the number of resources, and why
+    "iam:GetLoginProfile": "one per owned IAM user (console password check; no batch API)",
+    "iam:ListAccessKeys": "one per owned IAM user (keys are not in GetAccountAuthorizationDetails)",
+    "iam:GetAccessKeyLastUsed": "one per access key (no batch API)",
+    "ssm:ListTagsForResource": "one per SSM parameter store (DescribeParameters returns no tags)",
+    "ecr:ListTagsForResource": "one per ECR repository in the account (ownership is a tag)",
+    "ecr:GetLifecyclePolicy": "one per owned ECR repository",
+    "ecr:GetRepositoryPolicy": "one per owned ECR repository",
+    "ecr:ListImages": "one per owned ECR repository (does it hold images?)",
+    "ec2:DescribeVpcAttribute": "two per VPC (DNS support and hostnames)",
 }
 
 
@@ -176,6 +178,13 @@ def show(size: str, resources: int, steps: list[Step]) -> None:
               f"{sum(step.reads.values()):>6} {sum(step.writes.values()):>6}  {step.summary}")
         if step.code not in (0, 2):
             print("    " + step.tail.replace("\n", "\n    "))
+    converged = steps[-1]
+    per_resource = {op: n for op, n in converged.reads.items() if op in PER_RESOURCE}
+    batched = sum(converged.reads.values()) - sum(per_resource.values())
+    print(f"  {converged.name}: {batched} batched reads (flat in the number of resources), "
+          f"{sum(per_resource.values())} per-resource reads:")
+    for op, n in sorted(per_resource.items(), key=lambda i: (-i[1], i[0])):
+        print(f"    {op:28} {n:>5}  {PER_RESOURCE[op]}")
     for step in steps:
         print(f"  {step.name}: reads by operation: " +
               ", ".join(f"{op} {n}" for op, n in sorted(step.reads.items(), key=lambda i: (-i[1], i[0]))))

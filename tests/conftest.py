@@ -76,7 +76,11 @@ def moto_server() -> Iterator[Moto]:
         raise RuntimeError("moto server did not start")
     yield Moto(endpoint, process)
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # a busy machine: do not fail a green run on teardown
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any
 
 from reconciler.errors import AwsError
-from reconciler.kinds.base import ADDRESS_TAG, PROTECT_TAG, STACK_TAG, Context, error_code, tag_dict, tag_list
+from reconciler.kinds.base import ADDRESS_TAG, PROTECT_TAG, STACK_TAG, Context, error_code, ignoring, tag_dict, tag_list
 
 NAT_GHOSTS = frozenset({"deleting", "deleted", "failed"})
 ENDPOINT_GHOSTS = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
@@ -251,12 +251,9 @@ def converge_tags(ctx: Context, resource_id: str, desired: Mapping[str, str], li
 
 def ignore_codes(call: Callable[[], Any], *codes: str) -> Any:
     """Run `call`; an AWS error whose code is in `codes` (already gone, say) returns None."""
-    try:
+    with ignoring(*codes):
         return call()
-    except Exception as exc:
-        if error_code(exc) in codes:
-            return None
-        raise
+    return None
 
 
 def free_stale_association(ctx: Context, allocation_id: str) -> None:

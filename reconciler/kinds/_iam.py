@@ -7,7 +7,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.kinds.base import Context, error_code
+from reconciler.kinds.base import Context, ignoring
 from reconciler.plan.diff import canonical_policy
 
 
@@ -56,11 +56,8 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
     for arn in sorted(want_arns - have_arns):
         getattr(iam, f"attach_{entity}_policy")(**{key: name, "PolicyArn": arn})
     for arn in sorted(have_arns - want_arns):
-        try:
+        with ignoring("NoSuchEntity"):
             getattr(iam, f"detach_{entity}_policy")(**{key: name, "PolicyArn": arn})
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
     want = desired.get("inline_policies", {})
     have = live.get("inline_policies", {})
     for policy_name, doc in sorted(want.items()):
@@ -68,8 +65,5 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
             getattr(iam, f"put_{entity}_policy")(**{key: name, "PolicyName": policy_name,
                                                      "PolicyDocument": policy_json(doc)})
     for policy_name in sorted(set(have) - set(want)):
-        try:
+        with ignoring("NoSuchEntity"):
             getattr(iam, f"delete_{entity}_policy")(**{key: name, "PolicyName": policy_name})
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise

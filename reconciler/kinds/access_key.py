@@ -36,6 +36,7 @@ from reconciler.kinds.base import (
     Kind,
     ReadResult,
     error_code,
+    ignoring,
     owned_by,
     tag_dict,
     tag_list,
@@ -361,23 +362,17 @@ def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> No
 
 
 def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
-    try:
+    with ignoring("ResourceNotFoundException", "ParameterNotFound"):
         if "secretsmanager" in store:
             ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],
                                                        ForceDeleteWithoutRecovery=True)
         elif "ssm" in store:
             ctx.client("ssm").delete_parameter(Name=store["ssm"])
-    except Exception as exc:
-        if error_code(exc) not in ("ResourceNotFoundException", "ParameterNotFound"):
-            raise
 
 
 def _delete_key(ctx: Context, user: str, key_id: str) -> None:
-    try:
+    with ignoring("NoSuchEntity"):
         ctx.client("iam").delete_access_key(UserName=user, AccessKeyId=key_id)
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
 
 
 def _delete_undelivered(ctx: Context, user: str, keep: set[str]) -> None:
@@ -395,11 +390,8 @@ def _list_keys_metadata(ctx: Context, user: str) -> list[dict[str, Any]]:
 
 def _untag_user(ctx: Context, user: str, keys: list[str]) -> None:
     if keys:
-        try:
+        with ignoring("NoSuchEntity"):
             ctx.client("iam").untag_user(UserName=user, TagKeys=keys)
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
 
 
 KIND = AccessKeys()

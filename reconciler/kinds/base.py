@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -150,3 +151,17 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+@contextmanager
+def ignoring(*codes: str) -> Iterator[None]:
+    """Swallow an AWS error whose code is one of `codes` (e.g. already gone); re-raise anything else.
+
+    Deletes and detaches use it so that a re-run after a crash, or a resource removed by hand
+    meanwhile, is not a failure.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if error_code(exc) not in codes:
+            raise

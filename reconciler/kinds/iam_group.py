@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code, ignoring
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 
@@ -68,17 +68,11 @@ class IamGroup(Kind):
                 return
             raise
         for member in members:
-            try:
+            with ignoring("NoSuchEntity"):
                 iam.remove_user_from_group(GroupName=name, UserName=member["UserName"])
-            except Exception as exc:
-                if error_code(exc) != "NoSuchEntity":
-                    raise
         converge_policies(ctx, entity="group", name=name, desired={}, live=change.live.attrs)
-        try:
+        with ignoring("NoSuchEntity"):
             iam.delete_group(GroupName=name)
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
 
 
 KIND = IamGroup()

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code, owned_by, tag_dict, tag_list
+from reconciler.kinds.base import Context, Kind, ReadResult, error_code, ignoring, owned_by, tag_dict, tag_list
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 
@@ -107,11 +107,8 @@ class IamUser(Kind):
         for group in _groups(ctx, name):
             iam.remove_user_from_group(UserName=name, GroupName=group)
         converge_policies(ctx, entity="user", name=name, desired={}, live=change.live.attrs)
-        try:
+        with ignoring("NoSuchEntity"):
             iam.delete_user(UserName=name)
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
 
 
 def _groups(ctx: Context, name: str) -> list[str]:
@@ -130,11 +127,8 @@ def _has_login_profile(ctx: Context, name: str) -> bool:
 
 
 def _delete_login_profile(ctx: Context, name: str) -> None:
-    try:
+    with ignoring("NoSuchEntity"):
         ctx.client("iam").delete_login_profile(UserName=name)
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
 
 
 KIND = IamUser()

@@ -243,6 +243,9 @@ def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
     from reconciler.render.json import plan_to_json
 
     now = plan_to_json(current)
+    for key in ("stack", "region"):
+        if reviewed[key] != now[key]:
+            raise UsageError(f"the plan file is for {key} {reviewed[key]!r}, but the manifest says {now[key]!r}")
     reasons = []
     if reviewed["manifest_sha256"] != now["manifest_sha256"]:
         reasons.append("the manifest (or a policy file it references) changed")

@@ -60,12 +60,17 @@ def stack_lock(ctx: Context, wait_seconds: float = 0.0) -> Iterator[None]:
             continue  # released between our two calls: try to take it again
         if value == body:
             break  # ours: the response to our own PutParameter was lost and botocore retried it
-        held = json.loads(value)
-        if datetime.datetime.fromisoformat(held["expires"]) < datetime.datetime.now(datetime.UTC):
+        try:
+            held = json.loads(value)
+            expires = datetime.datetime.fromisoformat(held["expires"])
+        except (ValueError, TypeError, KeyError):
+            raise LockError(f"the lock parameter {name} holds something unreadable; if no apply is running, "
+                            "remove it with `reconcile unlock`") from None
+        if expires < datetime.datetime.now(datetime.UTC):
             ssm.put_parameter(Name=name, Value=body, Type="String", Overwrite=True)
             break
         if time.monotonic() >= deadline:
-            raise LockError(f"stack {ctx.stack} is locked by {held['owner']} until {held['expires']}; "
+            raise LockError(f"stack {ctx.stack} is locked by {held.get('owner', 'unknown')} until {held['expires']}; "
                             f"wait, or run `reconcile unlock` if that apply is dead")
         time.sleep(2)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.engine.clients import Clients
 from reconciler.engine.read import read_live
-from reconciler.errors import TerminalAwsError
+from reconciler.errors import TerminalAwsError, UsageError
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import Context
 from reconciler.manifest.expand import expand
@@ -59,7 +59,11 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     """
     manifest, findings = load_manifest(manifest_path)
     desired = [] if destroy else expand(manifest)
-    region = options.region or manifest.region
+    if options.region and options.region != manifest.region:
+        # the stack lives in the manifest's region; planning it elsewhere would see its resources as missing
+        raise UsageError(f"--region {options.region} differs from the manifest's region: {manifest.region}; "
+                         "drop --region, or change `region:` in the manifest")
+    region = manifest.region
     clients = Clients(region, options.profile, options.endpoint_url, read_only=True)
     account = clients.account_id()
     if manifest.account and manifest.account != account:

@@ -95,8 +95,9 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
     slots = 2 - len(kept)
     # free a slot per create: oldest retired / inactive first; failing that, the oldest key due for
     # rotation (only when two active keys fill AWS's limit, as with count: 2)
+    # inactive keys go first (nobody can be using them), then the oldest
     spare = sorted((k for k in kept if k["status"] == "Inactive" or k["role"] in ("retired", "unknown")),
-                   key=lambda k: -k["age_days"])
+                   key=lambda k: (k["status"] == "Active", -k["age_days"]))
     spare += sorted(due, key=lambda k: -k["age_days"])[: max(0, len(due) - 1)] if len(good) + len(due) > 1 else []
     made = 0
     for _ in range(creates):
@@ -170,7 +171,9 @@ class AccessKeys(Kind):
         wanted = {d.spec["user"] for d in desired}
         for user in authorization_details(ctx)["users"]:
             tags = tag_dict(user.get("Tags"))
-            if owned_by(tags, ctx.stack):
+            # a same-named user the stack does not own is read too: its keys show in the plan (blocked
+            # unless --adopt), instead of being met for the first time during apply
+            if owned_by(tags, ctx.stack) or user["UserName"] in wanted:
                 users[user["UserName"]] = tags
         with ThreadPoolExecutor(max_workers=8) as pool:
             listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
@@ -183,6 +186,11 @@ class AccessKeys(Kind):
             if store is None and not keys and name not in wanted:
                 continue
             if store is None and not keys:
+                zero = [d for d in desired if d.spec["user"] == name and d.spec["count"] == 0]
+                if zero:  # no keys wanted and none there: in sync, nothing to store
+                    found[address] = LiveResource(address, self.name, name, {
+                        "user": name, "keys": [], "store": dict(zero[0].spec["store"])},
+                        owned=owned_by(tags, ctx.stack), depends_on=(f"iam.user.{name}",))
                 continue  # nothing exists yet: the plan creates it
             delivered = set((store or {}).get("key_ids", []))
             intent = _parse_time(tags.get(INTENT_TAG))
@@ -213,7 +221,8 @@ class AccessKeys(Kind):
                 attrs["store_missing"] = True
             if intent is not None and not any(k["role"] == "undelivered" for k in normal):
                 attrs["stale_intent"] = True
-            found[address] = LiveResource(address, self.name, name, attrs, depends_on=(f"iam.user.{name}",))
+            found[address] = LiveResource(address, self.name, name, attrs, owned=owned_by(tags, ctx.stack),
+                                          depends_on=(f"iam.user.{name}",))
         return ReadResult(found)
 
     # -- apply --------------------------------------------------------------
@@ -245,6 +254,7 @@ class AccessKeys(Kind):
                 _untag_user(ctx, user, [INTENT_TAG])
             elif step.op == "create":
                 iam.tag_user(UserName=user, Tags=[{"Key": INTENT_TAG, "Value": _format_time(ctx.now)}])
+                existing = {k["AccessKeyId"] for k in _list_keys_metadata(ctx, user)}
                 response = iam.create_access_key(UserName=user)["AccessKey"]
                 key_id = str(response["AccessKeyId"])
                 secret = Secret(str(response.pop("SecretAccessKey")))
@@ -255,7 +265,7 @@ class AccessKeys(Kind):
                 delivered = [*delivered, key_id][-2:]
                 _write_store(ctx, spec, payload, delivered)
                 # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
-                _delete_undelivered(ctx, user, keep={k["id"] for k in attrs.get("keys", [])} | set(delivered))
+                _delete_undelivered(ctx, user, keep=existing | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
         if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store"):
             _tag_store(ctx, spec["store"], delivered)

@@ -125,9 +125,9 @@ def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
         }
         if "policy" in repo:
             spec["policy"] = _policy(manifest, repo["policy"])
-        if repo.get("protect"):
-            # kept on the repository, so a deletion is refused even once it leaves the manifest
-            spec["tags"]["reconciler:protect"] = "true"
+        # kept on the repository, so a deletion is refused even once it leaves the manifest; always
+        # written ("false" too) so that removing `protect` from the manifest lifts it again
+        spec["tags"]["reconciler:protect"] = "true" if repo.get("protect") else "false"
         out.append(DesiredResource(address, "ecr.repository", spec, protect=repo.get("protect", False)))
     return out
 

@@ -128,8 +128,8 @@ def _rules(direction: str, rules: Iterable[Mapping[str, Any]], vpc_address: str)
 def _tags(manifest: Manifest, address: str, name: str, extra: Mapping[str, str] | None,
           protect: bool) -> dict[str, str]:
     tags = ownership_tags(manifest, address, name, extra)
-    if protect:
-        tags[PROTECT_TAG] = "true"
+    # always written ("false" too), so removing `protect` from the manifest lifts it again
+    tags[PROTECT_TAG] = "true" if protect else "false"
     return tags
 
 

@@ -72,3 +72,53 @@ def test_account_guard_refuses_the_wrong_account(cli: Any, tmp_path: Path) -> No
     manifest.write_text(MANIFEST.replace("region: us-east-1", 'region: us-east-1\naccount: "999999999999"'))
     result = cli("plan", str(manifest))
     assert result.code == 1 and "999999999999" in result.err
+
+
+def test_region_flag_that_contradicts_the_manifest_is_refused(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    result = cli("plan", str(manifest), "--region", "eu-west-1")
+    assert result.code == 3 and "differs from the manifest's region" in result.err
+
+
+def test_a_plan_file_for_another_stack_is_invalid_not_stale(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text(MANIFEST)
+    two.write_text(MANIFEST.replace("stack: enginetest", "stack: othertest"))
+    plan_file = tmp_path / "p.json"
+    assert cli("plan", str(one), "--out", str(plan_file)).code == 0
+    result = cli("apply", str(two), "--plan", str(plan_file))
+    assert result.code == 3 and "stack 'enginetest'" in result.err
+
+
+def test_an_unreadable_lock_is_a_clear_error(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    ssm: Any = moto.client("ssm")
+    ssm.put_parameter(Name="/reconciler/locks/enginetest", Type="String", Value="someone else")
+    result = cli("apply", str(manifest), "--auto-approve")
+    assert result.code == 1 and "reconcile unlock" in result.err and "Traceback" not in result.err
+
+
+def test_zero_keys_settles(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST.replace("access_keys: {", "access_keys: {count: 0, "))
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    again = cli("plan", str(manifest), "--detailed-exitcode")
+    assert again.code == 0, again.all
+    iam: Any = moto.client("iam")
+    assert iam.list_access_keys(UserName="svc")["AccessKeyMetadata"] == []
+
+
+def test_adopting_a_user_shows_its_hand_made_key_and_never_deletes_it_silently(
+        cli: Any, moto: Moto, tmp_path: Path) -> None:
+    iam: Any = moto.client("iam")
+    iam.create_user(UserName="svc")
+    hand = iam.create_access_key(UserName="svc")["AccessKey"]["AccessKeyId"]
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(MANIFEST)
+    planned = cli("plan", str(manifest), "--adopt")
+    assert hand in planned.out and "created by hand" in planned.out, planned.all
+    assert cli("apply", str(manifest), "--auto-approve", "--adopt").code == 0
+    keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="svc")["AccessKeyMetadata"]}
+    assert keys[hand] == "Inactive" and len(keys) == 2

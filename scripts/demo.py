@@ -45,7 +45,8 @@ def main() -> None:
         step("heal", ["apply", MANIFEST, "--auto-approve", *reg], env)
         step("in sync again", ["drift", MANIFEST, *reg], env)
         step("tear it all down", ["destroy", MANIFEST, "--auto-approve", *reg], env)
-        step("nothing left", ["plan", MANIFEST, "--detailed-exitcode", *reg], env, expect=(2,))
+        step("the account is empty again: everything would be created (exit 2)",
+             ["plan", MANIFEST, "--detailed-exitcode", *reg], env, expect=(2,))
     print("\ndemo finished")
 
 

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from reconciler.plan.model import Action, Plan
+from reconciler.render.lines import flatten, value_text
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
 VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
         Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED", Action.NOOP: "is in sync"}
 COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red"}
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value)
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _flatten(path: str, value: Any) -> list[tuple[str, Any]]:
-    """Nested mappings as one dotted line per leaf, so long documents stay readable."""
-    if isinstance(value, dict) and value:
-        out: list[tuple[str, Any]] = []
-        for key in sorted(value):
-            out.extend(_flatten(f"{path}.{key}", value[key]))
-        return out
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return [pair for i, item in enumerate(value) for pair in _flatten(f"{path}[{i}]", item)]
-    return [(path, value)]
 
 
 def _paint(text: str, color: str | None, enabled: bool) -> str:
@@ -59,13 +38,13 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
             if attr.sensitive:
                 lines.append(f"    ~ {attr.path}: (sensitive){marker}")
             elif change.action is Action.CREATE or attr.before is None:
-                leaves = _flatten(attr.path, attr.after)
-                lines.extend(f"    + {path} = {_value(value)}{marker}" for path, value in leaves)
+                leaves = flatten(attr.path, attr.after)
+                lines.extend(f"    + {path} = {value_text(value)}{marker}" for path, value in leaves)
             elif attr.after is None:
-                leaves = _flatten(attr.path, attr.before)
-                lines.extend(f"    - {path} = {_value(value)}{marker}" for path, value in leaves)
+                leaves = flatten(attr.path, attr.before)
+                lines.extend(f"    - {path} = {value_text(value)}{marker}" for path, value in leaves)
             else:
-                lines.append(f"    ~ {attr.path}: {_value(attr.before)} -> {_value(attr.after)}{marker}")
+                lines.append(f"    ~ {attr.path}: {value_text(attr.before)} -> {value_text(attr.after)}{marker}")
         for note in change.notes:
             lines.append(f"    ! {note}")
         if change.blocked:

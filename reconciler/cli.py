@@ -334,8 +334,12 @@ def unlock(manifest: str, **kw: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one place maps every error to its exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:  # `reconcile` alone: the help, as a success (click would call it a usage error)
+        click.echo(cli.get_help(click.Context(cli, info_name="reconcile")))
+        sys.exit(0)
     try:
-        cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
+        cli.main(args=args, prog_name="reconcile", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(3)

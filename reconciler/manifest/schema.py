@@ -9,7 +9,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
-from pathlib import Path as FsPath
+from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -19,21 +19,21 @@ from reconciler.errors import Problem
 from reconciler.manifest.fastschema import compile_schema
 from reconciler.manifest.loader import MAX_PROBLEMS, Path, Source
 
-SCHEMA_DIR = FsPath(__file__).resolve().parent.parent.parent / "schemas"
-
 
 @functools.cache
+def shipped_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped inside the package (`reconciler/schemas/NAME.schema.json`).
+
+    Read through importlib.resources so the wheel, a zipapp and the checkout behave alike;
+    the top-level `schemas/` holds links to these files for editors and CI files.
+    """
+    text = resources.files("reconciler").joinpath(f"schemas/{name}.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 def manifest_schema() -> dict[str, Any]:
-    """The manifest JSON Schema (draft 2020-12), shipped in `schemas/`."""
-    with (_schema_dir() / "manifest.schema.json").open(encoding="utf-8") as fh:
-        return json.load(fh)  # type: ignore[no-any-return]
-
-
-def _schema_dir() -> FsPath:
-    if SCHEMA_DIR.is_dir():
-        return SCHEMA_DIR
-    # installed as a wheel: schemas are shipped inside the package
-    return FsPath(__file__).resolve().parent.parent / "schemas"
+    """The manifest JSON Schema (draft 2020-12)."""
+    return shipped_schema("manifest")
 
 
 @functools.cache
@@ -244,8 +244,7 @@ def _generic_hint(validator: str) -> str:
 
 @functools.cache
 def _plan_validator() -> Draft202012Validator:
-    with (_schema_dir() / "plan.schema.json").open(encoding="utf-8") as fh:
-        return Draft202012Validator(json.load(fh))
+    return Draft202012Validator(shipped_schema("plan"))
 
 
 def plan_file_problems(data: Any) -> list[str]:

@@ -1,0 +1,5 @@
+"""`python -m reconciler`: the same entry point as the `reconcile` command."""
+
+from reconciler.cli import main
+
+main()

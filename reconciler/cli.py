@@ -236,6 +236,13 @@ def _load_plan_file(path: str) -> dict[str, Any]:
     problems = plan_file_problems(data)
     if problems:
         raise UsageError(f"{path}: invalid plan file:\n" + "\n".join(f"  {p}" for p in problems))
+    from reconciler import __version__
+
+    made_by = data.get("reconciler_version", __version__)
+    if made_by != __version__:
+        # another version may plan differently: applying its plan would not be "exactly what was reviewed"
+        raise UsageError(f"{path}: the plan file was made by reconciler {made_by}, this is {__version__}; "
+                         "make a new plan with this version")
     return data  # type: ignore[no-any-return]
 
 
@@ -332,10 +339,25 @@ def unlock(manifest: str, **kw: Any) -> None:
     out.result("lock removed\n" if release(ctx) else "no lock was held\n")
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. `eval "$(reconcile completion bash)"`."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the Choice above lists only shells click supports
+    click.echo(completer(cli, {}, "reconcile", COMPLETE_VAR).source())
+
+
+COMPLETE_VAR = "_RECONCILE_COMPLETE"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one place maps every error to its exit code."""
     args = sys.argv[1:] if argv is None else argv
-    if not args:  # `reconcile` alone: the help, as a success (click would call it a usage error)
+    # `reconcile` alone: the help, as a success (click would call it a usage error)
+    if not args and COMPLETE_VAR not in os.environ:
         click.echo(cli.get_help(click.Context(cli, info_name="reconcile")))
         sys.exit(0)
     try:

@@ -21,6 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
+from reconciler.manifest.aws_names import endpoint_service_problems, partition_problems, region_problems
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source, json_path
 from reconciler.manifest.schema import document_errors, manifest_schema
@@ -409,4 +410,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_ecr_and_images, ("ecr", "images")),
     (_policy_files, ()),
     (_network, ("network", "region")),
+    (region_problems, ("region",)),
+    (endpoint_service_problems, ("network",)),
+    (partition_problems, ("region", "iam")),
 )

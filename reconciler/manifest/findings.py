@@ -6,13 +6,19 @@ reason (`waivers: {RULE_ID: "why"}`); the others are warnings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.manifest.loader import Path, Source, json_path
 
-ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+# the same AWS-managed policy in every partition (arn:aws-cn:, arn:aws-us-gov:, ...)
+_ADMIN_POLICY = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/AdministratorAccess$")
+
+
+def is_admin_policy(arn: object) -> bool:
+    return isinstance(arn, str) and _ADMIN_POLICY.match(arn) is not None
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ def _iam(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, 
         for index, item in enumerate(iam.get(kind, [])):
             at: Path = ("iam", kind, index)
             for pi, arn in enumerate(item.get("managed_policies", [])):
-                if arn == ADMIN_POLICY and kind == "users":
+                if is_admin_policy(arn) and kind == "users":
                     yield "RC-IAM-001", (*at, "managed_policies", pi), f"user {item['name']} gets AdministratorAccess"
                 elif kind == "users":
                     yield "RC-IAM-002", (*at, "managed_policies", pi), f"attach {arn} through a group"
@@ -109,7 +115,7 @@ def _iam(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[tuple[str, 
     groups = {g["name"]: g for g in iam.get("groups", [])}
     for index, user in enumerate(iam.get("users", [])):
         for gi, group in enumerate(user.get("groups", [])):
-            if ADMIN_POLICY in groups.get(group, {}).get("managed_policies", []):
+            if any(map(is_admin_policy, groups.get(group, {}).get("managed_policies", []))):
                 yield ("RC-IAM-001", ("iam", "users", index, "groups", gi),
                        f"user {user['name']} gets AdministratorAccess through group {group}")
 

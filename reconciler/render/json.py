@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler import __version__
 from reconciler.plan.model import Change, Plan
 
 FORMAT_VERSION = 1
@@ -31,6 +32,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
+        # the tool that made the plan: `apply --plan` refuses a plan made by another version
+        "reconciler_version": __version__,
         "stack": plan.stack,
         "region": plan.region,
         "account": plan.account,

@@ -143,11 +143,15 @@ def test_manifest_edited_after_review_refuses_with_4(cli: Any, moto: Moto, tmp_p
 def test_invalid_plan_files_exit_3(cli: Any, moto: Moto, tmp_path: Path) -> None:
     manifest, plan_file = reviewed(cli, tmp_path, BASE)
     good = json.loads(plan_file.read_text())
+    from reconciler import __version__
+
+    assert good["reconciler_version"] == __version__
     cases = {
         "garbage.json": "{not json",
         "missing.json": json.dumps({k: v for k, v in good.items() if k != "live_sha256"}),
         "action.json": json.dumps({**good, "changes": [{**good["changes"][0], "action": "explode"}]}),
         "version.json": json.dumps({**good, "format_version": 99}),
+        "other-tool-version.json": json.dumps({**good, "reconciler_version": "0.0.1"}),
     }
     for name, text in cases.items():
         path = tmp_path / name

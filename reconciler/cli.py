@@ -56,9 +56,12 @@ def _setup_logging(verbose: bool) -> None:
 def common_options(func: F) -> F:
     """Options every command accepts after its name."""
     options = [
-        click.option("--region", help="AWS region (default: the manifest's)."),
-        click.option("--profile", envvar="AWS_PROFILE", help="AWS profile."),
-        click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint, e.g. a local emulator."),
+        click.option("--region", help="A guard: refuse (exit 3) unless it is the manifest's region, which is "
+                     "the only one the stack is read and changed in (AWS_REGION is not used for that reason)."),
+        click.option("--profile", help="Profile of the shared AWS config/credentials files (AWS_PROFILE works "
+                     "too; SSO and assume-role profiles as with the AWS CLI)."),
+        click.option("--endpoint-url", help="AWS endpoint for every service, e.g. a local emulator "
+                     "(AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> work too, as with the AWS CLI)."),
         click.option("--registry", help="HOST:PORT that stands in for the ECR registry host."),
         click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour in output."),
         click.option("-v", "--verbose", is_flag=True, help="More detail (never secrets)."),

@@ -24,7 +24,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError
+from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError, UsageError
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
 # Reads whose name does not say so.
@@ -71,6 +71,18 @@ def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = 
                               "tags")
 
 
+def check_endpoint_urls(flag: str | None) -> None:
+    """Refuse an endpoint URL without a scheme (`127.0.0.1:5000`) from the flag or the environment, in one line.
+
+    botocore would take `127.0.0.1:5000` as scheme `127.0.0.1` and fail deep inside with a traceback.
+    """
+    named = {"--endpoint-url": flag} if flag else {}
+    named.update({k: v for k, v in os.environ.items() if k == "AWS_ENDPOINT_URL" or k.startswith("AWS_ENDPOINT_URL_")})
+    for name, url in sorted(named.items()):
+        if url and not url.startswith(("http://", "https://")):
+            raise UsageError(f"{name}={url!r} has no scheme; write http://{url} (a local emulator) or https://{url}")
+
+
 def is_read(operation: str) -> bool:
     return operation in READ_OPERATIONS or (
         operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
@@ -82,7 +94,10 @@ class Clients:
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
                  read_only: bool = False, max_attempts: int | None = None) -> None:
         self.region = region
-        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        # Only an explicit --endpoint-url is passed on: botocore itself reads AWS_ENDPOINT_URL,
+        # AWS_ENDPOINT_URL_<SERVICE> and `endpoint_url` in the config file, with the AWS CLI's precedence.
+        check_endpoint_urls(endpoint_url)
+        self.endpoint_url = endpoint_url or None
         self.read_only = read_only
         self.calls: list[tuple[str, str]] = []
         attempts = max_attempts or int(os.environ.get("RECONCILER_MAX_ATTEMPTS", "8"))

@@ -43,13 +43,15 @@ def _mutability(value: str) -> str:
     return value.lower()
 
 
-def _parse_json(text: str | None) -> Any:
+def _parse_json(text: str | None, what: str) -> Any:
+    """A policy text ECR returned, as data; a text that is not JSON is a failed read, never a diff."""
     if text is None:
         return None
     try:
         return json.loads(text)
     except ValueError:
-        return {"unparsed": text}
+        raise AwsError(f"{what}: ECR returned a document that is not JSON; cannot compare it with the "
+                       "manifest, nothing was planned") from None
 
 
 class EcrRepository(Kind):
@@ -248,7 +250,7 @@ def _lifecycle(ctx: Context, name: str) -> list[dict[str, Any]]:
         if error_code(exc) in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
             return []
         raise
-    doc = _parse_json(text)
+    doc = _parse_json(text, f"lifecycle policy of repository {name}")
     return canonical_lifecycle_rules(doc.get("rules") if isinstance(doc, Mapping) else None)
 
 
@@ -259,7 +261,7 @@ def _policy(ctx: Context, name: str) -> Any:
         if error_code(exc) in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
             return None
         raise
-    return _parse_json(text)
+    return _parse_json(text, f"repository policy of {name}")
 
 
 def _encryption(ctx: Context, repo: Mapping[str, Any], desired: DesiredResource | None) -> dict[str, str]:

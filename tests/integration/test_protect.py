@@ -110,6 +110,7 @@ class Outcome:
     removal: CliResult
     destroy_plan: dict[str, dict[str, Any]]
     destroy: CliResult
+    remaining: dict[str, set[str]]  # kind -> addresses still in the account after both attempts
 
 
 def _plan(moto: Moto, manifest: Path, *extra: str) -> dict[str, dict[str, Any]]:
@@ -160,7 +161,9 @@ def outcome(moto_server: Moto, tmp_path_factory: pytest.TempPathFactory) -> Iter
     removal = run_cli(["apply", str(empty), "--auto-approve"], moto_server.env())
     destroy = run_cli(["destroy", str(full), "--auto-approve"], moto_server.env())
     destroy_plan = _text_changes(destroy.out)  # `destroy` shows its plan as text (there is no plan --destroy)
-    yield Outcome(moto_server, applied, removal_plan, removal, destroy_plan, destroy)
+    # read now, so no other test's reset of the shared server can come in between
+    remaining = {kind: found(moto_server) for kind, found in FOUND.items()}
+    yield Outcome(moto_server, applied, removal_plan, removal, destroy_plan, destroy, remaining)
     moto_server.reset()
 
 
@@ -254,7 +257,7 @@ def test_protected_resources_of_every_kind_survive_removal_and_destroy(outcome: 
         # never deleted by the kind, so never planned: not even read once dropped from the manifest
         assert f"image.kept:{IMAGE_TAG}" not in outcome.removal_plan
         assert not [a for a in outcome.destroy_plan if a.startswith("image.")]
-        assert FOUND[kind](outcome.moto) == {f"image.kept:{IMAGE_TAG}"}, "the image left with nothing deleting it"
+        assert outcome.remaining[kind] == {f"image.kept:{IMAGE_TAG}"}, "the image left with nothing deleting it"
         return
     addresses = {a for a, k in outcome.applied.items() if k == kind}
     assert addresses, f"the protected stack has no {kind}: add one to MANIFEST"
@@ -263,7 +266,7 @@ def test_protected_resources_of_every_kind_survive_removal_and_destroy(outcome: 
             change = plan.get(address)
             assert change is not None and change["action"] == "delete", (name, address, change)
             assert change.get("blocked"), f"{name}: {address} ({kind}) is not refused: {change}"
-    assert addresses <= FOUND[kind](outcome.moto), f"{kind}: protected resources were deleted"
+    assert addresses <= outcome.remaining[kind], f"{kind}: protected resources were deleted"
 
 
 IAM_ONLY = """\

@@ -63,6 +63,10 @@ def _is_protected(found: LiveResource) -> bool:
     return found.attrs.get("protect") is True
 
 
+def _not_checked(why: str) -> str:
+    return f"not checked ({why}): apply refuses to change what it could not read; fix the read and plan again"
+
+
 def build_plan(
     *,
     stack: str,
@@ -82,6 +86,11 @@ def build_plan(
     for item in desired:
         kind = kinds[item.kind]
         found = live.get(item.address)
+        if item.address in not_checked and found is not None:
+            # what could not be read completely is never diffed: no change is planned on a partial picture
+            changes.append(Change(item.address, item.kind, Action.NOOP, f"not checked: {not_checked[item.address]}",
+                                  (), item.depends_on, item, found, blocked=_not_checked(not_checked[item.address])))
+            continue
         if found is None:
             action, reason = Action.CREATE, "missing"
             diff: tuple[AttrChange, ...] = tuple(AttrChange(k, None, v) for k, v in sorted(item.spec.items())
@@ -105,7 +114,7 @@ def build_plan(
                 action, reason = Action.UPDATE, "changed " + ", ".join(sorted({c.path.split(".")[0] for c in diff}))
             else:
                 action, reason = Action.NOOP, "in sync"
-        blocked = None
+        blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
         blocked = blocked or _kind_blocked(kind, item, found, action)
@@ -116,7 +125,7 @@ def build_plan(
                               notes, blocked))
     for address in sorted(set(live) - wanted):
         found = live[address]
-        if not found.owned:
+        if not found.owned or address in not_checked:  # never delete what could not be judged
             continue
         kind = kinds[found.kind]
         blocked = None

@@ -53,3 +53,19 @@ def test_an_unprotected_owner_does_not_protect_its_parts() -> None:
 def test_a_document_aws_returns_that_is_not_json_is_a_failed_read_not_a_diff(read: Any) -> None:
     with pytest.raises(AwsError, match="not JSON"):
         read()
+
+
+def test_a_not_checked_address_is_never_diffed_deleted_or_created_by_apply() -> None:
+    desired = DesiredResource("iam.user.u", "iam.user", {"name": "u", "path": "/changed", "tags": {}})
+    live = LiveResource("iam.user.u", "iam.user", "u", {"name": "u", "path": "/", "protect": False})
+    orphan = LiveResource("iam.user.gone", "iam.user", "gone", {"name": "gone", "protect": False})
+    missing = DesiredResource("iam.user.new", "iam.user", {"name": "new", "path": "/", "tags": {}})
+    why = {"iam.user.u": "access denied", "iam.user.gone": "access denied", "iam.user.new": "access denied"}
+    result = build_plan(stack="s", region="us-east-1", account="123456789012", manifest_sha256="0" * 64,
+                        desired=[desired, missing], live={"iam.user.u": live, "iam.user.gone": orphan},
+                        kinds=all_kinds(), not_checked=why)
+    changes = {c.address: c for c in result.changes}
+    assert "iam.user.gone" not in changes, "an address that could not be judged is never deleted"
+    assert changes["iam.user.u"].action is Action.NOOP and changes["iam.user.u"].diff == ()
+    assert changes["iam.user.new"].action is Action.CREATE
+    assert all(c.blocked and "not checked (access denied)" in c.blocked for c in changes.values())

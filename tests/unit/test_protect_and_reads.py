@@ -69,3 +69,21 @@ def test_a_not_checked_address_is_never_diffed_deleted_or_created_by_apply() -> 
     assert changes["iam.user.u"].action is Action.NOOP and changes["iam.user.u"].diff == ()
     assert changes["iam.user.new"].action is Action.CREATE
     assert all(c.blocked and "not checked (access denied)" in c.blocked for c in changes.values())
+
+
+def test_the_protect_tag_counts_against_awss_50_tags(tmp_path: Any) -> None:
+    """Name, stack, address and protect are the tool's: 46 of the manifest's own still fit, 47 do not."""
+    from reconciler.errors import ManifestError
+    from reconciler.manifest.validate import load_manifest
+
+    def manifest(count: int) -> Any:  # the schema allows 40 per map: 20 for every resource, the rest the user's
+        common = "".join(f"  c{i}: v\n" for i in range(20))
+        own = "".join(f"        t{i}: v\n" for i in range(count - 20))
+        path = tmp_path / f"tags{count}.yaml"
+        path.write_text("version: 1\nstack: s\nregion: us-east-1\ntags:\n" + common +
+                        "iam:\n  users:\n    - name: u\n      tags:\n" + own)
+        return path
+
+    load_manifest(manifest(46))
+    with pytest.raises(ManifestError, match="at most 46 fit"):
+        load_manifest(manifest(47))

@@ -137,6 +137,10 @@ class Clients:
         except botocore.exceptions.NoCredentialsError:
             raise TerminalAwsError("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                                    "AWS_SECRET_ACCESS_KEY)") from None
+        except botocore.exceptions.ClientError as exc:  # denied, expired token: nothing can be read without it
+            error = exc.response.get("Error", {})
+            raise AwsError(f"cannot tell which account the credentials are for: sts:GetCallerIdentity failed: "
+                           f"{error.get('Code', '')}: {error.get('Message', '')}") from None
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsError(f"cannot reach AWS STS: {exc}") from None
 

@@ -7,6 +7,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, ignoring
 from reconciler.plan.diff import canonical_policy
 
@@ -27,9 +28,16 @@ def authorization_details(ctx: Context) -> dict[str, list[dict[str, Any]]]:
 
 
 def document(value: Any) -> Any:
-    """A policy document as data, whether AWS returned it parsed or URL-encoded."""
+    """A policy document as data, whether AWS returned it parsed or URL-encoded.
+
+    A text that is not JSON is a failed read (exit 1), never a diff and never a traceback.
+    """
     if isinstance(value, str):
-        return json.loads(urllib.parse.unquote(value))
+        try:
+            return json.loads(urllib.parse.unquote(value))
+        except ValueError:
+            raise AwsError("IAM returned a policy document that is not JSON; cannot compare it with the "
+                           "manifest, nothing was planned") from None
     return value
 
 

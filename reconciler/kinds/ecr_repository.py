@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import botocore.exceptions
+
 from reconciler.errors import AwsError
 from reconciler.kinds._ecr import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
 from reconciler.kinds.base import PROTECT_TAG, Context, Kind, ReadResult, error_code, owned_by, tag_list
@@ -41,13 +43,15 @@ def _mutability(value: str) -> str:
     return value.lower()
 
 
-def _parse_json(text: str | None) -> Any:
+def _parse_json(text: str | None, what: str) -> Any:
+    """A policy text ECR returned, as data; a text that is not JSON is a failed read, never a diff."""
     if text is None:
         return None
     try:
         return json.loads(text)
     except ValueError:
-        return {"unparsed": text}
+        raise AwsError(f"{what}: ECR returned a document that is not JSON; cannot compare it with the "
+                       "manifest, nothing was planned") from None
 
 
 class EcrRepository(Kind):
@@ -246,7 +250,7 @@ def _lifecycle(ctx: Context, name: str) -> list[dict[str, Any]]:
         if error_code(exc) in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
             return []
         raise
-    doc = _parse_json(text)
+    doc = _parse_json(text, f"lifecycle policy of repository {name}")
     return canonical_lifecycle_rules(doc.get("rules") if isinstance(doc, Mapping) else None)
 
 
@@ -257,7 +261,7 @@ def _policy(ctx: Context, name: str) -> Any:
         if error_code(exc) in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
             return None
         raise
-    return _parse_json(text)
+    return _parse_json(text, f"repository policy of {name}")
 
 
 def _encryption(ctx: Context, repo: Mapping[str, Any], desired: DesiredResource | None) -> dict[str, str]:
@@ -274,14 +278,26 @@ def _encryption(ctx: Context, repo: Mapping[str, Any], desired: DesiredResource 
     return out
 
 
-def _kms_arn(ctx: Context, key: str) -> str | None:
-    def load() -> str | None:
+def _kms_arn(ctx: Context, key: str) -> str:
+    """The ARN of the KMS key the manifest names (alias, id or ARN), or a failed read.
+
+    Never a guess: a key that cannot be described (denied, or the alias does not exist) would make
+    the live key look different from the manifest's, i.e. a REPLACE, which deletes the repository
+    and its images. So the read fails (exit 1) and nothing is planned on top of it.
+    """
+    def load() -> str:
         try:
             return str(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
-        except Exception as exc:
-            if error_code(exc) in ("NotFoundException", "AccessDeniedException"):
-                return None
-            raise
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code == "NotFoundException":
+                why = "no such key in this account and region; fix kms_key in the manifest"
+            elif code == "AccessDeniedException":
+                why = "access denied; grant kms:DescribeKey on it, or name the key by its ARN in the manifest"
+            else:
+                why = code or type(exc).__name__
+            raise AwsError(f"cannot tell whether the repositories' KMS key is {key}: kms:DescribeKey failed "
+                           f"({why}); nothing was planned") from None
 
     return ctx.memo(f"kms.arn.{key}", load)
 

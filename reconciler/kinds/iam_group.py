@@ -1,5 +1,15 @@
 """IAM groups. Groups cannot carry tags, so the stack owns the groups under the
-IAM path `/reconciler/<stack>/`; a same-named group elsewhere is not ours."""
+IAM path `/reconciler/<stack>/`; a same-named group elsewhere is not ours.
+
+`protect: true` cannot be a tag either, so it is recorded in the same place as
+ownership: a protected group lives under `/reconciler/<stack>/protected/`. The path
+stays on the group when the group leaves the manifest, so a removal and `destroy`
+both still see it and the plan refuses the deletion; removing `protect` moves the
+group back (UpdateGroup, in place), which lifts it. Why the path and not, say, a
+tagged marker elsewhere: it is atomic with the group itself (no second object to
+lose or forge separately), costs no extra call, and the one read we already make
+(GetAccountAuthorizationDetails) returns it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +25,11 @@ def stack_path(stack: str) -> str:
     return f"/reconciler/{stack}/"
 
 
+def protected_path(stack: str) -> str:
+    """Where the stack's protected groups live (`manifest.expand.group_path(stack, protect=True)`)."""
+    return f"/reconciler/{stack}/protected/"
+
+
 class IamGroup(Kind):
     name = "iam.group"
     services = ("iam",)
@@ -23,7 +38,7 @@ class IamGroup(Kind):
         wanted = {d.spec["name"] for d in desired}
         found: dict[str, LiveResource] = {}
         for group in authorization_details(ctx)["groups"]:
-            owned = group["Path"] == stack_path(ctx.stack)
+            owned = group["Path"] in (stack_path(ctx.stack), protected_path(ctx.stack))
             if not owned and group["GroupName"] not in wanted:
                 continue
             address = f"iam.group.{group['GroupName']}"
@@ -32,6 +47,7 @@ class IamGroup(Kind):
                 "path": group["Path"],
                 "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
                 "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
+                "protect": group["Path"] == protected_path(ctx.stack),
             }, owned=owned)
         return ReadResult(found)
 
@@ -45,8 +61,10 @@ class IamGroup(Kind):
             if error_code(exc) != "EntityAlreadyExists":
                 raise
             existing = iam.get_group(GroupName=spec["name"])["Group"]
-            if existing["Path"] != spec["path"]:
+            if existing["Path"] not in (stack_path(ctx.stack), protected_path(ctx.stack)):
                 raise
+            if existing["Path"] != spec["path"]:  # ours, made by a run with the other `protect`
+                iam.update_group(GroupName=spec["name"], NewPath=spec["path"])
         converge_policies(ctx, entity="group", name=spec["name"], desired=spec, live={})
         return str(spec["name"])
 

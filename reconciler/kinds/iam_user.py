@@ -1,5 +1,10 @@
 """IAM users for programs: path, tags, groups, managed and inline policies.
 
+`protect: true` is kept on the user as tag `reconciler:protect=true` (as on every
+taggable kind): the plan refuses to delete a user carrying it, whether it left the
+manifest or the whole stack is destroyed, and with it its access keys and their
+stored secret (`plan.build`: the parts of a protected resource stay with it).
+
 A programmatic user never has a console password: `console_access` is always
 false in the desired spec, so a login profile added by hand shows as a change and
 apply removes it. Login profiles are not in GetAccountAuthorizationDetails, so
@@ -13,7 +18,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code, ignoring, owned_by, tag_dict, tag_list
+from reconciler.kinds.base import (
+    PROTECT_TAG,
+    Context,
+    Kind,
+    ReadResult,
+    error_code,
+    ignoring,
+    owned_by,
+    tag_dict,
+    tag_list,
+)
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 
@@ -46,6 +61,8 @@ class IamUser(Kind):
                 "inline_policies": inline_policies(user.get("UserPolicyList", [])),
                 "console_access": console,
                 "tags": {k: v for k, v in tags.items() if not k.startswith(BOOKKEEPING_PREFIX)},
+                # from the user's own tag, so a user dropped from the manifest (or `destroy`) is still refused
+                "protect": tags.get(PROTECT_TAG) == "true",
             }, owned=owned, depends_on=tuple(f"iam.group.{g}" for g in sorted(user.get("GroupList", []))),
                 unmanaged=("console password",) if console else ())
         return ReadResult(found)

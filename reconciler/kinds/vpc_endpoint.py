@@ -25,11 +25,13 @@ GHOSTS = _ec2.ENDPOINT_GHOSTS
 
 
 def _policy(text: Any) -> Any:
+    """An endpoint's policy as data; a text that is not JSON is a failed read, never a diff."""
     if isinstance(text, str) and text:
         try:
             return json.loads(text)
         except json.JSONDecodeError:
-            return text
+            raise AwsError("a VPC endpoint's PolicyDocument is not JSON; cannot compare it with the manifest, "
+                           "nothing was planned") from None
     return text or None
 
 

@@ -33,8 +33,9 @@ _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 MAX_POLICY_BYTES = 64 * 1024  # far above IAM's own limits (6-10 KB), far below trouble
-# AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack and reconciler:address.
-MAX_USER_TAGS = 50 - 3
+# AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack, reconciler:address and
+# reconciler:protect (which records `protect` on the resource, written "false" too).
+MAX_USER_TAGS = 50 - 4
 
 Check = Callable[[dict[str, Any], Source, FsPath, dict[str, Any]], Iterator[Problem]]
 
@@ -398,7 +399,7 @@ def _tags(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any
         total = len(set(common) | set(value)) if path != ("tags",) else len(common)
         if total > MAX_USER_TAGS:
             yield source.problem(path, f"{total} tags with the manifest's own; at most {MAX_USER_TAGS} fit",
-                                 "AWS allows 50 tags per resource and the tool sets 3 itself")
+                                 "AWS allows 50 tags per resource and the tool sets 4 itself")
 
 
 # (check, top-level sections it relies on being schema-valid)

@@ -29,9 +29,17 @@ def ownership_tags(manifest: Manifest, address: str, name: str,
     return tags
 
 
-def group_path(stack: str) -> str:
-    """IAM groups cannot be tagged: the stack owns the groups under this path."""
-    return f"/reconciler/{stack}/"
+PROTECT_TAG = "reconciler:protect"
+
+
+def group_path(stack: str, protect: bool = False) -> str:
+    """IAM groups cannot be tagged: the stack owns the groups under this path.
+
+    A protected group lives one level down, under `/reconciler/<stack>/protected/`: the path is
+    the only thing an IAM group carries besides its name, and it stays on the group when the group
+    leaves the manifest, so `destroy` and a removal still see the protection (see `iam_group`).
+    """
+    return f"/reconciler/{stack}/protected/" if protect else f"/reconciler/{stack}/"
 
 
 def _policy(manifest: Manifest, ref: Mapping[str, Any]) -> Any:
@@ -45,13 +53,17 @@ def expand_iam(manifest: Manifest) -> list[DesiredResource]:
         address = f"iam.group.{group['name']}"
         out.append(DesiredResource(address, "iam.group", {
             "name": group["name"],
-            "path": group_path(manifest.stack),
+            "path": group_path(manifest.stack, bool(group.get("protect", False))),
             "managed_policies": sorted(group.get("managed_policies", [])),
             "inline_policies": {k: _policy(manifest, v) for k, v in sorted(group.get("inline_policies", {}).items())},
         }, protect=group.get("protect", False)))
     for user in iam.get("users", []):
         address = f"iam.user.{user['name']}"
         groups = sorted(user.get("groups", []))
+        user_tags = ownership_tags(manifest, address, user["name"], user.get("tags"))
+        # kept on the user, so a deletion is refused even once it leaves the manifest; always written
+        # ("false" too) so that removing `protect` from the manifest lifts it again
+        user_tags[PROTECT_TAG] = "true" if user.get("protect") else "false"
         out.append(DesiredResource(address, "iam.user", {
             "name": user["name"],
             "path": user.get("path", "/"),
@@ -59,7 +71,7 @@ def expand_iam(manifest: Manifest) -> list[DesiredResource]:
             "managed_policies": sorted(user.get("managed_policies", [])),
             "inline_policies": {k: _policy(manifest, v) for k, v in sorted(user.get("inline_policies", {}).items())},
             "console_access": False,
-            "tags": ownership_tags(manifest, address, user["name"], user.get("tags")),
+            "tags": user_tags,
         }, depends_on=tuple(f"iam.group.{g}" for g in groups), protect=user.get("protect", False)))
         keys = user.get("access_keys")
         if keys is not None:
@@ -127,7 +139,7 @@ def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
             spec["policy"] = _policy(manifest, repo["policy"])
         # kept on the repository, so a deletion is refused even once it leaves the manifest; always
         # written ("false" too) so that removing `protect` from the manifest lifts it again
-        spec["tags"]["reconciler:protect"] = "true" if repo.get("protect") else "false"
+        spec["tags"][PROTECT_TAG] = "true" if repo.get("protect") else "false"
         out.append(DesiredResource(address, "ecr.repository", spec, protect=repo.get("protect", False)))
     return out
 

@@ -34,6 +34,39 @@ def _kind_blocked(kind: KindPlanner, desired: DesiredResource | None, live: Live
     return check(desired, live, action) if check is not None else None
 
 
+def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set[str]) -> str | None:
+    """The protected resource that `address` is a part of and that leaves too, if any.
+
+    Addresses nest (`iam.user.app.access_keys` is part of `iam.user.app`; `vpc.main.nat.public-a`
+    of `vpc.main`). A protected resource survives whole: when it leaves the manifest or the stack
+    is destroyed, its deletion is refused, and so is the deletion of every part under it (a user's
+    keys and their stored secret, a VPC's subnets, gateways and route tables), so that no apply,
+    whatever it selects, can hollow it out. Parts of a protected resource that stays in the
+    manifest are managed as usual.
+    """
+    parts = address.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        owner = live.get(".".join(parts[:end]))
+        if owner is not None and owner.owned and owner.address not in wanted and _is_protected(owner):
+            return owner.address
+    return None
+
+
+def _is_protected(found: LiveResource) -> bool:
+    """Whether the account records `protect: true` on this resource.
+
+    Convention (kept, not yet a typed field): each kind reads the protection from wherever it is
+    stored on the resource itself (the `reconciler:protect` tag; an IAM group's path) into
+    `attrs["protect"]`; it is never in a desired spec, so it never shows as a diff. The desired
+    side's `protect` (refusing a replacement) is `DesiredResource.protect`.
+    """
+    return found.attrs.get("protect") is True
+
+
+def _not_checked(why: str) -> str:
+    return f"not checked ({why}): apply refuses to change what it could not read; fix the read and plan again"
+
+
 def build_plan(
     *,
     stack: str,
@@ -53,6 +86,11 @@ def build_plan(
     for item in desired:
         kind = kinds[item.kind]
         found = live.get(item.address)
+        if item.address in not_checked and found is not None:
+            # what could not be read completely is never diffed: no change is planned on a partial picture
+            changes.append(Change(item.address, item.kind, Action.NOOP, f"not checked: {not_checked[item.address]}",
+                                  (), item.depends_on, item, found, blocked=_not_checked(not_checked[item.address])))
+            continue
         if found is None:
             action, reason = Action.CREATE, "missing"
             diff: tuple[AttrChange, ...] = tuple(AttrChange(k, None, v) for k, v in sorted(item.spec.items())
@@ -76,7 +114,7 @@ def build_plan(
                 action, reason = Action.UPDATE, "changed " + ", ".join(sorted({c.path.split(".")[0] for c in diff}))
             else:
                 action, reason = Action.NOOP, "in sync"
-        blocked = None
+        blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
         blocked = blocked or _kind_blocked(kind, item, found, action)
@@ -87,12 +125,17 @@ def build_plan(
                               notes, blocked))
     for address in sorted(set(live) - wanted):
         found = live[address]
-        if not found.owned:
+        if not found.owned or address in not_checked:  # never delete what could not be judged
             continue
         kind = kinds[found.kind]
         blocked = None
-        if found.attrs.get("protect") is True:
-            blocked = "the resource is tagged reconciler:protect=true; remove the tag to allow deletion"
+        owner = _protected_owner(address, live, wanted)
+        if _is_protected(found):
+            blocked = ("the resource is protected (protect: true is recorded on it: the reconciler:protect tag, "
+                       "or an IAM group's /protected/ path); to delete it, add it back with protect: false, "
+                       "apply, then remove it")
+        elif owner is not None:
+            blocked = f"part of {owner}, which is protected and is not deleted; remove its protection first"
         blocked = blocked or _kind_blocked(kind, None, found, Action.DELETE)
         changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))

@@ -10,6 +10,9 @@ Faults, chosen by `Rule`s (operation names and/or the N-th matching request):
 - `THROTTLE`: a protocol-correct throttling error (EC2 `RequestLimitExceeded`,
   IAM/STS `Throttling`, JSON `ThrottlingException`); moto never sees the request;
 - `HTTP_500` / `HTTP_503`: a protocol-correct server error; moto never sees it;
+- `DENIED`: the error AWS sends when IAM denies the call (JSON `AccessDeniedException`,
+  EC2 `UnauthorizedOperation`, IAM/STS `AccessDenied`, all HTTP 400/403); moto never sees it
+  (moto server does not enforce IAM policies);
 - `RESET`: the connection is reset (TCP RST) before the request is forwarded;
 - `LATENCY`: the request is delayed by `Rule.delay` seconds, then forwarded;
 - `LOST`: the request is forwarded and moto acts on it, then the connection is
@@ -53,6 +56,7 @@ class Fault(enum.Enum):
     THROTTLE = "throttle"
     HTTP_500 = "500"
     HTTP_503 = "503"
+    DENIED = "denied"
     RESET = "reset"
     LATENCY = "latency"
     LOST = "lost"
@@ -153,18 +157,24 @@ def _error(fault: Fault, service: str, json_protocol: bool) -> tuple[int, str, b
         Fault.THROTTLE: ("Throttling", "Rate exceeded", 400),
         Fault.HTTP_500: ("InternalFailure", "We encountered an internal error. Please try again.", 500),
         Fault.HTTP_503: ("ServiceUnavailable", "Service is unavailable. Please try again.", 503),
+        Fault.DENIED: ("AccessDenied", "User: arn:aws:iam::123456789012:user/moto is not authorized to perform "
+                                       "this action with an explicit deny", 403),
     }[fault]
     if json_protocol:
         if fault is Fault.THROTTLE:
             code = "ThrottlingException"
+        if fault is Fault.DENIED:
+            code, status = "AccessDeniedException", 400  # what KMS, ECR, SSM, Secrets Manager send
         return status, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": message}).encode()
     if service == "ec2":
         if fault is Fault.THROTTLE:
             code, status = "RequestLimitExceeded", 503  # what EC2 sends
+        if fault is Fault.DENIED:
+            code = "UnauthorizedOperation"
         body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
                 f"<RequestID>proxy-fault</RequestID></Response>")
         return status, "text/xml", body.encode()
-    kind = "Sender" if fault is Fault.THROTTLE else "Receiver"
+    kind = "Sender" if fault in (Fault.THROTTLE, Fault.DENIED) else "Receiver"
     body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
             f"<Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>proxy-fault</RequestId></ErrorResponse>")
@@ -267,7 +277,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             if delay:
                 time.sleep(delay)
-            if fault in (Fault.THROTTLE, Fault.HTTP_500, Fault.HTTP_503):
+            if fault in (Fault.THROTTLE, Fault.HTTP_500, Fault.HTTP_503, Fault.DENIED):
                 status, ctype, data = _error(fault, service, "X-Amz-Target" in self.headers)
                 self._answer(status, "Fault", [("Content-Type", ctype), ("x-amzn-RequestId", "proxy-fault")], data)
             elif fault is Fault.RESET:

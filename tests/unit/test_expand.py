@@ -69,7 +69,9 @@ def test_groups_live_under_the_stack_path_with_sorted_policies_and_file_policies
     }]}}, policies={"policies/read.json": POLICY})
     [group] = expand_iam(m)
     assert group.address == "iam.group.readers" and group.kind == "iam.group" and group.protect
-    assert group.spec["path"] == group_path("demo") == "/reconciler/demo/"
+    # groups cannot be tagged: a protected group's protection is its path, which survives its removal
+    assert group.spec["path"] == group_path("demo", protect=True) == "/reconciler/demo/protected/"
+    assert group_path("demo") == "/reconciler/demo/"
     assert group.spec["managed_policies"] == ["arn:aws:iam::aws:policy/AAA", "arn:aws:iam::aws:policy/ZZZ"]
     assert group.spec["inline_policies"] == {"inline": POLICY, "read": POLICY}
     assert group.depends_on == ()
@@ -88,7 +90,7 @@ def test_a_user_gets_defaults_no_console_and_depends_on_its_groups() -> None:
     assert user.spec["console_access"] is False
     assert user.depends_on == ("iam.group.a", "iam.group.b")
     assert user.spec["tags"] == {"env": "dev", "owner": "me", "Name": "bot", STACK_TAG: "demo",
-                                 ADDRESS_TAG: "iam.user.bot"}
+                                 ADDRESS_TAG: "iam.user.bot", "reconciler:protect": "false"}
 
 
 def test_access_keys_default_to_one_key_rotated_after_90_days_with_7_days_grace() -> None:

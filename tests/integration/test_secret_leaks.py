@@ -1,0 +1,109 @@
+"""Garbled answers: no AWS response body is ever printed, and an unreadable read is never "absent".
+
+The fault proxy (tests/faults/proxy.py) forwards each request to moto, so AWS acts on
+it, and hands the tool an answer with a stray byte (`GARBLE`) or cut in half
+(`TRUNCATE`). The leak canary: every SecretAccessKey that passed through the proxy
+(including those of keys whose answer the tool never could read) and every stored one
+must be absent from stdout and stderr, at --verbose; no run prints a traceback; a
+plain re-run without faults converges with no orphan key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliResult, Moto
+from tests.faults.plugin import Faulty
+from tests.faults.proxy import Fault, rule
+from tests.integration import test_faults as base
+
+
+def assert_clean(result: CliResult) -> None:
+    """No traceback, and every error is one line naming what failed."""
+    assert "Traceback" not in result.all, result.all
+    assert "ResponseParserError" not in result.all or "not shown" in result.all, result.all
+
+
+def converge(faulty: Faulty, moto: Moto, manifest: Path, *earlier: CliResult) -> None:
+    """A plain re-run (no faults, no unlock) converges: exact keys, stores, no intent left, no secret shown."""
+    faulty.clear()
+    again = base.reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert again.code == 0, again.all
+    plan = base.reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
+    assert plan.code == 0, plan.all
+    base.assert_converged(moto, base.USERS)
+    base.assert_no_secret(faulty, moto, base.USERS, *earlier, again, plan)
+
+
+@pytest.mark.parametrize("fault", [Fault.GARBLE, Fault.TRUNCATE])
+def test_garbled_create_access_key_answer_never_shows_the_secret(faulty: Faulty, moto: Moto, tmp_path: Path,
+                                                                 fault: Fault) -> None:
+    manifest = base.write(tmp_path)
+    faulty.add(rule(fault, "CreateAccessKey"))
+    failed = base.reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    assert failed.code == 1, failed.all
+    assert faulty.faults()[f"CreateAccessKey:{fault.value}"] >= 2, faulty.faults()  # both users' keys
+    assert faulty.secrets_seen, "moto made keys whose answers the tool could not read"
+    for secret in faulty.secrets_seen:
+        assert secret not in failed.all
+    assert_clean(failed)
+    for user in base.USERS:
+        line = next((x for x in failed.all.splitlines() if f"iam.user.{user}.access_keys" in x and "failed" in x),
+                    failed.all)
+        assert "iam:CreateAccessKey: AWS's answer (HTTP 200) could not be parsed; it is not shown" in line, line
+    # the keys moto made were never delivered: the next run removes them and delivers new ones
+    converge(faulty, moto, manifest, failed)
+
+
+@pytest.mark.parametrize("rules", [
+    pytest.param((rule(Fault.GARBLE, writes_only=True, every=3),), id="every-3rd-write"),
+    pytest.param((rule(Fault.GARBLE, every=9, limit=6), rule(Fault.TRUNCATE, writes_only=True, every=4)),
+                 id="reads-and-writes"),
+])
+def test_garbling_a_fraction_of_all_answers_leaks_nothing_and_converges(faulty: Faulty, moto: Moto,
+                                                                        tmp_path: Path, rules: tuple[object, ...]
+                                                                        ) -> None:
+    manifest = base.write(tmp_path)
+    runs = []
+    for _ in range(3):  # several faulty applies, each starting from what the last one left
+        faulty.add(*rules)  # type: ignore[arg-type]
+        result = base.reconcile(faulty, "apply", str(manifest), "--auto-approve")
+        faulty.clear()
+        assert result.code in (0, 1), result.all
+        assert_clean(result)
+        runs.append(result)
+        drop_lock(moto)
+    converge(faulty, moto, manifest, *runs)
+
+
+def drop_lock(moto: Moto) -> None:
+    """Remove a lock left by a run whose lock PutParameter answer was garbled (AWS made the lock).
+
+    Taking over a dead holder's lock is the lock's own business (a lease); here it would
+    only make the next run wait.
+    """
+    ssm: Any = moto.client("ssm")
+    with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+        ssm.delete_parameter(Name=base.LOCK)
+
+
+@pytest.mark.parametrize("operation", ["ListSecrets", "DescribeParameters", "GetAccountAuthorizationDetails",
+                                       "ListAccessKeys", "GetCallerIdentity"])
+def test_an_unparseable_read_fails_the_plan_and_is_never_absent(faulty: Faulty, moto: Moto, tmp_path: Path,
+                                                                 operation: str) -> None:
+    manifest = base.write(tmp_path)
+    assert base.reconcile(faulty, "apply", str(manifest), "--auto-approve").code == 0
+    faulty.add(rule(Fault.GARBLE, operation))
+    planned = base.reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
+    assert faulty.faults()[f"{operation}:garble"] >= 1, faulty.faults()
+    # exit 1 (could not tell), never 2 (a listing that failed to parse read as "nothing there")
+    assert planned.code == 1, planned.all
+    assert_clean(planned)
+    errors = [x for x in planned.err.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "could not be parsed" in errors[0], planned.err
+    assert "create" not in planned.out
+    base.assert_no_secret(faulty, moto, base.USERS, planned)

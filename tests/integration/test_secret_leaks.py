@@ -11,6 +11,8 @@ plain re-run without faults converges with no orphan key.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 
 from tests.conftest import CliResult, Moto
 from tests.faults.plugin import Faulty
-from tests.faults.proxy import Fault, rule
+from tests.faults.proxy import Fault, Rule, rule
 from tests.integration import test_faults as base
 
 
@@ -59,24 +61,42 @@ def test_garbled_create_access_key_answer_never_shows_the_secret(faulty: Faulty,
     converge(faulty, moto, manifest, failed)
 
 
-@pytest.mark.parametrize("rules", [
-    pytest.param((rule(Fault.GARBLE, writes_only=True, every=3),), id="every-3rd-write"),
-    pytest.param((rule(Fault.GARBLE, every=9, limit=6), rule(Fault.TRUNCATE, writes_only=True, every=4)),
-                 id="reads-and-writes"),
-])
-def test_garbling_a_fraction_of_all_answers_leaks_nothing_and_converges(faulty: Faulty, moto: Moto,
-                                                                        tmp_path: Path, rules: tuple[object, ...]
-                                                                        ) -> None:
+STORE_WRITES = ("CreateAccessKey", "CreateSecret", "PutSecretValue", "TagResource", "PutParameter",
+                "AddTagsToResource")
+
+
+def every_third_write(run: int) -> list[Rule]:
+    return [rule(Fault.GARBLE, writes_only=True, every=3)]
+
+
+def key_and_store_writes(run: int) -> list[Rule]:
+    # the lock's PutParameter is the first write of a run: leave it alone (see drop_lock)
+    return [rule(Fault.GARBLE, *STORE_WRITES, nth={2, 3}), rule(Fault.TRUNCATE, *STORE_WRITES, nth={5})]
+
+
+def reads_and_writes(run: int) -> list[Rule]:
+    # any garbled read fails the plan before a write: alternate runs with garbled reads and truncated writes
+    if run % 2:
+        return [rule(Fault.GARBLE, reads_only=True, nth={7 * run})]
+    return [rule(Fault.TRUNCATE, writes_only=True, every=4)]
+
+
+@pytest.mark.parametrize("rules", [every_third_write, key_and_store_writes, reads_and_writes])
+def test_garbling_a_fraction_of_all_answers_leaks_nothing_and_converges(
+        faulty: Faulty, moto: Moto, tmp_path: Path, rules: Callable[[int], list[Rule]]) -> None:
     manifest = base.write(tmp_path)
     runs = []
-    for _ in range(3):  # several faulty applies, each starting from what the last one left
-        faulty.add(*rules)  # type: ignore[arg-type]
+    fired: Counter[str] = Counter()
+    for run in range(5):  # several faulty applies (fresh rules each), each starting from what the last one left
+        faulty.add(*rules(run))
         result = base.reconcile(faulty, "apply", str(manifest), "--auto-approve")
+        fired.update(faulty.faults())
         faulty.clear()
         assert result.code in (0, 1), result.all
         assert_clean(result)
         runs.append(result)
         drop_lock(moto)
+    assert any(f.split(":")[0] in STORE_WRITES for f in fired), fired
     converge(faulty, moto, manifest, *runs)
 
 

@@ -127,3 +127,17 @@ def test_an_unparseable_read_fails_the_plan_and_is_never_absent(faulty: Faulty, 
     assert len(errors) == 1 and "could not be parsed" in errors[0], planned.err
     assert "create" not in planned.out
     base.assert_no_secret(faulty, moto, base.USERS, planned)
+
+
+@pytest.mark.parametrize(("command", "target"), [
+    ("plan", rule(Fault.HTTP_500, "GetCallerIdentity")),  # before any kind runs
+    ("apply", rule(Fault.HTTP_500, "PutParameter", body_contains="reconciler/locks")),  # taking the lock
+])
+def test_an_aws_error_outside_any_action_is_one_line_not_a_traceback(faulty: Faulty, tmp_path: Path,
+                                                                     command: str, target: Rule) -> None:
+    manifest = base.write(tmp_path)
+    faulty.add(target)
+    result = base.reconcile(faulty, command, str(manifest), *(["--auto-approve"] if command == "apply" else []))
+    assert result.code == 1, result.all
+    assert_clean(result)
+    assert "InternalFailure" in result.err and "error:" in result.err, result.err

@@ -11,6 +11,7 @@ plain re-run without faults converges with no orphan key.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -141,3 +142,25 @@ def test_an_aws_error_outside_any_action_is_one_line_not_a_traceback(faulty: Fau
     assert result.code == 1, result.all
     assert_clean(result)
     assert "InternalFailure" in result.err and "error:" in result.err, result.err
+
+
+def test_the_registry_token_is_masked_in_both_its_forms(moto: Moto) -> None:
+    """The ECR token is base64 of `AWS:<password>`: either form printed anywhere shows as (sensitive)."""
+    import base64
+
+    from reconciler.engine.clients import Clients
+    from reconciler.kinds._ecr_registry import registry
+    from reconciler.kinds.base import Context
+    from reconciler.secret import MASK, redact
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in moto.env().items():
+            patch.setenv(name, value)
+        clients = Clients("us-east-1", endpoint_url=moto.endpoint)
+        ctx = Context(clients, base.STACK, "us-east-1", clients.account_id(), datetime.datetime.now(datetime.UTC))
+        registry(ctx)
+    ecr: Any = moto.client("ecr")
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    password = base64.b64decode(token).decode().partition(":")[2]
+    assert redact(f"Authorization: Basic {token}") == f"Authorization: Basic {MASK}"
+    assert redact(f"password {password}") == f"password {MASK}"

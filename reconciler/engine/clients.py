@@ -121,6 +121,10 @@ def refuse_unreadable(operation_model: Any, response_dict: dict[str, Any], **_: 
     body = response_dict.get("body")
     if not isinstance(body, bytes) or not body or operation_model.has_streaming_output:
         return
+    shape = operation_model.output_shape
+    payload = shape.serialization.get("payload") if shape is not None else None
+    if payload and shape.members[payload].type_name != "structure":
+        return  # the body is a raw blob or string (e.g. Lambda Invoke's), not a document of the protocol
     protocol = str(operation_model.service_model.resolved_protocol)
     if _parses(protocol, body):
         return

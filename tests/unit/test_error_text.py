@@ -114,7 +114,8 @@ def test_an_unparseable_error_is_replaced_by_one_that_says_so(service: str, oper
 def test_well_formed_and_empty_answers_are_left_alone() -> None:
     for operation, body in ((model("iam", "CreateAccessKey"), CREATE_ACCESS_KEY),
                             (model("ssm", "GetParameter"), b'{"Parameter": {"Name": "x"}}'),
-                            (model("ssm", "DeleteParameter"), b"")):
+                            (model("ssm", "DeleteParameter"), b""),
+                            (model("lambda", "Invoke"), b"a raw payload, not JSON")):
         answer = response(body)
         refuse_unreadable(operation, answer)
         assert answer["body"] == body

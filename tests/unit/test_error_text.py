@@ -14,7 +14,7 @@ import botocore.session
 import botocore.validate
 import pytest
 
-from reconciler.engine.clients import UnreadableResponseError, refuse_unreadable
+from reconciler.engine.unparseable import UnreadableResponseError, refuse_unreadable
 from reconciler.error_text import MAX_MESSAGE, describe_error
 from reconciler.errors import DockerError
 from reconciler.secret import Secret

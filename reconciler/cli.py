@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.error_text import aws_exceptions, describe_error
 from reconciler.errors import ApplyError, ManifestError, ReconcilerError, StalePlanError, UsageError
 from reconciler.secret import RedactingFilter, redact
 
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {redact(str(exc))}" if not isinstance(exc, ManifestError) else redact(str(exc)),
                    err=True)
         sys.exit(exc.exit_code)
+    except aws_exceptions() as exc:  # an AWS error no layer turned into ours (e.g. taking the lock)
+        click.echo(f"error: {describe_error(exc)}", err=True)  # never str(exc): it can hold a response body
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(1)

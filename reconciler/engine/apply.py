@@ -17,12 +17,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import botocore.exceptions
-
-from reconciler.errors import ReconcilerError
-from reconciler.kinds.base import Context, Kind, error_code
+from reconciler.error_text import describe_error
+from reconciler.kinds.base import Context, Kind
 from reconciler.plan.model import Action, Change, Plan
-from reconciler.secret import redact
 
 
 class Outcome(enum.Enum):
@@ -61,13 +58,6 @@ def _graph(changes: Mapping[str, Change]) -> dict[str, set[str]]:
     return preds
 
 
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        return redact(f"{error_code(exc)}: {err.get('Message', '')}")
-    return redact(f"{type(exc).__name__}: {exc}")
-
-
 def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism: int = 10,
                on_event: Callable[[str, Change, Result | None], None] = lambda *_: None) -> list[Result]:
     """Run every pending change of `plan`; returns one Result per pending change."""
@@ -95,8 +85,8 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
             elif change.action is Action.DELETE:
                 kind.delete(ctx, change)
         except Exception as exc:
-            message = exc.args[0] if isinstance(exc, ReconcilerError) and exc.args else describe_error(exc)
-            return Result(change.address, change.action, Outcome.FAILED, redact(str(message)),
+            # never str(exc): a botocore error's text can hold a response body or request values
+            return Result(change.address, change.action, Outcome.FAILED, describe_error(exc),
                           time.monotonic() - started)
         return Result(change.address, change.action, Outcome.DONE, "", time.monotonic() - started)
 

@@ -24,6 +24,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from reconciler.engine.unparseable import refuse_unreadable
+from reconciler.error_text import describe_error
 from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError, UsageError
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
@@ -120,6 +122,7 @@ class Clients:
                 made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
                 made.meta.events.register("before-call.*.*", self._before_call)
                 made.meta.events.register_first("needs-retry.*.*", refuse_blind_retry)
+                made.meta.events.register("before-parse.*.*", refuse_unreadable)
                 self._clients[service] = made
             return self._clients[service]
 
@@ -138,11 +141,10 @@ class Clients:
             raise TerminalAwsError("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                                    "AWS_SECRET_ACCESS_KEY)") from None
         except botocore.exceptions.ClientError as exc:  # denied, expired token: nothing can be read without it
-            error = exc.response.get("Error", {})
             raise AwsError(f"cannot tell which account the credentials are for: sts:GetCallerIdentity failed: "
-                           f"{error.get('Code', '')}: {error.get('Message', '')}") from None
+                           f"{describe_error(exc)}") from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise AwsError(f"cannot reach AWS STS: {exc}") from None
+            raise AwsError(f"cannot reach AWS STS: {describe_error(exc)}") from None
 
     def mutating_calls(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if not is_read(c[1])]

@@ -6,10 +6,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import botocore.exceptions
-
+from reconciler.error_text import aws_exceptions, describe_error
 from reconciler.errors import AwsError, ReconcilerError
-from reconciler.kinds.base import Context, Kind, error_code
+from reconciler.kinds.base import Context, Kind
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import LiveResource
 
@@ -34,11 +33,13 @@ def read_live(ctx: Context, desired: Sequence[DesiredResource], kinds: Mapping[s
                 result = futures[name].result()
             except ReconcilerError:
                 raise
-            except botocore.exceptions.ClientError as exc:
-                raise AwsError(f"reading {name} failed: {error_code(exc)}: "
-                               f"{exc.response.get('Error', {}).get('Message', '')}") from None
-            except botocore.exceptions.BotoCoreError as exc:
-                raise AwsError(f"reading {name} failed: {exc}") from None
+            except aws_exceptions() as exc:
+                # built from the error code and message only: never a response body
+                raise AwsError(f"reading {name} failed: {describe_error(exc)}") from None
+            except (KeyError, TypeError, AttributeError) as exc:
+                # an answer that parsed but lacks what the API promises: fail, never read it as "absent"
+                raise AwsError(f"reading {name} failed: AWS's answer lacked an expected field "
+                               f"({describe_error(exc)}); nothing was planned") from None
             for address, resource in result.resources.items():
                 if address in live:
                     raise AwsError(f"two live resources claim address {address} "

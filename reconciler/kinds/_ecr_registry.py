@@ -142,6 +142,7 @@ def registry(ctx: Context) -> Registry:
 
     def load() -> Registry:
         data = ctx.client("ecr").get_authorization_token()["authorizationData"][0]
+        Secret(data["authorizationToken"])  # its base64 form carries the password too: masked as well
         username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
         secret = Secret(password)  # registered for redaction before anything else can print it
         endpoint = urlparse(data.get("proxyEndpoint", "")).netloc or data.get("proxyEndpoint", "")

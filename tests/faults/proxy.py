@@ -17,6 +17,10 @@ Faults, chosen by `Rule`s (operation names and/or the N-th matching request):
 - `LATENCY`: the request is delayed by `Rule.delay` seconds, then forwarded;
 - `LOST`: the request is forwarded and moto acts on it, then the connection is
   reset, so the client never sees the answer (the hard case for idempotency);
+- `GARBLE`: the request is forwarded and moto acts on it, and its answer reaches the
+  client with one stray NUL byte inserted before the body's last `<` or `}` (so no
+  XML or JSON parser accepts it, while any secret in it stays whole: a leak shows);
+- `TRUNCATE`: likewise, but the client gets only the first half of the body;
 - `HOLD`: like `LOST`, but the proxy first sets `held` and freezes: it waits for
   `release()` (bounded) and forwards nothing else meanwhile, so a test can SIGKILL
   the client at a precise point: "the first k writes happened, nothing after".
@@ -60,7 +64,17 @@ class Fault(enum.Enum):
     RESET = "reset"
     LATENCY = "latency"
     LOST = "lost"
+    GARBLE = "garble"
+    TRUNCATE = "truncate"
     HOLD = "hold"
+
+
+def garble(body: bytes) -> bytes:
+    """`body` with a NUL byte before its last `<` or `}` (the middle when it has neither)."""
+    at = max(body.rfind(b"<"), body.rfind(b"}"))
+    if at <= 0:
+        at = len(body) // 2
+    return body[:at] + b"\x00" + body[at:]
 
 
 @dataclass
@@ -288,7 +302,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if found:
                     with state.lock:
                         state.secrets.update(found)
-                if fault is Fault.LOST:
+                if fault is Fault.GARBLE:
+                    self._answer(*answer[:3], garble(answer[3]))
+                elif fault is Fault.TRUNCATE:
+                    self._answer(*answer[:3], answer[3][: len(answer[3]) // 2])
+                elif fault is Fault.LOST:
                     self._reset()
                 elif fault is Fault.HOLD:
                     self._wait_for_release(signal=True)

@@ -61,15 +61,24 @@ class Step:
 
 
 def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
-    """Pure: the steps that bring the user's keys and store to the desired state."""
+    """Pure: the steps that bring the user's keys and store to the desired state.
+
+    Invariants: never more than two keys at any point (AWS's limit); a retired key is
+    deleted only after `grace_days`, never early to make room; a key the store does not
+    know is retired, never deleted; a key due for rotation is retired only while another
+    active key remains (made in this run, or kept). When a new key needs a slot that no
+    key may give up yet, the rotation waits: a `wait` step (a plan note, no write) says
+    which key's grace must end first and in how many days.
+    """
     keys = list(attrs.get("keys", []))
+    grace = spec["grace_days"]
     steps: list[Step] = []
     kept: list[Mapping[str, Any]] = []
     for key in keys:
         role = key["role"]
         if role == "undelivered":
             steps.append(Step("delete", key["id"], "created by a run that died before storing it"))
-        elif role == "retired" and key.get("retired_days", 0) >= spec["grace_days"]:
+        elif role == "retired" and not key.get("retired_unreadable") and key.get("retired_days", 0) >= grace:
             steps.append(Step("delete", key["id"], f"retired {key.get('retired_days')} days ago; grace ended"))
         else:
             kept.append(key)
@@ -85,38 +94,49 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
             retire.append(Step("retire", key["id"], "deactivated by hand"))
         elif key["role"] == "unknown":
             retire.append(Step("retire", key["id"], "unknown to the store (created by hand)"))
-    for key in due:
-        retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
-                                                 f"{spec['rotate_after_days']}); rotated"))
+        elif key.get("retired_unreadable"):
+            # the retirement date was edited by hand: restart its grace today rather than guess
+            retire.append(Step("retire", key["id"], "retirement date unreadable; grace_days restart today"))
     good.sort(key=lambda k: k["age_days"])
     for key in good[spec["count"]:]:
         retire.append(Step("retire", key["id"], f"more active keys than count: {spec['count']}"))
     creates = max(0, spec["count"] - len(good))
-    slots = 2 - len(kept)
-    # free a slot per create: oldest retired / inactive first; failing that, the oldest key due for
-    # rotation (only when two active keys fill AWS's limit, as with count: 2)
-    # inactive keys go first (nobody can be using them), then the oldest
-    spare = sorted((k for k in kept if k["status"] == "Inactive" or k["role"] in ("retired", "unknown")),
-                   key=lambda k: (k["status"] == "Active", -k["age_days"]))
-    spare += sorted(due, key=lambda k: -k["age_days"])[: max(0, len(due) - 1)] if len(good) + len(due) > 1 else []
-    made = 0
-    for _ in range(creates):
-        if slots > 0:
-            slots -= 1
-        elif spare:
-            victim = spare.pop(0)
-            steps.append(Step("delete", victim["id"], "AWS allows two keys per user; removed early to make room"))
-            retire = [r for r in retire if r.key != victim["id"]]
-        else:
-            break
-        made += 1
+    slots = max(0, 2 - len(kept))  # a kept key holds its slot until its grace ends: no early delete
+    made = min(creates, slots)
+    lost = bool(attrs.get("store_missing")) and not made and spec["count"] > 0 and slots > 0
+    # retire due keys oldest first, but never the last active key while its replacement cannot be made yet
+    working = min(len(good), spec["count"]) + made + int(lost)
+    due.sort(key=lambda k: -k["age_days"])
+    for index, key in enumerate(due):
+        if spec["count"] == 0 or working + len(due) - index - 1 >= 1:
+            retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
+                                                     f"{spec['rotate_after_days']}); rotated"))
     for _ in range(made):
         steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
-    if attrs.get("store_missing") and not made and spec["count"] > 0:
+    if lost:
         steps.append(Step("create", None, "the store is missing; a new key replaces the lost one"))
-    if attrs.get("stale_intent") and not any(s.op == "create" for s in steps):
+    if attrs.get("stale_intent") and not made and not lost:
         steps.append(Step("clear-intent", None, "left by a run that died after storing its key"))
+    waiting = creates - made if not lost else 0
+    if waiting > 0 or (attrs.get("store_missing") and spec["count"] > 0 and not made and not lost):
+        steps.append(_wait_step(kept, {r.key for r in retire}, grace))
     return steps + retire
+
+
+def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], grace: int) -> Step:
+    """The note for a new key that has no free slot: which key's grace ends first, and when."""
+    ends = []
+    for key in kept:
+        if key["role"] == "retired":
+            ends.append((max(0, grace - (0 if key.get("retired_unreadable") else key.get("retired_days", 0))),
+                         key["id"]))
+        elif key["id"] in retiring:
+            ends.append((grace, key["id"]))
+    why = "a new key waits for a free slot (AWS allows two keys per user, and no key is deleted inside grace_days)"
+    if not ends:
+        return Step("wait", None, why)
+    days, ident = min(ends)
+    return Step("wait", ident, f"{why}: it can proceed when the grace of key {ident} ends, in {days} day(s)")
 
 
 def store_label(store: Mapping[str, Any]) -> str:
@@ -140,6 +160,8 @@ class AccessKeys(Kind):
             return changes
         keys = {k["id"]: k for k in live.attrs.get("keys", [])}
         for step in key_steps(desired.spec, live.attrs):
+            if step.op == "wait":
+                continue  # not a change: shown as a note, nothing is written
             if step.op == "create":
                 changes.append(AttrChange("keys.new", None, f"(sensitive) {step.why}", sensitive=False))
             elif step.op == "clear-intent":
@@ -157,6 +179,11 @@ class AccessKeys(Kind):
             for key in live.attrs.get("keys", []):
                 if key["role"] == "unknown":
                     notes.append(f"WARNING: key {key['id']} is unknown to the store (created by hand)")
+            for tag in live.attrs.get("unreadable_tags", []):
+                notes.append(f"WARNING: tag {tag} on user {live.attrs['user']} has an unreadable value "
+                             "(edited by hand?); no key is deleted because of it")
+        if desired is not None and live is not None and action is not Action.DELETE:
+            notes.extend(f"waiting: {s.why}" for s in key_steps(desired.spec, live.attrs) if s.op == "wait")
         if action is Action.DELETE and live is not None:
             notes.append(f"deletes every access key of {live.attrs['user']} and the stored secret")
         return notes
@@ -193,12 +220,14 @@ class AccessKeys(Kind):
                         owned=owned_by(tags, ctx.stack), depends_on=(f"iam.user.{name}",))
                 continue  # nothing exists yet: the plan creates it
             delivered = set((store or {}).get("key_ids", []))
-            intent = _parse_time(tags.get(INTENT_TAG))
+            unreadable: list[str] = []
+            intent = _read_time(tags, INTENT_TAG, unreadable)
             normal = []
             for key in keys:
                 created = key["CreateDate"]
-                retired = _parse_time(tags.get(RETIRED_PREFIX + key["AccessKeyId"]))
-                if retired is not None:
+                retired_tag = RETIRED_PREFIX + key["AccessKeyId"]
+                retired = _read_time(tags, retired_tag, unreadable)
+                if retired_tag in tags:  # an unreadable day counts as in grace; its grace restarts
                     role = "retired"
                 elif key["AccessKeyId"] in delivered:
                     role = "delivered"
@@ -213,14 +242,19 @@ class AccessKeys(Kind):
                 }
                 if retired is not None:
                     entry["retired_days"] = (today - retired).days
+                elif role == "retired":
+                    entry["retired_unreadable"] = True
                 normal.append(entry)
             normal.sort(key=lambda k: (k["age_days"], k["id"]))
             attrs: dict[str, Any] = {"user": name, "keys": normal,
                                      "store": (store or {}).get("store", {})}
             if store is None:
                 attrs["store_missing"] = True
-            if intent is not None and not any(k["role"] == "undelivered" for k in normal):
+            # an unreadable intent marks no key undelivered (so none is deleted because of it); it is cleared
+            if (intent is not None or INTENT_TAG in unreadable) and not any(k["role"] == "undelivered" for k in normal):
                 attrs["stale_intent"] = True
+            if unreadable:
+                attrs["unreadable_tags"] = sorted(unreadable)
             found[address] = LiveResource(address, self.name, name, attrs, owned=owned_by(tags, ctx.stack),
                                           depends_on=(f"iam.user.{name}",))
         return ReadResult(found)
@@ -303,6 +337,15 @@ def _parse_time(text: str | None) -> datetime.datetime | None:
     if not text:
         return None
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def _read_time(tags: Mapping[str, str], key: str, unreadable: list[str]) -> datetime.datetime | None:
+    """The time in one bookkeeping tag; None (and `key` noted in `unreadable`) when edited past reading."""
+    try:
+        return _parse_time(tags.get(key))
+    except ValueError:  # a hand-edited value: judged safe by the caller, never a reason to delete
+        unreadable.append(key)
+        return None
 
 
 def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:

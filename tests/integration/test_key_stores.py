@@ -1,0 +1,164 @@
+"""Access keys and their stores under hostile conditions (issue 9), through the real CLI against moto.
+
+Stores already there under the manifest's name, a crash between the store write and the
+bookkeeping tag, hand-edited bookkeeping tags, a pinned clock that is not a time, a plan
+file applied to another account, and rotations that must wait for a grace period.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CliResult, Moto
+
+MANIFEST = """\
+version: 1
+stack: keystest
+region: us-east-1
+iam:
+  users:
+    - name: app-dev
+      access_keys:
+        count: %(count)d
+        rotate_after_days: 90
+        grace_days: %(grace)d
+        store: {%(store)s}
+"""
+
+SM = "secretsmanager: keystest/app-dev"
+SSM = "ssm: /keystest/app-dev/key"
+STORES = {"secretsmanager": SM, "ssm": SSM}
+
+
+def write(tmp_path: Path, store: str = SM, *, count: int = 1, grace: int = 7) -> Path:
+    path = tmp_path / "keys.yaml"
+    path.write_text(MANIFEST % {"store": store, "count": count, "grace": grace})
+    return path
+
+
+def later(days: int) -> str:
+    return (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days)).isoformat()
+
+
+def keys(moto: Moto, user: str = "app-dev") -> dict[str, str]:
+    iam: Any = moto.client("iam")
+    return {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
+
+
+def held_key_id(moto: Moto, store: str) -> str:
+    """The AccessKeyId the store holds now (read here by the test, never by the tool's plan)."""
+    kind, name = (s.strip() for s in store.split(":", 1))
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        return str(json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["AccessKeyId"])
+    ssm: Any = moto.client("ssm")
+    return str(json.loads(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])["AccessKeyId"])
+
+
+def no_traceback(*results: CliResult) -> None:
+    for result in results:
+        assert "Traceback" not in result.all, result.all
+
+
+# -- 5. apply --plan checks the account ----------------------------------------------
+
+def test_a_plan_for_one_account_is_refused_with_credentials_for_another(cli: Any, moto: Moto,
+                                                                        tmp_path: Path) -> None:
+    manifest = write(tmp_path)
+    plan_file = tmp_path / "plan.json"
+    made = cli("plan", str(manifest), "--out", str(plan_file))
+    assert made.code == 0, made.all
+    assert json.loads(plan_file.read_text())["account"] == "123456789012"
+    sts: Any = moto.client("sts")
+    creds = sts.assume_role(RoleArn="arn:aws:iam::210987654321:role/deployer",
+                            RoleSessionName="test")["Credentials"]
+    other = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+             "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    # both accounts are empty, so the plans are identical but for the account
+    refused = cli("apply", str(manifest), "--plan", str(plan_file), **other)
+    assert refused.code == 3, refused.all
+    assert "account 123456789012" in refused.err and "210987654321" in refused.err
+    no_traceback(refused)
+    import boto3
+
+    iam_b = boto3.client("iam", endpoint_url=moto.endpoint, region_name="us-east-1",
+                         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"])
+    assert iam_b.list_users()["Users"] == []
+    iam: Any = moto.client("iam")
+    assert iam.list_users()["Users"] == []
+    # the same plan file in its own account applies
+    assert cli("apply", str(manifest), "--plan", str(plan_file)).code == 0
+
+
+# -- 6. no traceback for hand-edited tags or a bad clock ------------------------------
+
+def test_reconciler_now_that_is_not_a_time_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+    result = cli("plan", str(write(tmp_path)), RECONCILER_NOW="tomorrow")
+    assert result.code == 3, result.all
+    no_traceback(result)
+    assert "RECONCILER_NOW" in result.err and len(result.err.strip().splitlines()) == 1, result.err
+
+
+@pytest.mark.parametrize("value", ["garbage", "2026-13-45T99:99:99Z", "", "\u00e9t\u00e9"])
+def test_hand_edited_bookkeeping_tags_never_delete_a_key(cli: Any, moto: Moto, tmp_path: Path, value: str) -> None:
+    manifest = write(tmp_path)
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    iam: Any = moto.client("iam")
+    delivered = held_key_id(moto, SM)
+    # a key made by hand after the edit: with a readable intent it would look undelivered (and be deleted)
+    iam.tag_user(UserName="app-dev", Tags=[{"Key": "reconciler:key-intent", "Value": value}])
+    hand = iam.create_access_key(UserName="app-dev")["AccessKey"]["AccessKeyId"]
+    plan = cli("plan", str(manifest))
+    no_traceback(plan)
+    assert plan.code == 0, plan.all
+    applied = cli("apply", str(manifest), "--auto-approve")
+    no_traceback(applied)
+    assert applied.code == 0, applied.all
+    assert keys(moto) == {delivered: "Active", hand: "Inactive"}  # retired loudly, never deleted
+    # a retirement date edited by hand: the key stays (its grace restarts), no traceback
+    iam.tag_user(UserName="app-dev", Tags=[{"Key": f"reconciler:key-retired-{hand}", "Value": value or "x"}])
+    again = cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=later(30))
+    no_traceback(again)
+    assert again.code == 0, again.all
+    assert hand in keys(moto)
+    settled = cli("plan", str(manifest), "--detailed-exitcode")
+    assert settled.code == 0, settled.all
+
+
+# -- 4. rotation never deletes a retired key inside grace_days -------------------------
+
+def test_rotation_waits_for_grace_instead_of_deleting_a_retired_key(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path, SSM, grace=200)
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    first = held_key_id(moto, SSM)
+    assert cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=later(100)).code == 0
+    second = held_key_id(moto, SSM)
+    assert keys(moto) == {first: "Inactive", second: "Active"}
+    # 195 days on: `second` is due, `first` is 95 days into its 200-day grace: nothing may be deleted
+    plan = cli("plan", str(manifest), "--format", "json", RECONCILER_NOW=later(195))
+    assert plan.code == 0, plan.all
+    change = {c["address"]: c for c in json.loads(plan.out)["changes"]}["iam.user.app-dev.access_keys"]
+    assert change["action"] == "noop", change
+    assert any("waits for a free slot" in n and f"grace of key {first} ends, in 105 day(s)" in n
+               for n in change["notes"]), change
+    assert cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=later(195)).code == 0
+    assert keys(moto) == {first: "Inactive", second: "Active"} and held_key_id(moto, SSM) == second
+    # once the grace has ended the rotation proceeds in one apply
+    assert cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=later(301)).code == 0
+    third = held_key_id(moto, SSM)
+    assert keys(moto) == {second: "Inactive", third: "Active"}
+
+
+def test_count_two_converges_in_one_apply(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path, SM, count=2)
+    applied = cli("apply", str(manifest), "--auto-approve")
+    assert applied.code == 0, applied.all
+    assert list(keys(moto).values()) == ["Active", "Active"]
+    assert held_key_id(moto, SM) in keys(moto)
+    assert cli("plan", str(manifest), "--detailed-exitcode").code == 0

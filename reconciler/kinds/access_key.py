@@ -30,6 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+
+from reconciler.errors import TerminalAwsError
 from reconciler.kinds.base import (
     STACK_TAG,
     Context,
@@ -188,6 +191,13 @@ class AccessKeys(Kind):
             notes.append(f"deletes every access key of {live.attrs['user']} and the stored secret")
         return notes
 
+    def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
+        """Another stack's store is never taken over, not even with --adopt: adopting it would take its data."""
+        if live is None or not live.attrs.get("store_owner"):
+            return None
+        return (f"{store_label(live.attrs['store'])} belongs to stack {live.attrs['store_owner']}; --adopt never "
+                "takes another stack's key store: name another store in the manifest")
+
     # -- read ---------------------------------------------------------------
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
@@ -206,13 +216,24 @@ class AccessKeys(Kind):
             listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
         found: dict[str, LiveResource] = {}
         today = ctx.now
+        # a store the manifest names that exists without our stack tag is a conflict, never written or deleted
+        wanted_store = {d.spec["user"]: d.spec["store"] for d in desired}
+        foreign: dict[str, tuple[Mapping[str, Any], str]] = {}
+        for name, spec_store in sorted(wanted_store.items()):
+            if f"iam.user.{name}.access_keys" not in stores:
+                there = _describe_store(ctx, spec_store)
+                if there is not None and not owned_by(there["tags"], ctx.stack):
+                    foreign[name] = (spec_store, there["tags"].get(STACK_TAG, ""))
+        for name, (spec_store, owner) in foreign.items():
+            if name not in users:  # the user does not exist yet: the store alone is the conflict
+                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner)
         for name, tags in sorted(users.items()):
             address = f"iam.user.{name}.access_keys"
             store = stores.get(address)
             keys = listed[name]
             if store is None and not keys and name not in wanted:
                 continue
-            if store is None and not keys:
+            if store is None and not keys and name not in foreign:
                 zero = [d for d in desired if d.spec["user"] == name and d.spec["count"] == 0]
                 if zero:  # no keys wanted and none there: in sync, nothing to store
                     found[address] = LiveResource(address, self.name, name, {
@@ -246,6 +267,9 @@ class AccessKeys(Kind):
                     entry["retired_unreadable"] = True
                 normal.append(entry)
             normal.sort(key=lambda k: (k["age_days"], k["id"]))
+            if name in foreign:
+                found[address] = _conflict(self.name, name, normal, *foreign[name])
+                continue
             attrs: dict[str, Any] = {"user": name, "keys": normal,
                                      "store": (store or {}).get("store", {})}
             if store is None:
@@ -287,6 +311,8 @@ class AccessKeys(Kind):
             elif step.op == "clear-intent":
                 _untag_user(ctx, user, [INTENT_TAG])
             elif step.op == "create":
+                # before any key exists: a store that is not ours is never written (the key would be lost)
+                _check_store_writable(ctx, spec["store"], adopt=attrs.get("store_owner") == "")
                 iam.tag_user(UserName=user, Tags=[{"Key": INTENT_TAG, "Value": _format_time(ctx.now)}])
                 existing = {k["AccessKeyId"] for k in _list_keys_metadata(ctx, user)}
                 response = iam.create_access_key(UserName=user)["AccessKey"]
@@ -297,11 +323,12 @@ class AccessKeys(Kind):
                     "CreateDate": response["CreateDate"].isoformat()}))
                 del response, secret
                 delivered = [*delivered, key_id][-2:]
-                _write_store(ctx, spec, payload, delivered)
+                _write_store(ctx, spec, payload, delivered, adopt=attrs.get("store_owner") == "")
                 # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
                 _delete_undelivered(ctx, user, keep=existing | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
-        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store"):
+        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store") \
+                and "store_owner" not in attrs:  # bookkeeping goes only on a store that is ours
             _tag_store(ctx, spec["store"], delivered)
 
     def delete(self, ctx: Context, change: Change) -> None:
@@ -379,7 +406,56 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str]) -> None:
+def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
+              owner: str) -> LiveResource:
+    """The address, when the store the manifest names exists without our stack tag (`owner`: its stack, or '').
+
+    Unowned, so the plan shows a blocked conflict naming the store (unless --adopt; never for another
+    stack's store, see `blocked`), and destroy never deletes it.
+    """
+    label = f"{store_label(store)} (owned by {'stack ' + owner if owner else 'nobody'})"
+    return LiveResource(f"iam.user.{user}.access_keys", kind, label,
+                        {"user": user, "keys": keys, "store": dict(store), "store_owner": owner},
+                        owned=False, depends_on=(f"iam.user.{user}",))
+
+
+def _describe_store(ctx: Context, store: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Tags of the store named in `store`, or None when there is no such store. Read-only calls only."""
+    if "secretsmanager" in store:
+        try:
+            found = ctx.client("secretsmanager").describe_secret(SecretId=store["secretsmanager"])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise  # a denied or failed read fails the run; it never reads as "no store"
+        return {"tags": tag_dict(found.get("Tags"))}
+    ssm = ctx.client("ssm")
+    listed = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [store["ssm"]]}])["Parameters"]
+    if not listed:
+        return None
+    tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=store["ssm"])["TagList"]
+    return {"tags": tag_dict(tags)}
+
+
+def _check_store_writable(ctx: Context, store: Mapping[str, Any], *, adopt: bool) -> None:
+    """Refuse to write a store that exists and is not ours (checked again at write time: the plan may be old).
+
+    Writable: no such store, a store tagged with our stack, or (`adopt`, approved in the plan) an untagged one.
+    """
+    there = _describe_store(ctx, store)
+    if there is None or owned_by(there["tags"], ctx.stack):
+        return
+    owner = there["tags"].get(STACK_TAG, "")
+    if adopt and not owner:
+        return
+    raise TerminalAwsError(f"{store_label(store)} already exists and is owned by "
+                           f"{'stack ' + owner if owner else 'nobody'}, not stack {ctx.stack}; nothing was "
+                           "written to it. Name another store" + ("" if owner else ", or re-run with --adopt"))
+
+
+def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str], *,
+                 adopt: bool = False) -> None:
     store = spec["store"]
     tags = {**spec["tags"], KEY_IDS_TAG: " ".join(key_ids)}
     if "secretsmanager" in store:
@@ -391,6 +467,7 @@ def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids
         except Exception as exc:
             if error_code(exc) != "ResourceExistsException":
                 raise
+            _check_store_writable(ctx, store, adopt=adopt)  # created by someone else since the first check?
             sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal())
             sm.tag_resource(SecretId=store["secretsmanager"], Tags=tag_list(tags))
     else:
@@ -402,6 +479,7 @@ def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids
         except Exception as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
+            _check_store_writable(ctx, store, adopt=adopt)
             ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True, **extra)
             ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=store["ssm"], Tags=tag_list(tags))
 
@@ -415,6 +493,15 @@ def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> No
 
 
 def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
+    """Delete the store only if it still carries our stack tag (read just before: the plan may be old)."""
+    if not store:
+        return
+    there = _describe_store(ctx, store)
+    if there is None:
+        return
+    if not owned_by(there["tags"], ctx.stack):
+        ctx.log(f"  left {store_label(store)} in place: it is not tagged with stack {ctx.stack}")
+        return
     with ignoring("ResourceNotFoundException", "ParameterNotFound"):
         if "secretsmanager" in store:
             ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],

@@ -162,3 +162,84 @@ def test_count_two_converges_in_one_apply(cli: Any, moto: Moto, tmp_path: Path) 
     assert list(keys(moto).values()) == ["Active", "Active"]
     assert held_key_id(moto, SM) in keys(moto)
     assert cli("plan", str(manifest), "--detailed-exitcode").code == 0
+
+
+# -- 1. every store the tool writes is ownership-checked --------------------------------
+
+def make_store(moto: Moto, kind: str, value: str, tags: dict[str, str] | None = None) -> None:
+    tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        sm.create_secret(Name="keystest/app-dev", SecretString=value, **({"Tags": tag_list} if tag_list else {}))
+    else:
+        ssm: Any = moto.client("ssm")
+        ssm.put_parameter(Name="/keystest/app-dev/key", Value=value, Type="SecureString",
+                          **({"Tags": tag_list} if tag_list else {}))
+
+
+def store_value_and_tags(moto: Moto, kind: str) -> tuple[str, dict[str, str]]:
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        value = sm.get_secret_value(SecretId="keystest/app-dev")["SecretString"]
+        tags = sm.describe_secret(SecretId="keystest/app-dev").get("Tags", [])
+    else:
+        ssm: Any = moto.client("ssm")
+        value = ssm.get_parameter(Name="/keystest/app-dev/key", WithDecryption=True)["Parameter"]["Value"]
+        tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId="/keystest/app-dev/key")["TagList"]
+    return str(value), {t["Key"]: t["Value"] for t in tags}
+
+
+@pytest.mark.parametrize("kind", ["secretsmanager", "ssm"])
+def test_an_unowned_store_is_a_blocked_conflict_until_adopted(cli: Any, moto: Moto, tmp_path: Path,
+                                                              kind: str) -> None:
+    make_store(moto, kind, "someone else's data")
+    manifest = write(tmp_path, STORES[kind])
+    label = STORES[kind].replace(": ", ":")
+    plan = cli("plan", str(manifest))
+    assert f"{label} (owned by nobody) already exists and is not owned by stack keystest" in plan.out, plan.all
+    refused = cli("apply", str(manifest), "--auto-approve")
+    assert refused.code == 1 and "nothing was applied" in refused.all, refused.all
+    iam: Any = moto.client("iam")
+    assert iam.list_users()["Users"] == []
+    assert store_value_and_tags(moto, kind) == ("someone else's data", {})
+    gone = cli("destroy", str(manifest), "--auto-approve")
+    assert gone.code == 0, gone.all
+    assert store_value_and_tags(moto, kind) == ("someone else's data", {})
+    adopted = cli("apply", str(manifest), "--auto-approve", "--adopt")
+    assert adopted.code == 0, adopted.all
+    value, tags = store_value_and_tags(moto, kind)
+    assert tags["reconciler:stack"] == "keystest" and json.loads(value)["AccessKeyId"] in keys(moto)
+    assert cli("plan", str(manifest), "--detailed-exitcode").code == 0
+    no_traceback(plan, refused, gone, adopted)
+
+
+@pytest.mark.parametrize("kind", ["secretsmanager", "ssm"])
+def test_another_stacks_store_is_never_taken_not_even_with_adopt(cli: Any, moto: Moto, tmp_path: Path,
+                                                                 kind: str) -> None:
+    make_store(moto, kind, "other stack's key", {"reconciler:stack": "other", "reconciler:address": "x"})
+    manifest = write(tmp_path, STORES[kind])
+    for extra in ((), ("--adopt",)):
+        refused = cli("apply", str(manifest), "--auto-approve", *extra)
+        assert refused.code == 1 and "nothing was applied" in refused.all, refused.all
+        assert ("belongs to stack other" if extra else "(owned by stack other)") in refused.all, refused.all
+    assert "--adopt never takes" in refused.all
+    assert store_value_and_tags(moto, kind)[0] == "other stack's key"
+    iam: Any = moto.client("iam")
+    assert iam.list_users()["Users"] == []
+
+
+@pytest.mark.parametrize("kind", ["secretsmanager", "ssm"])
+def test_destroy_leaves_a_store_that_lost_our_stack_tag(cli: Any, moto: Moto, tmp_path: Path, kind: str) -> None:
+    manifest = write(tmp_path, STORES[kind])
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    value, _ = store_value_and_tags(moto, kind)
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        sm.untag_resource(SecretId="keystest/app-dev", TagKeys=["reconciler:stack"])
+    else:
+        ssm: Any = moto.client("ssm")
+        ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId="/keystest/app-dev/key",
+                                      TagKeys=["reconciler:stack"])
+    gone = cli("destroy", str(manifest), "--auto-approve")
+    assert gone.code == 0, gone.all
+    assert store_value_and_tags(moto, kind)[0] == value  # not ours any more: left in place

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,7 +102,8 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
         elif key.get("retired_unreadable"):
             # the retirement date was edited by hand: restart its grace today rather than guess
             retire.append(Step("retire", key["id"], "retirement date unreadable; grace_days restart today"))
-    good.sort(key=lambda k: k["age_days"])
+    # the key the store holds is kept first (consumers read it there), then the youngest
+    good.sort(key=lambda k: (k["id"] != attrs.get("held"), k["age_days"]))
     for key in good[spec["count"]:]:
         retire.append(Step("retire", key["id"], f"more active keys than count: {spec['count']}"))
     creates = max(0, spec["count"] - len(good))
@@ -274,6 +277,8 @@ class AccessKeys(Kind):
                                      "store": (store or {}).get("store", {})}
             if store is None:
                 attrs["store_missing"] = True
+            elif store.get("held"):
+                attrs["held"] = store["held"]
             # an unreadable intent marks no key undelivered (so none is deleted because of it); it is cleared
             if (intent is not None or INTENT_TAG in unreadable) and not any(k["role"] == "undelivered" for k in normal):
                 attrs["stale_intent"] = True
@@ -323,7 +328,7 @@ class AccessKeys(Kind):
                     "CreateDate": response["CreateDate"].isoformat()}))
                 del response, secret
                 delivered = [*delivered, key_id][-2:]
-                _write_store(ctx, spec, payload, delivered, adopt=attrs.get("store_owner") == "")
+                _write_store(ctx, spec, payload, delivered, key_id, adopt=attrs.get("store_owner") == "")
                 # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
                 _delete_undelivered(ctx, user, keep=existing | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
@@ -394,16 +399,26 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
         for item in page.get("SecretList", []):
             tags = tag_dict(item.get("Tags"))
             if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+                held = held_key_id(versions=item.get("SecretVersionsToStages"))
                 found[tags["reconciler:address"]] = {"store": {"secretsmanager": item["Name"]},
-                                                     "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+                                                     "key_ids": _delivered(tags, held), "held": held}
     ssm = ctx.client("ssm")
-    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate(
+    params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
-    for name in names:
+    for param in params:
+        name = param["Name"]
         tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
         if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
-            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+            held = held_key_id(description=param.get("Description"))
+            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
+                                                 "held": held}
     return found
+
+
+def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:
+    """Delivered keys: those the tag names, and the one the store's own metadata says it holds (the truth
+    when a run died between the store write and the tag write)."""
+    return [*tags.get(KEY_IDS_TAG, "").split(), *([held] if held else [])]
 
 
 def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
@@ -454,34 +469,70 @@ def _check_store_writable(ctx: Context, store: Mapping[str, Any], *, adopt: bool
                            "written to it. Name another store" + ("" if owner else ", or re-run with --adopt"))
 
 
-def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str], *,
+def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str], key_id: str, *,
                  adopt: bool = False) -> None:
+    """Store the key; the SAME call records `key_id` in the store's non-secret metadata (see `held_key_id`).
+
+    So a run that dies after this write but before the `reconciler:key-ids` tag lands still leaves the store
+    saying which key it holds, and the next run never deletes that key as undelivered.
+    """
     store = spec["store"]
     tags = {**spec["tags"], KEY_IDS_TAG: " ".join(key_ids)}
+    token = _version_token(key_id)
     if "secretsmanager" in store:
         sm = ctx.client("secretsmanager")
         extra = {"KmsKeyId": store["kms_key"]} if "kms_key" in store else {}
         try:
             sm.create_secret(Name=store["secretsmanager"], SecretString=payload.reveal(), Tags=tag_list(tags),
-                             Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+                             Description=f"access key of IAM user {spec['user']}, managed by reconciler",
+                             ClientRequestToken=token, **extra)
         except Exception as exc:
             if error_code(exc) != "ResourceExistsException":
                 raise
             _check_store_writable(ctx, store, adopt=adopt)  # created by someone else since the first check?
-            sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal())
+            sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal(),
+                                ClientRequestToken=token)
             sm.tag_resource(SecretId=store["secretsmanager"], Tags=tag_list(tags))
     else:
         ssm = ctx.client("ssm")
         extra = {"KeyId": store["kms_key"]} if "kms_key" in store else {}
         try:
             ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Tags=tag_list(tags),
-                              Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+                              Description=_description(spec["user"], key_id), **extra)
         except Exception as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
             _check_store_writable(ctx, store, adopt=adopt)
-            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True, **extra)
+            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True,
+                              Description=_description(spec["user"], key_id), **extra)
             ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=store["ssm"], Tags=tag_list(tags))
+
+
+# The key id a store holds, kept in non-secret metadata written by the same call as the value:
+# a secret's AWSCURRENT version id (our ClientRequestToken) starts with it; an SSM parameter's
+# description ends with it. Never the value itself: reading that needs GetSecretValue/decryption.
+_HELD_DESCRIPTION = re.compile(r"; holds key ([A-Z0-9]{16,128})$")
+_HELD_TOKEN = re.compile(r"^([A-Z0-9]{16,63})-[0-9a-f]+$")
+
+
+def _version_token(key_id: str) -> str:
+    """A version id (32-64 characters, unique per write) that names the key it stores."""
+    token = f"{key_id}-{uuid.uuid4().hex}"[:64]
+    return token if _HELD_TOKEN.match(token) else uuid.uuid4().hex  # an odd key id: plain token
+
+
+def _description(user: str, key_id: str) -> str:
+    return f"access key of IAM user {user}, managed by reconciler; holds key {key_id}"
+
+
+def held_key_id(*, versions: Mapping[str, Sequence[str]] | None = None, description: str | None = None) -> str | None:
+    """Pure: the key id the store's metadata says it holds (AWSCURRENT version, or SSM description), or None."""
+    for version, stages in (versions or {}).items():
+        found = _HELD_TOKEN.match(version)
+        if "AWSCURRENT" in stages and found:
+            return found.group(1)
+    found = _HELD_DESCRIPTION.search(description or "")
+    return found.group(1) if found else None
 
 
 def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> None:

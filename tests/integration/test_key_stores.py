@@ -243,3 +243,38 @@ def test_destroy_leaves_a_store_that_lost_our_stack_tag(cli: Any, moto: Moto, tm
     gone = cli("destroy", str(manifest), "--auto-approve")
     assert gone.code == 0, gone.all
     assert store_value_and_tags(moto, kind)[0] == value  # not ours any more: left in place
+
+
+# -- 3. the store's own record says which key was delivered ------------------------------
+
+@pytest.mark.parametrize("kind, tag_call", [("secretsmanager", "TagResource"), ("ssm", "AddTagsToResource")])
+def test_a_run_that_dies_after_the_store_write_never_costs_the_stored_key(faulty: Any, moto: Moto, tmp_path: Path,
+                                                                        kind: str, tag_call: str) -> None:
+    """A rotation writes the new key into the store, then its bookkeeping tag write fails for good
+    (every attempt answered 500): the run fails between the two. The next plain run must keep the key the
+    store holds (consumers may already use it) and converge, not delete it as undelivered."""
+    from tests.conftest import run_cli
+    from tests.faults.proxy import Fault, rule
+
+    manifest = write(tmp_path, STORES[kind])
+    env = faulty.env(RECONCILER_NOW=later(100))
+    assert run_cli(["apply", str(manifest), "--auto-approve"], faulty.env()).code == 0
+    first = held_key_id(moto, STORES[kind])
+    faulty.add(rule(Fault.HTTP_500, tag_call))
+    died = run_cli(["apply", str(manifest), "--auto-approve"], env)
+    assert died.code == 1, died.all
+    assert faulty.faults()[f"{tag_call}:500"] >= 1, faulty.faults()
+    second = held_key_id(moto, STORES[kind])
+    assert second != first and keys(moto)[second] == "Active"
+    faulty.clear()
+    # the re-runs use the real clock: moto stamps keys with it, so `second` is young only there
+    plan = run_cli(["plan", str(manifest)], faulty.env())
+    assert f"keys.{second}" not in plan.out, plan.out  # neither deleted nor retired
+    rerun = run_cli(["apply", str(manifest), "--auto-approve"], faulty.env())
+    assert rerun.code == 0, rerun.all
+    assert held_key_id(moto, STORES[kind]) == second
+    assert keys(moto) == {first: "Inactive", second: "Active"}
+    settled = run_cli(["plan", str(manifest), "--detailed-exitcode"], faulty.env())
+    assert settled.code == 0, settled.all
+    for result in (died, plan, rerun, settled):
+        assert not any(s in result.all for s in faulty.secrets_seen)

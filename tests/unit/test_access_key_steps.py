@@ -126,3 +126,20 @@ def test_no_key_inside_grace_is_ever_deleted_and_the_last_active_key_stays() -> 
                 created = any(s.op == "create" for s in steps)
                 if count and active:
                     assert created or active - retired, (count, keys, steps)
+
+
+def test_the_store_metadata_names_the_key_it_holds() -> None:
+    from reconciler.kinds.access_key import _description, _version_token, held_key_id
+
+    token = _version_token("AKIAABCDEFGHIJKLMNOP")
+    assert 32 <= len(token) <= 64
+    assert held_key_id(versions={"old": ["AWSPREVIOUS"], token: ["AWSCURRENT"]}) == "AKIAABCDEFGHIJKLMNOP"
+    assert held_key_id(versions={token: ["AWSPREVIOUS"]}) is None  # only the current version counts
+    assert held_key_id(versions={"9f0c6d1e-0000-4000-8000-000000000000": ["AWSCURRENT"]}) is None
+    assert held_key_id(description=_description("u", "AKIAABCDEFGHIJKLMNOP")) == "AKIAABCDEFGHIJKLMNOP"
+    assert held_key_id(description="made by hand") is None
+
+
+def test_with_two_good_keys_the_one_the_store_holds_is_kept() -> None:
+    steps = key_steps(SPEC, {"keys": [key("A", 0), key("B", 0)], "store": {"ssm": "/k"}, "held": "A"})
+    assert [(s.op, s.key) for s in steps] == [("retire", "B")]

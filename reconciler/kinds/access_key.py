@@ -153,7 +153,7 @@ def store_label(store: Mapping[str, Any]) -> str:
 
 class AccessKeys(Kind):
     name = "iam.access_key"
-    services = ("iam", "secretsmanager", "ssm")
+    services = ("iam", "secretsmanager", "ssm", "kms")
     replace_on = frozenset({"store", "user"})
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
@@ -164,6 +164,10 @@ class AccessKeys(Kind):
             changes.append(AttrChange("store", store_label(live.attrs.get("store", {})),
                                       store_label(desired.spec["store"]), forces_replacement=True))
             return changes
+        if not live.attrs.get("store_missing"):
+            want, have = _kms(desired.spec["store"].get("kms_key")), live.attrs.get("store", {}).get("kms_key")
+            if want != have:
+                changes.append(AttrChange("store.kms_key", have or DEFAULT_KMS, want or DEFAULT_KMS))
         keys = {k["id"]: k for k in live.attrs.get("keys", [])}
         for step in key_steps(desired.spec, live.attrs):
             if step.op == "wait":
@@ -218,6 +222,7 @@ class AccessKeys(Kind):
         with ThreadPoolExecutor(max_workers=8) as pool:
             listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
         found: dict[str, LiveResource] = {}
+        not_checked: dict[str, str] = {}
         today = ctx.now
         # a store the manifest names that exists without our stack tag is a conflict, never written or deleted
         wanted_store = {d.spec["user"]: d.spec["store"] for d in desired}
@@ -274,11 +279,18 @@ class AccessKeys(Kind):
                 found[address] = _conflict(self.name, name, normal, *foreign[name])
                 continue
             attrs: dict[str, Any] = {"user": name, "keys": normal,
-                                     "store": (store or {}).get("store", {})}
+                                     "store": dict((store or {}).get("store", {}))}
             if store is None:
                 attrs["store_missing"] = True
-            elif store.get("held"):
-                attrs["held"] = store["held"]
+            else:
+                if store.get("held"):
+                    attrs["held"] = store["held"]
+                want = wanted_store.get(name, {})
+                kms, unknown = _same_kms(ctx, _kms(want.get("kms_key")), store.get("kms_key"))
+                if kms:
+                    attrs["store"]["kms_key"] = kms
+                if unknown:  # never a diff from a read that could not finish: said, not guessed
+                    not_checked[address] = unknown
             # an unreadable intent marks no key undelivered (so none is deleted because of it); it is cleared
             if (intent is not None or INTENT_TAG in unreadable) and not any(k["role"] == "undelivered" for k in normal):
                 attrs["stale_intent"] = True
@@ -286,7 +298,7 @@ class AccessKeys(Kind):
                 attrs["unreadable_tags"] = sorted(unreadable)
             found[address] = LiveResource(address, self.name, name, attrs, owned=owned_by(tags, ctx.stack),
                                           depends_on=(f"iam.user.{name}",))
-        return ReadResult(found)
+        return ReadResult(found, not_checked)
 
     # -- apply --------------------------------------------------------------
 
@@ -335,6 +347,9 @@ class AccessKeys(Kind):
         if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store") \
                 and "store_owner" not in attrs:  # bookkeeping goes only on a store that is ours
             _tag_store(ctx, spec["store"], delivered)
+        if not attrs.get("store_missing") and "store_owner" not in attrs and \
+                _kms(spec["store"].get("kms_key")) != attrs.get("store", {}).get("kms_key"):
+            _set_store_kms(ctx, spec)
 
     def delete(self, ctx: Context, change: Change) -> None:
         assert change.live is not None
@@ -401,7 +416,8 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
             if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
                 held = held_key_id(versions=item.get("SecretVersionsToStages"))
                 found[tags["reconciler:address"]] = {"store": {"secretsmanager": item["Name"]},
-                                                     "key_ids": _delivered(tags, held), "held": held}
+                                                     "key_ids": _delivered(tags, held), "held": held,
+                                                     "kms_key": _kms(item.get("KmsKeyId"))}
     ssm = ctx.client("ssm")
     params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
@@ -411,8 +427,59 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
         if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
             held = held_key_id(description=param.get("Description"))
             found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
-                                                 "held": held}
+                                                 "held": held, "kms_key": _kms(param.get("KeyId"))}
     return found
+
+
+DEFAULT_KMS = "(AWS managed key)"
+_DEFAULT_KMS_ALIASES = frozenset({"alias/aws/secretsmanager", "alias/aws/ssm"})
+
+
+def _kms(value: str | None) -> str | None:
+    """A store's KMS key as compared: None for the AWS-managed default, however it is spelled."""
+    if not value or value in _DEFAULT_KMS_ALIASES or value.endswith(tuple(":" + a for a in _DEFAULT_KMS_ALIASES)):
+        return None
+    return value
+
+
+def _same_kms(ctx: Context, want: str | None, have: str | None) -> tuple[str | None, str | None]:
+    """(the live key as compared, why it could not be compared or None).
+
+    Two spellings of one key (alias, id, ARN) are the same key: resolved with kms:DescribeKey when the
+    text differs. A resolution that fails (denied, throttled, gone) is reported not checked and reads
+    as `want`, so it can never plan a change.
+    """
+    if want == have or want is None or have is None:
+        return have, None
+    try:
+        if _key_arn(ctx, want) == _key_arn(ctx, have):
+            return want, None
+    except botocore.exceptions.ClientError as exc:
+        return want, f"store kms_key not compared: kms:DescribeKey failed ({error_code(exc)})"
+    return have, None
+
+
+def _key_arn(ctx: Context, key: str) -> str:
+    return ctx.memo(f"kms:arn:{key}", lambda: str(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]))
+
+
+def _set_store_kms(ctx: Context, spec: Mapping[str, Any]) -> None:
+    """Encrypt the store with the manifest's key (or the AWS-managed one), keeping its value and metadata."""
+    store = spec["store"]
+    if "secretsmanager" in store:
+        ctx.client("secretsmanager").update_secret(
+            SecretId=store["secretsmanager"], KmsKeyId=store.get("kms_key") or "alias/aws/secretsmanager")
+        return
+    # SSM has no re-encrypt call: the value is put again under the new key, held only inside a Secret
+    ssm = ctx.client("ssm")
+    current = ssm.get_parameter(Name=store["ssm"], WithDecryption=True)["Parameter"]
+    value = Secret(str(current.pop("Value")))
+    del current
+    listed = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [store["ssm"]]}])["Parameters"]
+    extra = {"Description": listed[0]["Description"]} if listed and listed[0].get("Description") else {}
+    ssm.put_parameter(Name=store["ssm"], Value=value.reveal(), Type="SecureString", Overwrite=True,
+                      KeyId=store.get("kms_key") or "alias/aws/ssm", **extra)
 
 
 def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:

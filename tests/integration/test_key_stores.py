@@ -278,3 +278,61 @@ def test_a_run_that_dies_after_the_store_write_never_costs_the_stored_key(faulty
     assert settled.code == 0, settled.all
     for result in (died, plan, rerun, settled):
         assert not any(s in result.all for s in faulty.secrets_seen)
+
+
+# -- 2. store.kms_key added or changed is planned and applied -----------------------------
+
+def store_kms(moto: Moto, kind: str) -> str | None:
+    if kind == "secretsmanager":
+        sm: Any = moto.client("secretsmanager")
+        return sm.describe_secret(SecretId="keystest/app-dev").get("KmsKeyId")  # type: ignore[no-any-return]
+    ssm: Any = moto.client("ssm")
+    (param,) = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": ["/keystest/app-dev/key"]}])["Parameters"]
+    return param.get("KeyId")  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", ["secretsmanager", "ssm"])
+def test_a_new_kms_key_on_an_existing_store_is_planned_and_applied(cli: Any, moto: Moto, tmp_path: Path,
+                                                                   kind: str) -> None:
+    manifest = write(tmp_path, STORES[kind])
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    held = held_key_id(moto, STORES[kind])
+    kms: Any = moto.client("kms")
+    first = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/keystest-1", TargetKeyId=first["KeyId"])
+    second = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/keystest-2", TargetKeyId=second["KeyId"])
+    for alias in ("alias/keystest-1", "alias/keystest-2"):  # added, then changed
+        manifest = write(tmp_path, f"{STORES[kind]}, kms_key: {alias}")
+        plan = cli("plan", str(manifest), "--detailed-exitcode")
+        assert plan.code == 2 and "store.kms_key" in plan.out and alias in plan.out, plan.all
+        applied = cli("apply", str(manifest), "--auto-approve")
+        assert applied.code == 0, applied.all
+        assert store_kms(moto, kind) == alias
+        assert cli("plan", str(manifest), "--detailed-exitcode").code == 0
+        assert held_key_id(moto, STORES[kind]) == held and keys(moto) == {held: "Active"}  # value kept
+    # the same key spelled as its ARN is no change
+    manifest = write(tmp_path, f"{STORES[kind]}, kms_key: {second['Arn']}")
+    same = cli("plan", str(manifest), "--detailed-exitcode")
+    assert same.code == 0, same.all
+
+
+def test_a_kms_key_that_cannot_be_resolved_is_not_checked_never_a_change(faulty: Any, moto: Moto,
+                                                                         tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+    from tests.faults.proxy import Fault, rule
+
+    kms: Any = moto.client("kms")
+    key = kms.create_key()["KeyMetadata"]
+    kms.create_alias(AliasName="alias/keystest-1", TargetKeyId=key["KeyId"])
+    manifest = write(tmp_path, f"{SM}, kms_key: alias/keystest-1")
+    assert run_cli(["apply", str(manifest), "--auto-approve"], faulty.env()).code == 0
+    manifest = write(tmp_path, f"{SM}, kms_key: {key['Arn']}")  # same key, other spelling: needs DescribeKey
+    faulty.add(rule(Fault.HTTP_500, "DescribeKey"))
+    plan = run_cli(["plan", str(manifest), "--format", "json"], faulty.env())
+    assert faulty.faults()["DescribeKey:500"] >= 1
+    no_traceback(plan)
+    data = json.loads(plan.out)
+    assert "kms:DescribeKey failed" in data["not_checked"]["iam.user.app-dev.access_keys"], data["not_checked"]
+    assert all(c["action"] == "noop" for c in data["changes"]), data["changes"]

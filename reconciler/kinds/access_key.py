@@ -199,7 +199,12 @@ class AccessKeys(Kind):
         return notes
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
-        """Another stack's store is never taken over, not even with --adopt: adopting it would take its data."""
+        """Another stack's store is never taken over, not even with --adopt (that would take its data);
+        nor is an untagged store the manifest moves the keys onto (our old store still holds them)."""
+        if live is not None and live.attrs.get("store_moving"):
+            # adopting while our own store still holds the keys would leave two stores for one address
+            return (f"the manifest moves the keys to {store_label(live.attrs['store'])}, which exists without "
+                    "our stack tag: name a store that does not exist yet")
         if live is None or not live.attrs.get("store_owner"):
             return None
         return (f"{store_label(live.attrs['store'])} belongs to stack {live.attrs['store_owner']}; --adopt never "
@@ -226,15 +231,16 @@ class AccessKeys(Kind):
         today = ctx.now
         # a store the manifest names that exists without our stack tag is a conflict, never written or deleted
         wanted_store = {d.spec["user"]: d.spec["store"] for d in desired}
-        foreign: dict[str, tuple[Mapping[str, Any], str]] = {}
+        foreign: dict[str, tuple[Mapping[str, Any], str, bool]] = {}
         for name, spec_store in sorted(wanted_store.items()):
-            if f"iam.user.{name}.access_keys" not in stores:
+            mine = stores.get(f"iam.user.{name}.access_keys")
+            if mine is None or store_label(mine["store"]) != store_label(spec_store):  # new, or moved
                 there = _describe_store(ctx, spec_store)
                 if there is not None and not owned_by(there["tags"], ctx.stack):
-                    foreign[name] = (spec_store, there["tags"].get(STACK_TAG, ""))
-        for name, (spec_store, owner) in foreign.items():
+                    foreign[name] = (spec_store, there["tags"].get(STACK_TAG, ""), mine is not None)
+        for name, (spec_store, owner, moving) in foreign.items():
             if name not in users:  # the user does not exist yet: the store alone is the conflict
-                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner)
+                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving)
         for name, tags in sorted(users.items()):
             address = f"iam.user.{name}.access_keys"
             store = stores.get(address)
@@ -489,7 +495,7 @@ def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:
 
 
 def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
-              owner: str) -> LiveResource:
+              owner: str, moving: bool = False) -> LiveResource:
     """The address, when the store the manifest names exists without our stack tag (`owner`: its stack, or '').
 
     Unowned, so the plan shows a blocked conflict naming the store (unless --adopt; never for another
@@ -497,7 +503,8 @@ def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[s
     """
     label = f"{store_label(store)} (owned by {'stack ' + owner if owner else 'nobody'})"
     return LiveResource(f"iam.user.{user}.access_keys", kind, label,
-                        {"user": user, "keys": keys, "store": dict(store), "store_owner": owner},
+                        {"user": user, "keys": keys, "store": dict(store), "store_owner": owner,
+                         **({"store_moving": True} if moving else {})},
                         owned=False, depends_on=(f"iam.user.{user}",))
 
 

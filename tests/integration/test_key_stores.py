@@ -336,3 +336,18 @@ def test_a_kms_key_that_cannot_be_resolved_is_not_checked_never_a_change(faulty:
     data = json.loads(plan.out)
     assert "kms:DescribeKey failed" in data["not_checked"]["iam.user.app-dev.access_keys"], data["not_checked"]
     assert all(c["action"] == "noop" for c in data["changes"]), data["changes"]
+
+
+def test_moving_the_keys_onto_an_existing_unowned_store_is_refused(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path, SM)
+    assert cli("apply", str(manifest), "--auto-approve").code == 0
+    held = held_key_id(moto, SM)
+    sm: Any = moto.client("secretsmanager")
+    sm.create_secret(Name="keystest/elsewhere", SecretString="someone else's data")
+    moved = write(tmp_path, "secretsmanager: keystest/elsewhere")
+    for extra in ((), ("--adopt",)):
+        refused = cli("apply", str(moved), "--auto-approve", *extra)
+        assert refused.code == 1 and "nothing was applied" in refused.all, refused.all
+        assert "secretsmanager:keystest/elsewhere" in refused.all
+    assert sm.get_secret_value(SecretId="keystest/elsewhere")["SecretString"] == "someone else's data"
+    assert held_key_id(moto, SM) == held and keys(moto) == {held: "Active"}

@@ -4,7 +4,11 @@ Address `iam.user.<name>.access_keys`: the set of keys of one user plus the stor
 (a Secrets Manager secret or an SSM SecureString) that holds the newest one as
 JSON `{"AccessKeyId", "SecretAccessKey", "UserName", "CreateDate"}`.
 
-Bookkeeping lives in tags, never in a state file:
+Bookkeeping lives in tags and store metadata, never in a state file:
+- the store's own metadata, written by the same call as the value: the key id it holds
+  (a secret's AWSCURRENT version id starts with it; an SSM parameter's description ends
+  with it). It is the truth for "delivered", so a run that dies between the store write
+  and the tag below never makes the next run delete the key the store holds;
 - store tag `reconciler:key-ids`: the key ids this tool delivered into the store;
 - user tag `reconciler:key-intent`: set just before CreateAccessKey and removed once
   the secret is stored, so a key made by a run that died in between is recognised
@@ -14,8 +18,15 @@ Bookkeeping lives in tags, never in a state file:
 - user tag `reconciler:key-retired-<KEYID>`: the day a key was deactivated; it is
   deleted `grace_days` later.
 A key the store does not know (made by hand) is deactivated and retired, loudly in
-the plan, never deleted silently. AWS allows two keys per user: when a new key
-needs a slot, the oldest retired key goes first, even inside its grace period.
+the plan, never deleted silently. AWS allows two keys per user: no retired key is
+deleted inside its grace period to make room; the rotation waits (a plan note says
+for which key and how many days), and the key in use stays active until its
+replacement exists. A bookkeeping tag edited past reading never deletes a key.
+
+The store is ownership-checked like any resource: one that exists under the manifest's
+name without our stack tag is a blocked conflict (unless --adopt; another stack's store,
+never), re-checked just before a key is created and before the write, and destroy or
+replace deletes a store only while it carries our stack tag.
 
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.

@@ -257,6 +257,11 @@ def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
     for key in ("stack", "region"):
         if reviewed[key] != now[key]:
             raise UsageError(f"the plan file is for {key} {reviewed[key]!r}, but the manifest says {now[key]!r}")
+    # a plan reviewed for one account must never be applied to another, even when both look alike
+    # (empty accounts give identical plans); not stale (4): a new plan would target the wrong account
+    if reviewed["account"] != now["account"]:
+        raise UsageError(f"the plan file is for account {reviewed['account']}, but the credentials are for "
+                         f"account {now['account']}; use credentials for {reviewed['account']}, or plan again")
     reasons = []
     if reviewed["manifest_sha256"] != now["manifest_sha256"]:
         reasons.append("the manifest (or a policy file it references) changed")

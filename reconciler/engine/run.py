@@ -46,7 +46,14 @@ def now() -> datetime.datetime:
     """The clock; RECONCILER_NOW (ISO 8601) pins it for tests of key rotation."""
     pinned = os.environ.get("RECONCILER_NOW")
     if pinned:
-        return datetime.datetime.fromisoformat(pinned).astimezone(datetime.UTC)
+        try:
+            moment = datetime.datetime.fromisoformat(pinned)
+        except ValueError:
+            raise UsageError(f"RECONCILER_NOW={pinned!r} is not an ISO 8601 time; use e.g. "
+                             "2030-01-31T12:00:00+00:00, or unset it") from None
+        if moment.tzinfo is None:  # a naive time would be read in the machine's zone: say UTC explicitly
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment.astimezone(datetime.UTC)
     return datetime.datetime.now(datetime.UTC)
 
 
@@ -57,6 +64,7 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
     `kind:<name>` entry for the orphans nobody looked for, are reported not checked.
     """
+    clock = now()  # first: a bad RECONCILER_NOW is a usage error before any file is read or AWS is called
     manifest, findings = load_manifest(manifest_path)
     desired = [] if destroy else expand(manifest)
     if options.region and options.region != manifest.region:
@@ -69,7 +77,7 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     if manifest.account and manifest.account != account:
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
                                f"account: {manifest.account!r}; refusing to touch the wrong account")
-    ctx = Context(clients, manifest.stack, region, account, now(), manifest.base_dir, options.registry)
+    ctx = Context(clients, manifest.stack, region, account, clock, manifest.base_dir, options.registry)
     kinds = all_kinds()
     skipped = {d.address: f"kind {d.kind} not read (--skip-kind)" for d in desired if d.kind in skip_kinds}
     skipped.update({f"kind:{k}": "not read (--skip-kind): orphans of this kind were not looked for"

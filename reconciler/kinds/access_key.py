@@ -4,7 +4,11 @@ Address `iam.user.<name>.access_keys`: the set of keys of one user plus the stor
 (a Secrets Manager secret or an SSM SecureString) that holds the newest one as
 JSON `{"AccessKeyId", "SecretAccessKey", "UserName", "CreateDate"}`.
 
-Bookkeeping lives in tags, never in a state file:
+Bookkeeping lives in tags and store metadata, never in a state file:
+- the store's own metadata, written by the same call as the value: the key id it holds
+  (a secret's AWSCURRENT version id starts with it; an SSM parameter's description ends
+  with it). It is the truth for "delivered", so a run that dies between the store write
+  and the tag below never makes the next run delete the key the store holds;
 - store tag `reconciler:key-ids`: the key ids this tool delivered into the store;
 - user tag `reconciler:key-intent`: set just before CreateAccessKey and removed once
   the secret is stored, so a key made by a run that died in between is recognised
@@ -14,8 +18,15 @@ Bookkeeping lives in tags, never in a state file:
 - user tag `reconciler:key-retired-<KEYID>`: the day a key was deactivated; it is
   deleted `grace_days` later.
 A key the store does not know (made by hand) is deactivated and retired, loudly in
-the plan, never deleted silently. AWS allows two keys per user: when a new key
-needs a slot, the oldest retired key goes first, even inside its grace period.
+the plan, never deleted silently. AWS allows two keys per user: no retired key is
+deleted inside its grace period to make room; the rotation waits (a plan note says
+for which key and how many days), and the key in use stays active until its
+replacement exists. A bookkeeping tag edited past reading never deletes a key.
+
+The store is ownership-checked like any resource: one that exists under the manifest's
+name without our stack tag is a blocked conflict (unless --adopt; another stack's store,
+never), re-checked just before a key is created and before the write, and destroy or
+replace deletes a store only while it carries our stack tag.
 
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.
@@ -25,11 +36,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.exceptions
+
+from reconciler.errors import TerminalAwsError
 from reconciler.kinds.base import (
     STACK_TAG,
     Context,
@@ -61,15 +77,24 @@ class Step:
 
 
 def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
-    """Pure: the steps that bring the user's keys and store to the desired state."""
+    """Pure: the steps that bring the user's keys and store to the desired state.
+
+    Invariants: never more than two keys at any point (AWS's limit); a retired key is
+    deleted only after `grace_days`, never early to make room; a key the store does not
+    know is retired, never deleted; a key due for rotation is retired only while another
+    active key remains (made in this run, or kept). When a new key needs a slot that no
+    key may give up yet, the rotation waits: a `wait` step (a plan note, no write) says
+    which key's grace must end first and in how many days.
+    """
     keys = list(attrs.get("keys", []))
+    grace = spec["grace_days"]
     steps: list[Step] = []
     kept: list[Mapping[str, Any]] = []
     for key in keys:
         role = key["role"]
         if role == "undelivered":
             steps.append(Step("delete", key["id"], "created by a run that died before storing it"))
-        elif role == "retired" and key.get("retired_days", 0) >= spec["grace_days"]:
+        elif role == "retired" and not key.get("retired_unreadable") and key.get("retired_days", 0) >= grace:
             steps.append(Step("delete", key["id"], f"retired {key.get('retired_days')} days ago; grace ended"))
         else:
             kept.append(key)
@@ -85,38 +110,50 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
             retire.append(Step("retire", key["id"], "deactivated by hand"))
         elif key["role"] == "unknown":
             retire.append(Step("retire", key["id"], "unknown to the store (created by hand)"))
-    for key in due:
-        retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
-                                                 f"{spec['rotate_after_days']}); rotated"))
-    good.sort(key=lambda k: k["age_days"])
+        elif key.get("retired_unreadable"):
+            # the retirement date was edited by hand: restart its grace today rather than guess
+            retire.append(Step("retire", key["id"], "retirement date unreadable; grace_days restart today"))
+    # the key the store holds is kept first (consumers read it there), then the youngest
+    good.sort(key=lambda k: (k["id"] != attrs.get("held"), k["age_days"]))
     for key in good[spec["count"]:]:
         retire.append(Step("retire", key["id"], f"more active keys than count: {spec['count']}"))
     creates = max(0, spec["count"] - len(good))
-    slots = 2 - len(kept)
-    # free a slot per create: oldest retired / inactive first; failing that, the oldest key due for
-    # rotation (only when two active keys fill AWS's limit, as with count: 2)
-    # inactive keys go first (nobody can be using them), then the oldest
-    spare = sorted((k for k in kept if k["status"] == "Inactive" or k["role"] in ("retired", "unknown")),
-                   key=lambda k: (k["status"] == "Active", -k["age_days"]))
-    spare += sorted(due, key=lambda k: -k["age_days"])[: max(0, len(due) - 1)] if len(good) + len(due) > 1 else []
-    made = 0
-    for _ in range(creates):
-        if slots > 0:
-            slots -= 1
-        elif spare:
-            victim = spare.pop(0)
-            steps.append(Step("delete", victim["id"], "AWS allows two keys per user; removed early to make room"))
-            retire = [r for r in retire if r.key != victim["id"]]
-        else:
-            break
-        made += 1
+    slots = max(0, 2 - len(kept))  # a kept key holds its slot until its grace ends: no early delete
+    made = min(creates, slots)
+    lost = bool(attrs.get("store_missing")) and not made and spec["count"] > 0 and slots > 0
+    # retire due keys oldest first, but never the last active key while its replacement cannot be made yet
+    working = min(len(good), spec["count"]) + made + int(lost)
+    due.sort(key=lambda k: -k["age_days"])
+    for index, key in enumerate(due):
+        if spec["count"] == 0 or working + len(due) - index - 1 >= 1:
+            retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
+                                                     f"{spec['rotate_after_days']}); rotated"))
     for _ in range(made):
         steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
-    if attrs.get("store_missing") and not made and spec["count"] > 0:
+    if lost:
         steps.append(Step("create", None, "the store is missing; a new key replaces the lost one"))
-    if attrs.get("stale_intent") and not any(s.op == "create" for s in steps):
+    if attrs.get("stale_intent") and not made and not lost:
         steps.append(Step("clear-intent", None, "left by a run that died after storing its key"))
+    waiting = creates - made if not lost else 0
+    if waiting > 0 or (attrs.get("store_missing") and spec["count"] > 0 and not made and not lost):
+        steps.append(_wait_step(kept, {r.key for r in retire}, grace))
     return steps + retire
+
+
+def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], grace: int) -> Step:
+    """The note for a new key that has no free slot: which key's grace ends first, and when."""
+    ends = []
+    for key in kept:
+        if key["role"] == "retired":
+            ends.append((max(0, grace - (0 if key.get("retired_unreadable") else key.get("retired_days", 0))),
+                         key["id"]))
+        elif key["id"] in retiring:
+            ends.append((grace, key["id"]))
+    why = "a new key waits for a free slot (AWS allows two keys per user, and no key is deleted inside grace_days)"
+    if not ends:
+        return Step("wait", None, why)
+    days, ident = min(ends)
+    return Step("wait", ident, f"{why}: it can proceed when the grace of key {ident} ends, in {days} day(s)")
 
 
 def store_label(store: Mapping[str, Any]) -> str:
@@ -127,7 +164,7 @@ def store_label(store: Mapping[str, Any]) -> str:
 
 class AccessKeys(Kind):
     name = "iam.access_key"
-    services = ("iam", "secretsmanager", "ssm")
+    services = ("iam", "secretsmanager", "ssm", "kms")
     replace_on = frozenset({"store", "user"})
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
@@ -138,8 +175,14 @@ class AccessKeys(Kind):
             changes.append(AttrChange("store", store_label(live.attrs.get("store", {})),
                                       store_label(desired.spec["store"]), forces_replacement=True))
             return changes
+        if not live.attrs.get("store_missing"):
+            want, have = _kms(desired.spec["store"].get("kms_key")), live.attrs.get("store", {}).get("kms_key")
+            if want != have:
+                changes.append(AttrChange("store.kms_key", have or DEFAULT_KMS, want or DEFAULT_KMS))
         keys = {k["id"]: k for k in live.attrs.get("keys", [])}
         for step in key_steps(desired.spec, live.attrs):
+            if step.op == "wait":
+                continue  # not a change: shown as a note, nothing is written
             if step.op == "create":
                 changes.append(AttrChange("keys.new", None, f"(sensitive) {step.why}", sensitive=False))
             elif step.op == "clear-intent":
@@ -157,9 +200,26 @@ class AccessKeys(Kind):
             for key in live.attrs.get("keys", []):
                 if key["role"] == "unknown":
                     notes.append(f"WARNING: key {key['id']} is unknown to the store (created by hand)")
+            for tag in live.attrs.get("unreadable_tags", []):
+                notes.append(f"WARNING: tag {tag} on user {live.attrs['user']} has an unreadable value "
+                             "(edited by hand?); no key is deleted because of it")
+        if desired is not None and live is not None and action is not Action.DELETE:
+            notes.extend(f"waiting: {s.why}" for s in key_steps(desired.spec, live.attrs) if s.op == "wait")
         if action is Action.DELETE and live is not None:
             notes.append(f"deletes every access key of {live.attrs['user']} and the stored secret")
         return notes
+
+    def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
+        """Another stack's store is never taken over, not even with --adopt (that would take its data);
+        nor is an untagged store the manifest moves the keys onto (our old store still holds them)."""
+        if live is not None and live.attrs.get("store_moving"):
+            # adopting while our own store still holds the keys would leave two stores for one address
+            return (f"the manifest moves the keys to {store_label(live.attrs['store'])}, which exists without "
+                    "our stack tag: name a store that does not exist yet")
+        if live is None or not live.attrs.get("store_owner"):
+            return None
+        return (f"{store_label(live.attrs['store'])} belongs to stack {live.attrs['store_owner']}; --adopt never "
+                "takes another stack's key store: name another store in the manifest")
 
     # -- read ---------------------------------------------------------------
 
@@ -178,14 +238,27 @@ class AccessKeys(Kind):
         with ThreadPoolExecutor(max_workers=8) as pool:
             listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
         found: dict[str, LiveResource] = {}
+        not_checked: dict[str, str] = {}
         today = ctx.now
+        # a store the manifest names that exists without our stack tag is a conflict, never written or deleted
+        wanted_store = {d.spec["user"]: d.spec["store"] for d in desired}
+        foreign: dict[str, tuple[Mapping[str, Any], str, bool]] = {}
+        for name, spec_store in sorted(wanted_store.items()):
+            mine = stores.get(f"iam.user.{name}.access_keys")
+            if mine is None or store_label(mine["store"]) != store_label(spec_store):  # new, or moved
+                there = _describe_store(ctx, spec_store)
+                if there is not None and not owned_by(there["tags"], ctx.stack):
+                    foreign[name] = (spec_store, there["tags"].get(STACK_TAG, ""), mine is not None)
+        for name, (spec_store, owner, moving) in foreign.items():
+            if name not in users:  # the user does not exist yet: the store alone is the conflict
+                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving)
         for name, tags in sorted(users.items()):
             address = f"iam.user.{name}.access_keys"
             store = stores.get(address)
             keys = listed[name]
             if store is None and not keys and name not in wanted:
                 continue
-            if store is None and not keys:
+            if store is None and not keys and name not in foreign:
                 zero = [d for d in desired if d.spec["user"] == name and d.spec["count"] == 0]
                 if zero:  # no keys wanted and none there: in sync, nothing to store
                     found[address] = LiveResource(address, self.name, name, {
@@ -193,12 +266,14 @@ class AccessKeys(Kind):
                         owned=owned_by(tags, ctx.stack), depends_on=(f"iam.user.{name}",))
                 continue  # nothing exists yet: the plan creates it
             delivered = set((store or {}).get("key_ids", []))
-            intent = _parse_time(tags.get(INTENT_TAG))
+            unreadable: list[str] = []
+            intent = _read_time(tags, INTENT_TAG, unreadable)
             normal = []
             for key in keys:
                 created = key["CreateDate"]
-                retired = _parse_time(tags.get(RETIRED_PREFIX + key["AccessKeyId"]))
-                if retired is not None:
+                retired_tag = RETIRED_PREFIX + key["AccessKeyId"]
+                retired = _read_time(tags, retired_tag, unreadable)
+                if retired_tag in tags:  # an unreadable day counts as in grace; its grace restarts
                     role = "retired"
                 elif key["AccessKeyId"] in delivered:
                     role = "delivered"
@@ -213,17 +288,34 @@ class AccessKeys(Kind):
                 }
                 if retired is not None:
                     entry["retired_days"] = (today - retired).days
+                elif role == "retired":
+                    entry["retired_unreadable"] = True
                 normal.append(entry)
             normal.sort(key=lambda k: (k["age_days"], k["id"]))
+            if name in foreign:
+                found[address] = _conflict(self.name, name, normal, *foreign[name])
+                continue
             attrs: dict[str, Any] = {"user": name, "keys": normal,
-                                     "store": (store or {}).get("store", {})}
+                                     "store": dict((store or {}).get("store", {}))}
             if store is None:
                 attrs["store_missing"] = True
-            if intent is not None and not any(k["role"] == "undelivered" for k in normal):
+            else:
+                if store.get("held"):
+                    attrs["held"] = store["held"]
+                want = wanted_store.get(name, {})
+                kms, unknown = _same_kms(ctx, _kms(want.get("kms_key")), store.get("kms_key"))
+                if kms:
+                    attrs["store"]["kms_key"] = kms
+                if unknown:  # never a diff from a read that could not finish: said, not guessed
+                    not_checked[address] = unknown
+            # an unreadable intent marks no key undelivered (so none is deleted because of it); it is cleared
+            if (intent is not None or INTENT_TAG in unreadable) and not any(k["role"] == "undelivered" for k in normal):
                 attrs["stale_intent"] = True
+            if unreadable:
+                attrs["unreadable_tags"] = sorted(unreadable)
             found[address] = LiveResource(address, self.name, name, attrs, owned=owned_by(tags, ctx.stack),
                                           depends_on=(f"iam.user.{name}",))
-        return ReadResult(found)
+        return ReadResult(found, not_checked)
 
     # -- apply --------------------------------------------------------------
 
@@ -253,6 +345,8 @@ class AccessKeys(Kind):
             elif step.op == "clear-intent":
                 _untag_user(ctx, user, [INTENT_TAG])
             elif step.op == "create":
+                # before any key exists: a store that is not ours is never written (the key would be lost)
+                _check_store_writable(ctx, spec["store"], adopt=attrs.get("store_owner") == "")
                 iam.tag_user(UserName=user, Tags=[{"Key": INTENT_TAG, "Value": _format_time(ctx.now)}])
                 existing = {k["AccessKeyId"] for k in _list_keys_metadata(ctx, user)}
                 response = iam.create_access_key(UserName=user)["AccessKey"]
@@ -263,12 +357,16 @@ class AccessKeys(Kind):
                     "CreateDate": response["CreateDate"].isoformat()}))
                 del response, secret
                 delivered = [*delivered, key_id][-2:]
-                _write_store(ctx, spec, payload, delivered)
+                _write_store(ctx, spec, payload, delivered, key_id, adopt=attrs.get("store_owner") == "")
                 # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
                 _delete_undelivered(ctx, user, keep=existing | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
-        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store"):
+        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store") \
+                and "store_owner" not in attrs:  # bookkeeping goes only on a store that is ours
             _tag_store(ctx, spec["store"], delivered)
+        if not attrs.get("store_missing") and "store_owner" not in attrs and \
+                _kms(spec["store"].get("kms_key")) != attrs.get("store", {}).get("kms_key"):
+            _set_store_kms(ctx, spec)
 
     def delete(self, ctx: Context, change: Change) -> None:
         assert change.live is not None
@@ -305,6 +403,15 @@ def _parse_time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
 
 
+def _read_time(tags: Mapping[str, str], key: str, unreadable: list[str]) -> datetime.datetime | None:
+    """The time in one bookkeeping tag; None (and `key` noted in `unreadable`) when edited past reading."""
+    try:
+        return _parse_time(tags.get(key))
+    except ValueError:  # a hand-edited value: judged safe by the caller, never a reason to delete
+        unreadable.append(key)
+        return None
+
+
 def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:
     iam = ctx.client("iam")
     keys = [k for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
@@ -324,43 +431,193 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
         for item in page.get("SecretList", []):
             tags = tag_dict(item.get("Tags"))
             if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+                held = held_key_id(versions=item.get("SecretVersionsToStages"))
                 found[tags["reconciler:address"]] = {"store": {"secretsmanager": item["Name"]},
-                                                     "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+                                                     "key_ids": _delivered(tags, held), "held": held,
+                                                     "kms_key": _kms(item.get("KmsKeyId"))}
     ssm = ctx.client("ssm")
-    names = [p["Name"] for page in ssm.get_paginator("describe_parameters").paginate(
+    params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
-    for name in names:
+    for param in params:
+        name = param["Name"]
         tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
         if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
-            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": tags.get(KEY_IDS_TAG, "").split()}
+            held = held_key_id(description=param.get("Description"))
+            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
+                                                 "held": held, "kms_key": _kms(param.get("KeyId"))}
     return found
 
 
-def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str]) -> None:
+DEFAULT_KMS = "(AWS managed key)"
+_DEFAULT_KMS_ALIASES = frozenset({"alias/aws/secretsmanager", "alias/aws/ssm"})
+
+
+def _kms(value: str | None) -> str | None:
+    """A store's KMS key as compared: None for the AWS-managed default, however it is spelled."""
+    if not value or value in _DEFAULT_KMS_ALIASES or value.endswith(tuple(":" + a for a in _DEFAULT_KMS_ALIASES)):
+        return None
+    return value
+
+
+def _same_kms(ctx: Context, want: str | None, have: str | None) -> tuple[str | None, str | None]:
+    """(the live key as compared, why it could not be compared or None).
+
+    Two spellings of one key (alias, id, ARN) are the same key: resolved with kms:DescribeKey when the
+    text differs. A resolution that fails (denied, throttled, gone) is reported not checked and reads
+    as `want`, so it can never plan a change.
+    """
+    if want == have or want is None or have is None:
+        return have, None
+    try:
+        if _key_arn(ctx, want) == _key_arn(ctx, have):
+            return want, None
+    except botocore.exceptions.ClientError as exc:
+        return want, f"store kms_key not compared: kms:DescribeKey failed ({error_code(exc)})"
+    return have, None
+
+
+def _key_arn(ctx: Context, key: str) -> str:
+    return ctx.memo(f"kms:arn:{key}", lambda: str(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]))
+
+
+def _set_store_kms(ctx: Context, spec: Mapping[str, Any]) -> None:
+    """Encrypt the store with the manifest's key (or the AWS-managed one), keeping its value and metadata."""
+    store = spec["store"]
+    if "secretsmanager" in store:
+        ctx.client("secretsmanager").update_secret(
+            SecretId=store["secretsmanager"], KmsKeyId=store.get("kms_key") or "alias/aws/secretsmanager")
+        return
+    # SSM has no re-encrypt call: the value is put again under the new key, held only inside a Secret
+    ssm = ctx.client("ssm")
+    current = ssm.get_parameter(Name=store["ssm"], WithDecryption=True)["Parameter"]
+    value = Secret(str(current.pop("Value")))
+    del current
+    listed = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [store["ssm"]]}])["Parameters"]
+    extra = {"Description": listed[0]["Description"]} if listed and listed[0].get("Description") else {}
+    ssm.put_parameter(Name=store["ssm"], Value=value.reveal(), Type="SecureString", Overwrite=True,
+                      KeyId=store.get("kms_key") or "alias/aws/ssm", **extra)
+
+
+def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:
+    """Delivered keys: those the tag names, and the one the store's own metadata says it holds (the truth
+    when a run died between the store write and the tag write)."""
+    return [*tags.get(KEY_IDS_TAG, "").split(), *([held] if held else [])]
+
+
+def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
+              owner: str, moving: bool = False) -> LiveResource:
+    """The address, when the store the manifest names exists without our stack tag (`owner`: its stack, or '').
+
+    Unowned, so the plan shows a blocked conflict naming the store (unless --adopt; never for another
+    stack's store, see `blocked`), and destroy never deletes it.
+    """
+    label = f"{store_label(store)} (owned by {'stack ' + owner if owner else 'nobody'})"
+    return LiveResource(f"iam.user.{user}.access_keys", kind, label,
+                        {"user": user, "keys": keys, "store": dict(store), "store_owner": owner,
+                         **({"store_moving": True} if moving else {})},
+                        owned=False, depends_on=(f"iam.user.{user}",))
+
+
+def _describe_store(ctx: Context, store: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Tags of the store named in `store`, or None when there is no such store. Read-only calls only."""
+    if "secretsmanager" in store:
+        try:
+            found = ctx.client("secretsmanager").describe_secret(SecretId=store["secretsmanager"])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise  # a denied or failed read fails the run; it never reads as "no store"
+        return {"tags": tag_dict(found.get("Tags"))}
+    ssm = ctx.client("ssm")
+    listed = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [store["ssm"]]}])["Parameters"]
+    if not listed:
+        return None
+    tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=store["ssm"])["TagList"]
+    return {"tags": tag_dict(tags)}
+
+
+def _check_store_writable(ctx: Context, store: Mapping[str, Any], *, adopt: bool) -> None:
+    """Refuse to write a store that exists and is not ours (checked again at write time: the plan may be old).
+
+    Writable: no such store, a store tagged with our stack, or (`adopt`, approved in the plan) an untagged one.
+    """
+    there = _describe_store(ctx, store)
+    if there is None or owned_by(there["tags"], ctx.stack):
+        return
+    owner = there["tags"].get(STACK_TAG, "")
+    if adopt and not owner:
+        return
+    raise TerminalAwsError(f"{store_label(store)} already exists and is owned by "
+                           f"{'stack ' + owner if owner else 'nobody'}, not stack {ctx.stack}; nothing was "
+                           "written to it. Name another store" + ("" if owner else ", or re-run with --adopt"))
+
+
+def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str], key_id: str, *,
+                 adopt: bool = False) -> None:
+    """Store the key; the SAME call records `key_id` in the store's non-secret metadata (see `held_key_id`).
+
+    So a run that dies after this write but before the `reconciler:key-ids` tag lands still leaves the store
+    saying which key it holds, and the next run never deletes that key as undelivered.
+    """
     store = spec["store"]
     tags = {**spec["tags"], KEY_IDS_TAG: " ".join(key_ids)}
+    token = _version_token(key_id)
     if "secretsmanager" in store:
         sm = ctx.client("secretsmanager")
         extra = {"KmsKeyId": store["kms_key"]} if "kms_key" in store else {}
         try:
             sm.create_secret(Name=store["secretsmanager"], SecretString=payload.reveal(), Tags=tag_list(tags),
-                             Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+                             Description=f"access key of IAM user {spec['user']}, managed by reconciler",
+                             ClientRequestToken=token, **extra)
         except Exception as exc:
             if error_code(exc) != "ResourceExistsException":
                 raise
-            sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal())
+            _check_store_writable(ctx, store, adopt=adopt)  # created by someone else since the first check?
+            sm.put_secret_value(SecretId=store["secretsmanager"], SecretString=payload.reveal(),
+                                ClientRequestToken=token)
             sm.tag_resource(SecretId=store["secretsmanager"], Tags=tag_list(tags))
     else:
         ssm = ctx.client("ssm")
         extra = {"KeyId": store["kms_key"]} if "kms_key" in store else {}
         try:
             ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Tags=tag_list(tags),
-                              Description=f"access key of IAM user {spec['user']}, managed by reconciler", **extra)
+                              Description=_description(spec["user"], key_id), **extra)
         except Exception as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
-            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True, **extra)
+            _check_store_writable(ctx, store, adopt=adopt)
+            ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Overwrite=True,
+                              Description=_description(spec["user"], key_id), **extra)
             ssm.add_tags_to_resource(ResourceType="Parameter", ResourceId=store["ssm"], Tags=tag_list(tags))
+
+
+# The key id a store holds, kept in non-secret metadata written by the same call as the value:
+# a secret's AWSCURRENT version id (our ClientRequestToken) starts with it; an SSM parameter's
+# description ends with it. Never the value itself: reading that needs GetSecretValue/decryption.
+_HELD_DESCRIPTION = re.compile(r"; holds key ([A-Z0-9]{16,128})$")
+_HELD_TOKEN = re.compile(r"^([A-Z0-9]{16,63})-[0-9a-f]+$")
+
+
+def _version_token(key_id: str) -> str:
+    """A version id (32-64 characters, unique per write) that names the key it stores."""
+    token = f"{key_id}-{uuid.uuid4().hex}"[:64]
+    return token if _HELD_TOKEN.match(token) else uuid.uuid4().hex  # an odd key id: plain token
+
+
+def _description(user: str, key_id: str) -> str:
+    return f"access key of IAM user {user}, managed by reconciler; holds key {key_id}"
+
+
+def held_key_id(*, versions: Mapping[str, Sequence[str]] | None = None, description: str | None = None) -> str | None:
+    """Pure: the key id the store's metadata says it holds (AWSCURRENT version, or SSM description), or None."""
+    for version, stages in (versions or {}).items():
+        found = _HELD_TOKEN.match(version)
+        if "AWSCURRENT" in stages and found:
+            return found.group(1)
+    found = _HELD_DESCRIPTION.search(description or "")
+    return found.group(1) if found else None
 
 
 def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> None:
@@ -372,6 +629,15 @@ def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> No
 
 
 def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
+    """Delete the store only if it still carries our stack tag (read just before: the plan may be old)."""
+    if not store:
+        return
+    there = _describe_store(ctx, store)
+    if there is None:
+        return
+    if not owned_by(there["tags"], ctx.stack):
+        ctx.log(f"  left {store_label(store)} in place: it is not tagged with stack {ctx.stack}")
+        return
     with ignoring("ResourceNotFoundException", "ParameterNotFound"):
         if "secretsmanager" in store:
             ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],

@@ -100,6 +100,9 @@ def _duplicates(items: list[dict[str, Any]], key: str, base: Path, source: Sourc
             seen[probe] = index
 
 
+RESERVED_SSM_PREFIX = "/reconciler/"  # engine/lock.py keeps the stack locks under it
+
+
 def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
     iam = data.get("iam", {})
     groups = iam.get("groups", [])
@@ -123,6 +126,11 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
                     yield source.problem(where, f"store {store[kind]!r} is used by two users",
                                          "give each user its own secret or parameter")
                 stores[ident] = where
+                if kind == "ssm" and (store[kind] + "/").startswith(RESERVED_SSM_PREFIX):
+                    # the tool's own names (the stack lock) live there: a store must never overwrite one
+                    yield source.problem(where, f"store {store[kind]!r} is under {RESERVED_SSM_PREFIX}, which "
+                                         "reconciler reserves for its own parameters (stack locks)",
+                                         "choose another parameter name")
         if "access_keys" in user:
             where = ("iam", "users", ui, "access_keys", "store")
             if "secretsmanager" in store and "ssm" in store:

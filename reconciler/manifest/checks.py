@@ -23,7 +23,15 @@ from jsonschema import Draft202012Validator
 from reconciler.errors import Problem
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source, json_path
-from reconciler.manifest.schema import document_errors, manifest_schema
+from reconciler.manifest.paths import (
+    PathRefused,
+    describe_root,
+    read_regular,
+    refuse_non_regular,
+    resolve_inside,
+    tree_root,
+)
+from reconciler.manifest.schema import leaf_errors, manifest_schema
 
 # Tags that exist to be moved to the newest build; an immutable repository refuses them.
 MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "prod", "current"})
@@ -139,6 +147,7 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
             yield source.problem(("ecr", "repositories", ri, "encryption", "kms_key"),
                                  "kms_key is only valid with type: KMS", "remove kms_key or set type: KMS")
     seen_tags: dict[tuple[str, str], Path] = {}
+    root = tree_root(base)
     for ii, image in enumerate(data.get("images", [])):
         repo_name = image["repository"]
         if repo_name not in by_name:
@@ -156,14 +165,59 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
             if immutable and tag in MOVING_TAGS:
                 yield source.problem(where, f"tag {tag!r} must move with each build, but {repo_name} is immutable",
                                      "use a version tag such as 1.4.2, or set tag_mutability: mutable")
-        context = (base / image["context"]).resolve()
-        if not context.is_dir():
-            yield source.problem(("images", ii, "context"), f"build context {image['context']!r} is not a directory",
-                                 "the path is relative to the manifest file")
-        elif not (context / image.get("dockerfile", "Dockerfile")).is_file():
-            yield source.problem(("images", ii, "dockerfile" if "dockerfile" in image else "context"),
-                                 f"no {image.get('dockerfile', 'Dockerfile')} in {image['context']}",
-                                 "set `dockerfile:` to the file's path inside the context")
+        yield from _image_paths(image, ii, source, base, root)
+
+
+def _image_paths(image: dict[str, Any], ii: int, source: Source, base: FsPath, root: FsPath) -> Iterator[Problem]:
+    """The context is a directory inside the tree; the Dockerfile and `.dockerignore` are regular files inside it.
+
+    A Dockerfile outside its context would be read by the Docker SDK and sent to the
+    daemon, whose error messages quote it: so it must lie inside the context, symlinks
+    resolved, exactly like the files the build sends.
+    """
+    written = image["context"]
+    dockerfile = image.get("dockerfile", "Dockerfile")
+    dockerfile_at: Path = ("images", ii, "dockerfile" if "dockerfile" in image else "context")
+    try:
+        context = resolve_inside(root, base.resolve(), written, "build context", describe_root(root, base))
+    except PathRefused as exc:
+        yield source.problem(("images", ii, "context"), exc.message, exc.hint)
+        return
+    if not context.is_dir():
+        yield source.problem(("images", ii, "context"), f"build context {written!r} is not a directory",
+                             "the path is relative to the manifest file")
+        return
+    try:
+        file = resolve_inside(context, context, dockerfile, "Dockerfile", f"its build context {written!r}")
+    except PathRefused as exc:
+        yield source.problem(dockerfile_at, exc.message, exc.hint)
+        return
+    if not file.exists():
+        yield source.problem(dockerfile_at, f"no {dockerfile} in {written}",
+                             "set `dockerfile:` to the file's path inside the context")
+    else:
+        try:
+            refuse_non_regular(file, dockerfile, "Dockerfile")
+        except PathRefused as exc:
+            yield source.problem(dockerfile_at, exc.message, exc.hint)
+        except OSError as exc:
+            yield source.problem(dockerfile_at, f"cannot read Dockerfile {dockerfile!r}: {exc.strerror}",
+                                 "the Dockerfile must be readable")
+    problem = dockerignore_problem(context)
+    if problem is not None:
+        yield source.problem(("images", ii, "context"), f"{written}/.dockerignore {problem}",
+                             "make .dockerignore a UTF-8 text file inside the context (or remove it)")
+
+
+def dockerignore_problem(context: FsPath) -> str | None:
+    """What is wrong with the context's `.dockerignore` (the Docker SDK reads it too), or None."""
+    from reconciler.manifest.image_inputs import DockerignoreError, dockerignore_patterns
+
+    try:
+        dockerignore_patterns(context)
+    except DockerignoreError as exc:
+        return str(exc)
+    return None
 
 
 _POLICY_VALIDATOR: Draft202012Validator | None = None
@@ -178,19 +232,23 @@ def _policy_validator() -> Draft202012Validator:
 
 
 def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    """Read and check each `{file: path}` policy; no message echoes anything read from the file."""
+    root = tree_root(base)
     for path, value in _walk(data):
         if not (isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str)):
             continue
         if not (len(path) >= 2 and path[-2] == "inline_policies") and not (path and path[-1] == "policy"):
             continue
         rel = str(value["file"])
-        file = base / rel
         where = (*path, "file")
         try:
-            with file.open("rb") as fh:  # bounded read: the path could name a device or a huge file
-                raw = fh.read(MAX_POLICY_BYTES + 1)
+            file = resolve_inside(root, base.resolve(), rel, "policy file", describe_root(root, base))
+            raw, _ = read_regular(file, rel, "policy file", MAX_POLICY_BYTES)
+        except PathRefused as exc:
+            yield source.problem(where, exc.message, exc.hint)
+            continue
         except OSError as exc:
-            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror or exc}",
+            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror or type(exc).__name__}",
                                  "the path is relative to the manifest file")
             continue
         if len(raw) > MAX_POLICY_BYTES:
@@ -205,16 +263,76 @@ def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
+            # position and the parser's own words (never the text around it)
             yield source.problem(where, f"{rel}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
                                  "policy files are IAM JSON documents")
             continue
-        errors = document_errors(_policy_validator(), document)
-        if errors:
-            at, message = errors[0]
+        except RecursionError:
+            yield source.problem(where, f"{rel}: invalid JSON: nested too deeply",
+                                 "policy files are IAM JSON documents")
+            continue
+        problem = policy_grammar_problem(document)
+        if problem is not None:
+            at, message = problem
             yield source.problem(where, f"{rel}: not a valid IAM policy at {at}: {message}",
                                  "see the IAM policy grammar: Version, Statement[Effect, Action, Resource]")
             continue
         pol[rel] = document
+
+
+# The words of the IAM policy grammar: a path through a policy file shows these, and masks every other key.
+_GRAMMAR_WORDS = frozenset({"Version", "Id", "Statement", "Sid", "Effect", "Action", "NotAction", "Resource",
+                            "NotResource", "Principal", "NotPrincipal", "Condition", "AWS", "Service", "Federated",
+                            "CanonicalUser"})
+_GRAMMAR_PROBLEMS = {
+    "additionalProperties": "unknown key", "required": "a required key is missing", "type": "wrong type",
+    "enum": "value not allowed", "const": "value not allowed", "pattern": "value not allowed",
+    "minItems": "empty list", "minLength": "empty text", "propertyNames": "key not allowed",
+}
+
+
+def _masked_path(path: Path) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if part in _GRAMMAR_WORDS else "[(a key)]"
+    return out
+
+
+def policy_grammar_problem(document: Any) -> tuple[str, str] | None:
+    """(masked `$.path`, what is wrong) for the first way `document` breaks the IAM grammar, or None.
+
+    A policy file may be the only copy of something its author did not mean to
+    show: the answer names grammar words, indices and the kind of problem, never
+    a key or value of the file (other keys show as `(a key)`).
+    """
+    try:
+        errors = list(_policy_validator().iter_errors(document))
+    except RecursionError:
+        return "$", "nested too deeply"
+    if not errors:
+        return None
+    found: list[tuple[str, str]] = []
+    for error in errors:
+        for leaf in leaf_errors(error):
+            path: Path = tuple(leaf.absolute_path)
+            what = _GRAMMAR_PROBLEMS.get(str(leaf.validator), "not allowed by the grammar")
+            if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+                known = sorted(leaf.schema.get("properties", {})) if isinstance(leaf.schema, dict) else []
+                keys = list(leaf.instance)
+                first = next((i for i, k in enumerate(keys) if k not in known), 0)
+                # which key, by position: its name is content of the file
+                what = f"unknown key (key {first + 1} of {len(keys)})"
+                what += f"; allowed keys: {', '.join(known)}" if known else ""
+            elif leaf.validator == "required" and isinstance(leaf.instance, dict):
+                missing = [k for k in leaf.validator_value if k not in leaf.instance]
+                what = f"missing required key {missing[0]!r}" if missing else what
+            elif leaf.validator in ("enum", "const"):
+                allowed = leaf.validator_value if leaf.validator == "enum" else [leaf.validator_value]
+                what += ": use one of " + ", ".join(json.dumps(a) for a in allowed)
+            elif leaf.validator == "type":
+                what = f"wrong type: {leaf.validator_value} expected"
+            found.append((_masked_path(path), what))
+    return sorted(found)[0]
 
 
 def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:

@@ -157,8 +157,12 @@ def expand_images(manifest: Manifest) -> list[DesiredResource]:
             inputs = inputs_digest((manifest.base_dir / context).resolve(), dockerfile, build_args, target, platform)
         except OSError as exc:
             raise ManifestError([manifest.source.problem(
-                ("images", index, "context"), f"cannot read the build context: {exc.strerror or exc}",
+                ("images", index, "context"), f"cannot read the build context: {exc.strerror or type(exc).__name__}",
                 "the context and its Dockerfile must be readable")]) from None
+        except ValueError as exc:  # PathRefused, DockerignoreError: their messages never quote a file
+            raise ManifestError([manifest.source.problem(
+                ("images", index, "context"), f"build context {context!r}: {exc}",
+                "the context, its Dockerfile and .dockerignore must be regular files inside the tree")]) from None
         immutable = repos.get(repo, {}).get("tag_mutability", "immutable") == "immutable"
         for tag in image["tags"]:
             out.append(DesiredResource(f"image.{repo}:{tag}", "image", {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from difflib import get_close_matches
 from pathlib import Path as FsPath
 from typing import Any
@@ -56,14 +56,36 @@ def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
     return problems
 
 
+class Suggest:
+    """"did you mean" for names missing from `choices`, within a budget of comparisons.
+
+    One suggestion costs a fuzzy comparison with every choice; a hostile manifest
+    with thousands of unknown names among thousands of choices would make a check
+    quadratic. Past the budget (far more than the MAX_PROBLEMS anyone reads) the
+    answer is None and the hint generic, so each check stays linear in its input.
+    """
+
+    BUDGET = 20_000  # comparisons per check
+
+    def __init__(self, choices: Iterable[str]) -> None:
+        self.choices = sorted(choices)
+        self.left = self.BUDGET
+
+    def __call__(self, word: str) -> list[str]:
+        self.left -= len(self.choices)
+        return get_close_matches(word, self.choices, n=1) if self.left >= 0 else []
+
+
 def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _walk(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _walk(child, (*path, index))
+    """Every (path, value) under `value`, parents before children, in document order; iterative (no recursion)."""
+    stack: list[tuple[Path, Any]] = [(path, value)]
+    while stack:
+        here, node = stack.pop()
+        yield here, node
+        if isinstance(node, dict):
+            stack.extend(((*here, key), child) for key, child in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*here, index), node[index]) for index in range(len(node) - 1, -1, -1))
 
 
 def looks_like_secret_key(text: str) -> bool:
@@ -113,11 +135,12 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
     yield from _duplicates(groups, "name", ("iam", "groups"), source, "IAM group", fold=True)
     yield from _duplicates(users, "name", ("iam", "users"), source, "IAM user", fold=True)
     group_names = {g["name"] for g in groups}
+    suggest_group = Suggest(group_names)
     stores: dict[str, Path] = {}
     for ui, user in enumerate(users):
         for gi, group in enumerate(user.get("groups", [])):
             if group not in group_names:
-                close = get_close_matches(group, sorted(group_names), n=1)
+                close = suggest_group(group)
                 hint = f"did you mean {close[0]!r}?" if close else "declare it under iam.groups"
                 yield source.problem(("iam", "users", ui, "groups", gi), f"unknown group {group!r}", hint)
         store = user.get("access_keys", {}).get("store", {})
@@ -148,10 +171,11 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
                                  "kms_key is only valid with type: KMS", "remove kms_key or set type: KMS")
     seen_tags: dict[tuple[str, str], Path] = {}
     root = tree_root(base)
+    suggest_repo = Suggest(by_name)
     for ii, image in enumerate(data.get("images", [])):
         repo_name = image["repository"]
         if repo_name not in by_name:
-            close = get_close_matches(repo_name, sorted(by_name), n=1)
+            close = suggest_repo(repo_name)
             hint = f"did you mean {close[0]!r}?" if close else "declare it under ecr.repositories"
             yield source.problem(("images", ii, "repository"), f"unknown repository {repo_name!r}", hint)
             continue
@@ -349,7 +373,7 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
                                  "AWS accepts VPC sizes from /16 to /28")
         subnets = vpc.get("subnets", [])
         yield from _duplicates(subnets, "name", (*at, "subnets"), source, "subnet")
-        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]] = []
         for si, subnet in enumerate(subnets):
             sat: Path = (*at, "subnets", si)
             cidr = ipaddress.ip_network(subnet["cidr"], strict=False)
@@ -361,11 +385,7 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
             elif not 16 <= cidr.prefixlen <= 28:
                 yield source.problem((*sat, "cidr"), f"subnet CIDR /{cidr.prefixlen} is outside /16../28",
                                      "AWS accepts subnet sizes from /16 to /28")
-            for other, name in placed:
-                if cidr.overlaps(other):
-                    yield source.problem((*sat, "cidr"), f"{subnet['cidr']} overlaps subnet {name!r} ({other})",
-                                         "subnets of a VPC must not overlap")
-            placed.append((cidr, subnet["name"]))
+            placed.append((cidr, si))
             az = subnet["az"]
             if not (az.startswith(region) and len(az) == len(region) + 1):
                 yield source.problem((*sat, "az"), f"{az} is not an availability zone of {region}",
@@ -373,8 +393,40 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
             if subnet.get("map_public_ip") and not subnet.get("public"):
                 yield source.problem((*sat, "map_public_ip"), "map_public_ip on a private subnet",
                                      "set public: true, or remove map_public_ip")
+        cidrs = {index: cidr for cidr, index in placed}
+        for later, earlier in overlapping(placed):
+            subnet, other = subnets[later], cidrs[earlier]
+            yield source.problem((*at, "subnets", later, "cidr"),
+                                 f"{subnet['cidr']} overlaps subnet {subnets[earlier]['name']!r} ({other})",
+                                 "subnets of a VPC must not overlap")
         yield from _network_routing(vpc, at, source)
         yield from _security_groups(vpc, at, source)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def overlapping(placed: list[tuple[Network, int]]) -> list[tuple[int, int]]:
+    """(later index, earlier index) pairs of overlapping networks, at most one per network: sort and sweep.
+
+    CIDR blocks either nest or are disjoint, so after sorting by (first address,
+    widest first), a block overlaps an earlier one exactly when it starts before
+    the farthest end seen so far: one comparison per block, O(n log n) in all,
+    and at most one problem per block however many blocks it overlaps. Each pair
+    is reported at the block written later in the manifest, naming the other.
+    """
+    ordered = sorted(placed, key=lambda p: (p[0].version, int(p[0].network_address), -int(p[0].broadcast_address),
+                                            p[1]))
+    pairs: list[tuple[int, int]] = []
+    reach: tuple[Network, int] | None = None
+    for cidr, index in ordered:
+        if reach is not None and reach[0].version == cidr.version and \
+                int(cidr.network_address) <= int(reach[0].broadcast_address):
+            pairs.append((max(index, reach[1]), min(index, reach[1])))
+            if int(cidr.broadcast_address) <= int(reach[0].broadcast_address):
+                continue  # nested inside the reach: the reach stays the farthest end
+        reach = (cidr, index)
+    return sorted(set(pairs))
 
 
 def _network_routing(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
@@ -453,6 +505,7 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
     groups = vpc.get("security_groups", [])
     yield from _duplicates(groups, "name", (*at, "security_groups"), source, "security group")
     names = {g["name"] for g in groups}
+    suggest_group = Suggest(names)
     for gi, group in enumerate(groups):
         for direction, peer_key in (("ingress", "from"), ("egress", "to")):
             for ri, rule in enumerate(group.get(direction, [])):
@@ -474,7 +527,7 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
                     yield source.problem((*rat, peer_key), f"{peer!r} is an address, not a network",
                                          f"write it as a CIDR: {peer}/{32 if '.' in peer else 128}")
                 elif peer not in names:
-                    close = get_close_matches(peer, sorted(names), n=1)
+                    close = suggest_group(peer)
                     yield source.problem((*rat, peer_key), f"unknown security group {peer!r}",
                                          f"did you mean {close[0]!r}?" if close else
                                          "use a CIDR or the name of a security group in this VPC")

@@ -9,6 +9,7 @@ Each section lives in its own module; this one orders and checks the whole.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -188,7 +189,7 @@ def expand(manifest: Manifest) -> list[DesiredResource]:
     resources.sort(key=lambda r: r.address)
     addresses = [r.address for r in resources]
     if len(set(addresses)) != len(addresses):
-        dupes = sorted({a for a in addresses if addresses.count(a) > 1})
+        dupes = sorted(a for a, n in Counter(addresses).items() if n > 1)  # linear, even on a hostile manifest
         raise AssertionError(f"expansion produced duplicate addresses: {dupes}")
     known = set(addresses)
     for resource in resources:

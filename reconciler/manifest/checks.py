@@ -147,6 +147,10 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
         for kind in ("secretsmanager", "ssm"):
             if kind in store:
                 where: Path = ("iam", "users", ui, "access_keys", "store", kind)
+                reserved = reserved_store_name(kind, store[kind])
+                if reserved:
+                    yield source.problem(where, reserved, "name the store after your stack, e.g. "
+                                         + ("/STACK/USER/access-key" if kind == "ssm" else "STACK/USER/access-key"))
                 ident = f"{kind}:{store[kind]}"
                 if ident in stores:
                     yield source.problem(where, f"store {store[kind]!r} is used by two users",
@@ -158,6 +162,28 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
                 yield source.problem(where, "store names two destinations", "keep either secretsmanager or ssm")
             elif "secretsmanager" not in store and "ssm" not in store:
                 yield source.problem(where, "store names no destination", "add `secretsmanager: NAME` or `ssm: /NAME`")
+
+
+# Names the tool keeps for itself (its apply lease lives at /reconciler/locks/<stack>...), and names AWS
+# reserves (an SSM parameter name may not begin with aws or ssm, in any case). Compared case-insensitively:
+# a store one letter-case away from the lease is refused too, rather than explained later.
+RESERVED_SSM_PREFIXES = ("/reconciler/",)
+RESERVED_SECRET_PREFIXES = ("reconciler/",)
+_AWS_SSM_RESERVED = re.compile(r"^/?(aws|ssm)", re.IGNORECASE)
+
+
+def reserved_store_name(kind: str, name: str) -> str | None:
+    """Why `name` cannot be a key store of `kind` ("ssm" or "secretsmanager"), or None when it can."""
+    folded = name.lower()
+    if kind == "ssm":
+        if (folded + "/").startswith(RESERVED_SSM_PREFIXES):
+            return (f"store {name!r} is under /reconciler/, which is reserved for the tool's own parameters "
+                    "(the apply lease /reconciler/locks/...)")
+        if _AWS_SSM_RESERVED.match(name):
+            return f"store {name!r}: SSM parameter names may not begin with aws or ssm (AWS reserves them)"
+    elif (folded + "/").startswith(RESERVED_SECRET_PREFIXES):
+        return f"store {name!r} is under reconciler/, which is reserved for the tool's own use"
+    return None
 
 
 def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:

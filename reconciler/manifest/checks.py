@@ -164,12 +164,12 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
                 yield source.problem(where, "store names no destination", "add `secretsmanager: NAME` or `ssm: /NAME`")
 
 
-# Names the tool keeps for itself (its apply lease lives at /reconciler/locks/<stack>...), and names AWS
-# reserves (an SSM parameter name may not begin with aws or ssm, in any case). Compared case-insensitively:
-# a store one letter-case away from the lease is refused too, rather than explained later.
+# Names the tool keeps for itself (its apply lease lives at /reconciler/locks/<stack>...), and the SSM
+# hierarchies AWS reserves (/aws/ holds the public parameters). Compared case-insensitively: a store one
+# letter-case away from the lease is refused too, rather than explained later.
 RESERVED_SSM_PREFIXES = ("/reconciler/",)
 RESERVED_SECRET_PREFIXES = ("reconciler/",)
-_AWS_SSM_RESERVED = re.compile(r"^/?(aws|ssm)", re.IGNORECASE)
+_AWS_SSM_RESERVED = re.compile(r"^/(aws|ssm)(/|$)", re.IGNORECASE)
 
 
 def reserved_store_name(kind: str, name: str) -> str | None:
@@ -180,7 +180,7 @@ def reserved_store_name(kind: str, name: str) -> str | None:
             return (f"store {name!r} is under /reconciler/, which is reserved for the tool's own parameters "
                     "(the apply lease /reconciler/locks/...)")
         if _AWS_SSM_RESERVED.match(name):
-            return f"store {name!r}: SSM parameter names may not begin with aws or ssm (AWS reserves them)"
+            return f"store {name!r}: SSM parameter names under /aws/ or /ssm/ are reserved by AWS"
     elif (folded + "/").startswith(RESERVED_SECRET_PREFIXES):
         return f"store {name!r} is under reconciler/, which is reserved for the tool's own use"
     return None

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError
+from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError, UsageError
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
 # Reads whose name does not say so.
@@ -76,6 +77,17 @@ def is_read(operation: str) -> bool:
         operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
 
 
+def _check_endpoint_url(url: str | None) -> None:
+    """UsageError (exit 3) for an endpoint botocore would refuse with a traceback: `127.0.0.1:5000` has no scheme."""
+    if url is None:
+        return
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        shown = repr(url) if "@" not in url else "(not shown: it holds credentials)"
+        raise UsageError(f"the endpoint URL {shown} (--endpoint-url or AWS_ENDPOINT_URL) is not an http(s) URL; "
+                         "write it with its scheme, e.g. http://127.0.0.1:5000")
+
+
 class Clients:
     """Lazily built, thread-safe boto3 clients for one region and endpoint."""
 
@@ -83,6 +95,7 @@ class Clients:
                  read_only: bool = False, max_attempts: int | None = None) -> None:
         self.region = region
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        _check_endpoint_url(self.endpoint_url)
         self.read_only = read_only
         self.calls: list[tuple[str, str]] = []
         attempts = max_attempts or int(os.environ.get("RECONCILER_MAX_ATTEMPTS", "8"))

@@ -234,3 +234,15 @@ def test_read_regular_is_bounded(tmp_path: Path) -> None:
     assert len(data) == 101 and size == 5000
     with pytest.raises(PathRefused):
         read_regular(tmp_path, "dir", "f", 100)
+
+
+def test_the_inputs_digest_never_reads_a_dockerfile_outside_its_context(tree: Path) -> None:
+    from reconciler.manifest.image_inputs import DockerignoreError, inputs_digest
+
+    # expansion's own guard, behind validation's: the SDK would read such a file and send it to the daemon
+    for dockerfile in ("../../outside/shadow", "/etc/shadow"):
+        with pytest.raises(PathRefused):
+            inputs_digest(tree / "ctx", dockerfile)
+    (tree / "ctx" / ".dockerignore").write_bytes(b"\xff")
+    with pytest.raises(DockerignoreError):
+        inputs_digest(tree / "ctx")

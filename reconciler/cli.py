@@ -230,11 +230,31 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
     _apply(run, out, parallelism)
 
 
+MAX_PLAN_BYTES = 256 * 1024 * 1024  # a plan of the largest manifest is a few MB
+MAX_PLAN_DEPTH = 100  # a real plan nests about 12 deep (a policy condition inside a diff)
+
+
 def _load_plan_file(path: str) -> dict[str, Any]:
+    """The reviewed plan: a regular file (never a pipe or device), bounded in size and depth, schema-valid."""
+    from reconciler.manifest.paths import PathRefused, read_regular
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not a readable plan file: {exc}") from None
+        raw, size = read_regular(Path(path), path, "plan file", MAX_PLAN_BYTES)
+        if size > MAX_PLAN_BYTES:
+            raise UsageError(f"{path}: not a readable plan file: over {MAX_PLAN_BYTES} bytes")
+        data = json.loads(raw.decode("utf-8"))
+    except PathRefused as exc:
+        raise UsageError(f"{path}: not a readable plan file: it {exc.detail}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: not a readable plan file: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a readable plan file: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not a readable plan file: {exc}") from None  # position and reason, no text
+    except RecursionError:
+        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels") from None
+    if _depth_over(data, MAX_PLAN_DEPTH):  # before the schema and the comparisons, which recurse
+        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels")
     from reconciler.manifest.schema import plan_file_problems
 
     problems = plan_file_problems(data)
@@ -248,6 +268,18 @@ def _load_plan_file(path: str) -> dict[str, Any]:
         raise UsageError(f"{path}: the plan file was made by reconciler {made_by}, this is {__version__}; "
                          "make a new plan with this version")
     return data  # type: ignore[no-any-return]
+
+
+def _depth_over(data: Any, limit: int) -> bool:
+    """True when `data` nests deeper than `limit` lists or mappings (iterative: any depth is safe to measure)."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            if depth >= limit:
+                return True
+            todo.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return False
 
 
 def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:

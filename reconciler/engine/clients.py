@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Any
 
 import boto3
@@ -74,15 +75,19 @@ def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = 
 
 
 def check_endpoint_urls(flag: str | None) -> None:
-    """Refuse an endpoint URL without a scheme (`127.0.0.1:5000`) from the flag or the environment, in one line.
+    """UsageError (exit 3), in one line, for an endpoint URL botocore would refuse with a traceback.
 
-    botocore would take `127.0.0.1:5000` as scheme `127.0.0.1` and fail deep inside with a traceback.
+    Checked: the flag, AWS_ENDPOINT_URL and every AWS_ENDPOINT_URL_<SERVICE>; `127.0.0.1:5000` has no
+    scheme. A URL holding credentials (`@`) is not echoed.
     """
     named = {"--endpoint-url": flag} if flag else {}
     named.update({k: v for k, v in os.environ.items() if k == "AWS_ENDPOINT_URL" or k.startswith("AWS_ENDPOINT_URL_")})
     for name, url in sorted(named.items()):
-        if url and not url.startswith(("http://", "https://")):
-            raise UsageError(f"{name}={url!r} has no scheme; write http://{url} (a local emulator) or https://{url}")
+        parts = urllib.parse.urlsplit(url)
+        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+            shown = repr(url) if "@" not in url else "(not shown: it holds credentials)"
+            raise UsageError(f"the endpoint URL {shown} ({name}) is not an http(s) URL; write it with its scheme, "
+                             "e.g. http://127.0.0.1:5000")
 
 
 def is_read(operation: str) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from difflib import get_close_matches
 from pathlib import Path as FsPath
 from typing import Any
@@ -24,7 +24,15 @@ from reconciler.errors import Problem
 from reconciler.manifest.aws_names import endpoint_service_problems, partition_problems, region_problems
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source, json_path
-from reconciler.manifest.schema import document_errors, manifest_schema
+from reconciler.manifest.paths import (
+    PathRefused,
+    describe_root,
+    read_regular,
+    refuse_non_regular,
+    resolve_inside,
+    tree_root,
+)
+from reconciler.manifest.schema import leaf_errors, manifest_schema
 
 # Tags that exist to be moved to the newest build; an immutable repository refuses them.
 MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "prod", "current"})
@@ -50,14 +58,36 @@ def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
     return problems
 
 
+class Suggest:
+    """"did you mean" for names missing from `choices`, within a budget of comparisons.
+
+    One suggestion costs a fuzzy comparison with every choice; a hostile manifest
+    with thousands of unknown names among thousands of choices would make a check
+    quadratic. Past the budget (far more than the MAX_PROBLEMS anyone reads) the
+    answer is None and the hint generic, so each check stays linear in its input.
+    """
+
+    BUDGET = 20_000  # comparisons per check
+
+    def __init__(self, choices: Iterable[str]) -> None:
+        self.choices = sorted(choices)
+        self.left = self.BUDGET
+
+    def __call__(self, word: str) -> list[str]:
+        self.left -= len(self.choices)
+        return get_close_matches(word, self.choices, n=1) if self.left >= 0 else []
+
+
 def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _walk(child, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _walk(child, (*path, index))
+    """Every (path, value) under `value`, parents before children, in document order; iterative (no recursion)."""
+    stack: list[tuple[Path, Any]] = [(path, value)]
+    while stack:
+        here, node = stack.pop()
+        yield here, node
+        if isinstance(node, dict):
+            stack.extend(((*here, key), child) for key, child in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*here, index), node[index]) for index in range(len(node) - 1, -1, -1))
 
 
 def looks_like_secret_key(text: str) -> bool:
@@ -100,9 +130,6 @@ def _duplicates(items: list[dict[str, Any]], key: str, base: Path, source: Sourc
             seen[probe] = index
 
 
-RESERVED_SSM_PREFIX = "/reconciler/"  # engine/lock.py keeps the stack locks under it
-
-
 def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
     iam = data.get("iam", {})
     groups = iam.get("groups", [])
@@ -110,33 +137,55 @@ def _iam(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]
     yield from _duplicates(groups, "name", ("iam", "groups"), source, "IAM group", fold=True)
     yield from _duplicates(users, "name", ("iam", "users"), source, "IAM user", fold=True)
     group_names = {g["name"] for g in groups}
+    suggest_group = Suggest(group_names)
     stores: dict[str, Path] = {}
     for ui, user in enumerate(users):
         for gi, group in enumerate(user.get("groups", [])):
             if group not in group_names:
-                close = get_close_matches(group, sorted(group_names), n=1)
+                close = suggest_group(group)
                 hint = f"did you mean {close[0]!r}?" if close else "declare it under iam.groups"
                 yield source.problem(("iam", "users", ui, "groups", gi), f"unknown group {group!r}", hint)
         store = user.get("access_keys", {}).get("store", {})
         for kind in ("secretsmanager", "ssm"):
             if kind in store:
                 where: Path = ("iam", "users", ui, "access_keys", "store", kind)
+                reserved = reserved_store_name(kind, store[kind])
+                if reserved:
+                    yield source.problem(where, reserved, "name the store after your stack, e.g. "
+                                         + ("/STACK/USER/access-key" if kind == "ssm" else "STACK/USER/access-key"))
                 ident = f"{kind}:{store[kind]}"
                 if ident in stores:
                     yield source.problem(where, f"store {store[kind]!r} is used by two users",
                                          "give each user its own secret or parameter")
                 stores[ident] = where
-                if kind == "ssm" and (store[kind] + "/").startswith(RESERVED_SSM_PREFIX):
-                    # the tool's own names (the stack lock) live there: a store must never overwrite one
-                    yield source.problem(where, f"store {store[kind]!r} is under {RESERVED_SSM_PREFIX}, which "
-                                         "reconciler reserves for its own parameters (stack locks)",
-                                         "choose another parameter name")
         if "access_keys" in user:
             where = ("iam", "users", ui, "access_keys", "store")
             if "secretsmanager" in store and "ssm" in store:
                 yield source.problem(where, "store names two destinations", "keep either secretsmanager or ssm")
             elif "secretsmanager" not in store and "ssm" not in store:
                 yield source.problem(where, "store names no destination", "add `secretsmanager: NAME` or `ssm: /NAME`")
+
+
+# Names the tool keeps for itself (its apply lease lives at /reconciler/locks/<stack>...), and the SSM
+# hierarchies AWS reserves (/aws/ holds the public parameters). Compared case-insensitively: a store one
+# letter-case away from the lease is refused too, rather than explained later.
+RESERVED_SSM_PREFIXES = ("/reconciler/",)
+RESERVED_SECRET_PREFIXES = ("reconciler/",)
+_AWS_SSM_RESERVED = re.compile(r"^/(aws|ssm)(/|$)", re.IGNORECASE)
+
+
+def reserved_store_name(kind: str, name: str) -> str | None:
+    """Why `name` cannot be a key store of `kind` ("ssm" or "secretsmanager"), or None when it can."""
+    folded = name.lower()
+    if kind == "ssm":
+        if (folded + "/").startswith(RESERVED_SSM_PREFIXES):
+            return (f"store {name!r} is under /reconciler/, which is reserved for the tool's own parameters "
+                    "(the apply lease /reconciler/locks/...)")
+        if _AWS_SSM_RESERVED.match(name):
+            return f"store {name!r}: SSM parameter names under /aws/ or /ssm/ are reserved by AWS"
+    elif (folded + "/").startswith(RESERVED_SECRET_PREFIXES):
+        return f"store {name!r} is under reconciler/, which is reserved for the tool's own use"
+    return None
 
 
 def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
@@ -149,10 +198,12 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
             yield source.problem(("ecr", "repositories", ri, "encryption", "kms_key"),
                                  "kms_key is only valid with type: KMS", "remove kms_key or set type: KMS")
     seen_tags: dict[tuple[str, str], Path] = {}
+    root = tree_root(base)
+    suggest_repo = Suggest(by_name)
     for ii, image in enumerate(data.get("images", [])):
         repo_name = image["repository"]
         if repo_name not in by_name:
-            close = get_close_matches(repo_name, sorted(by_name), n=1)
+            close = suggest_repo(repo_name)
             hint = f"did you mean {close[0]!r}?" if close else "declare it under ecr.repositories"
             yield source.problem(("images", ii, "repository"), f"unknown repository {repo_name!r}", hint)
             continue
@@ -166,14 +217,59 @@ def _ecr_and_images(data: dict[str, Any], source: Source, base: FsPath, pol: dic
             if immutable and tag in MOVING_TAGS:
                 yield source.problem(where, f"tag {tag!r} must move with each build, but {repo_name} is immutable",
                                      "use a version tag such as 1.4.2, or set tag_mutability: mutable")
-        context = (base / image["context"]).resolve()
-        if not context.is_dir():
-            yield source.problem(("images", ii, "context"), f"build context {image['context']!r} is not a directory",
-                                 "the path is relative to the manifest file")
-        elif not (context / image.get("dockerfile", "Dockerfile")).is_file():
-            yield source.problem(("images", ii, "dockerfile" if "dockerfile" in image else "context"),
-                                 f"no {image.get('dockerfile', 'Dockerfile')} in {image['context']}",
-                                 "set `dockerfile:` to the file's path inside the context")
+        yield from _image_paths(image, ii, source, base, root)
+
+
+def _image_paths(image: dict[str, Any], ii: int, source: Source, base: FsPath, root: FsPath) -> Iterator[Problem]:
+    """The context is a directory inside the tree; the Dockerfile and `.dockerignore` are regular files inside it.
+
+    A Dockerfile outside its context would be read by the Docker SDK and sent to the
+    daemon, whose error messages quote it: so it must lie inside the context, symlinks
+    resolved, exactly like the files the build sends.
+    """
+    written = image["context"]
+    dockerfile = image.get("dockerfile", "Dockerfile")
+    dockerfile_at: Path = ("images", ii, "dockerfile" if "dockerfile" in image else "context")
+    try:
+        context = resolve_inside(root, base.resolve(), written, "build context", describe_root(root, base))
+    except PathRefused as exc:
+        yield source.problem(("images", ii, "context"), exc.message, exc.hint)
+        return
+    if not context.is_dir():
+        yield source.problem(("images", ii, "context"), f"build context {written!r} is not a directory",
+                             "the path is relative to the manifest file")
+        return
+    try:
+        file = resolve_inside(context, context, dockerfile, "Dockerfile", f"its build context {written!r}")
+    except PathRefused as exc:
+        yield source.problem(dockerfile_at, exc.message, exc.hint)
+        return
+    if not file.exists():
+        yield source.problem(dockerfile_at, f"no {dockerfile} in {written}",
+                             "set `dockerfile:` to the file's path inside the context")
+    else:
+        try:
+            refuse_non_regular(file, dockerfile, "Dockerfile")
+        except PathRefused as exc:
+            yield source.problem(dockerfile_at, exc.message, exc.hint)
+        except OSError as exc:
+            yield source.problem(dockerfile_at, f"cannot read Dockerfile {dockerfile!r}: {exc.strerror}",
+                                 "the Dockerfile must be readable")
+    problem = dockerignore_problem(context)
+    if problem is not None:
+        yield source.problem(("images", ii, "context"), f"{written}/.dockerignore {problem}",
+                             "make .dockerignore a UTF-8 text file inside the context (or remove it)")
+
+
+def dockerignore_problem(context: FsPath) -> str | None:
+    """What is wrong with the context's `.dockerignore` (the Docker SDK reads it too), or None."""
+    from reconciler.manifest.image_inputs import DockerignoreError, dockerignore_patterns
+
+    try:
+        dockerignore_patterns(context)
+    except DockerignoreError as exc:
+        return str(exc)
+    return None
 
 
 _POLICY_VALIDATOR: Draft202012Validator | None = None
@@ -188,19 +284,23 @@ def _policy_validator() -> Draft202012Validator:
 
 
 def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    """Read and check each `{file: path}` policy; no message echoes anything read from the file."""
+    root = tree_root(base)
     for path, value in _walk(data):
         if not (isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str)):
             continue
         if not (len(path) >= 2 and path[-2] == "inline_policies") and not (path and path[-1] == "policy"):
             continue
         rel = str(value["file"])
-        file = base / rel
         where = (*path, "file")
         try:
-            with file.open("rb") as fh:  # bounded read: the path could name a device or a huge file
-                raw = fh.read(MAX_POLICY_BYTES + 1)
+            file = resolve_inside(root, base.resolve(), rel, "policy file", describe_root(root, base))
+            raw, _ = read_regular(file, rel, "policy file", MAX_POLICY_BYTES)
+        except PathRefused as exc:
+            yield source.problem(where, exc.message, exc.hint)
+            continue
         except OSError as exc:
-            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror or exc}",
+            yield source.problem(where, f"cannot read policy file {rel!r}: {exc.strerror or type(exc).__name__}",
                                  "the path is relative to the manifest file")
             continue
         if len(raw) > MAX_POLICY_BYTES:
@@ -215,16 +315,76 @@ def _policy_files(data: dict[str, Any], source: Source, base: FsPath, pol: dict[
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
+            # position and the parser's own words (never the text around it)
             yield source.problem(where, f"{rel}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
                                  "policy files are IAM JSON documents")
             continue
-        errors = document_errors(_policy_validator(), document)
-        if errors:
-            at, message = errors[0]
+        except RecursionError:
+            yield source.problem(where, f"{rel}: invalid JSON: nested too deeply",
+                                 "policy files are IAM JSON documents")
+            continue
+        problem = policy_grammar_problem(document)
+        if problem is not None:
+            at, message = problem
             yield source.problem(where, f"{rel}: not a valid IAM policy at {at}: {message}",
                                  "see the IAM policy grammar: Version, Statement[Effect, Action, Resource]")
             continue
         pol[rel] = document
+
+
+# The words of the IAM policy grammar: a path through a policy file shows these, and masks every other key.
+_GRAMMAR_WORDS = frozenset({"Version", "Id", "Statement", "Sid", "Effect", "Action", "NotAction", "Resource",
+                            "NotResource", "Principal", "NotPrincipal", "Condition", "AWS", "Service", "Federated",
+                            "CanonicalUser"})
+_GRAMMAR_PROBLEMS = {
+    "additionalProperties": "unknown key", "required": "a required key is missing", "type": "wrong type",
+    "enum": "value not allowed", "const": "value not allowed", "pattern": "value not allowed",
+    "minItems": "empty list", "minLength": "empty text", "propertyNames": "key not allowed",
+}
+
+
+def _masked_path(path: Path) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if part in _GRAMMAR_WORDS else "[(a key)]"
+    return out
+
+
+def policy_grammar_problem(document: Any) -> tuple[str, str] | None:
+    """(masked `$.path`, what is wrong) for the first way `document` breaks the IAM grammar, or None.
+
+    A policy file may be the only copy of something its author did not mean to
+    show: the answer names grammar words, indices and the kind of problem, never
+    a key or value of the file (other keys show as `(a key)`).
+    """
+    try:
+        errors = list(_policy_validator().iter_errors(document))
+    except RecursionError:
+        return "$", "nested too deeply"
+    if not errors:
+        return None
+    found: list[tuple[str, str]] = []
+    for error in errors:
+        for leaf in leaf_errors(error):
+            path: Path = tuple(leaf.absolute_path)
+            what = _GRAMMAR_PROBLEMS.get(str(leaf.validator), "not allowed by the grammar")
+            if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+                known = sorted(leaf.schema.get("properties", {})) if isinstance(leaf.schema, dict) else []
+                keys = list(leaf.instance)
+                first = next((i for i, k in enumerate(keys) if k not in known), 0)
+                # which key, by position: its name is content of the file
+                what = f"unknown key (key {first + 1} of {len(keys)})"
+                what += f"; allowed keys: {', '.join(known)}" if known else ""
+            elif leaf.validator == "required" and isinstance(leaf.instance, dict):
+                missing = [k for k in leaf.validator_value if k not in leaf.instance]
+                what = f"missing required key {missing[0]!r}" if missing else what
+            elif leaf.validator in ("enum", "const"):
+                allowed = leaf.validator_value if leaf.validator == "enum" else [leaf.validator_value]
+                what += ": use one of " + ", ".join(json.dumps(a) for a in allowed)
+            elif leaf.validator == "type":
+                what = f"wrong type: {leaf.validator_value} expected"
+            found.append((_masked_path(path), what))
+    return sorted(found)[0]
 
 
 def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
@@ -241,7 +401,7 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
                                  "AWS accepts VPC sizes from /16 to /28")
         subnets = vpc.get("subnets", [])
         yield from _duplicates(subnets, "name", (*at, "subnets"), source, "subnet")
-        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]] = []
         for si, subnet in enumerate(subnets):
             sat: Path = (*at, "subnets", si)
             cidr = ipaddress.ip_network(subnet["cidr"], strict=False)
@@ -253,11 +413,7 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
             elif not 16 <= cidr.prefixlen <= 28:
                 yield source.problem((*sat, "cidr"), f"subnet CIDR /{cidr.prefixlen} is outside /16../28",
                                      "AWS accepts subnet sizes from /16 to /28")
-            for other, name in placed:
-                if cidr.overlaps(other):
-                    yield source.problem((*sat, "cidr"), f"{subnet['cidr']} overlaps subnet {name!r} ({other})",
-                                         "subnets of a VPC must not overlap")
-            placed.append((cidr, subnet["name"]))
+            placed.append((cidr, si))
             az = subnet["az"]
             if not (az.startswith(region) and len(az) == len(region) + 1):
                 yield source.problem((*sat, "az"), f"{az} is not an availability zone of {region}",
@@ -265,8 +421,40 @@ def _network(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, 
             if subnet.get("map_public_ip") and not subnet.get("public"):
                 yield source.problem((*sat, "map_public_ip"), "map_public_ip on a private subnet",
                                      "set public: true, or remove map_public_ip")
+        cidrs = {index: cidr for cidr, index in placed}
+        for later, earlier in overlapping(placed):
+            subnet, other = subnets[later], cidrs[earlier]
+            yield source.problem((*at, "subnets", later, "cidr"),
+                                 f"{subnet['cidr']} overlaps subnet {subnets[earlier]['name']!r} ({other})",
+                                 "subnets of a VPC must not overlap")
         yield from _network_routing(vpc, at, source)
         yield from _security_groups(vpc, at, source)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def overlapping(placed: list[tuple[Network, int]]) -> list[tuple[int, int]]:
+    """(later index, earlier index) pairs of overlapping networks, at most one per network: sort and sweep.
+
+    CIDR blocks either nest or are disjoint, so after sorting by (first address,
+    widest first), a block overlaps an earlier one exactly when it starts before
+    the farthest end seen so far: one comparison per block, O(n log n) in all,
+    and at most one problem per block however many blocks it overlaps. Each pair
+    is reported at the block written later in the manifest, naming the other.
+    """
+    ordered = sorted(placed, key=lambda p: (p[0].version, int(p[0].network_address), -int(p[0].broadcast_address),
+                                            p[1]))
+    pairs: list[tuple[int, int]] = []
+    reach: tuple[Network, int] | None = None
+    for cidr, index in ordered:
+        if reach is not None and reach[0].version == cidr.version and \
+                int(cidr.network_address) <= int(reach[0].broadcast_address):
+            pairs.append((max(index, reach[1]), min(index, reach[1])))
+            if int(cidr.broadcast_address) <= int(reach[0].broadcast_address):
+                continue  # nested inside the reach: the reach stays the farthest end
+        reach = (cidr, index)
+    return sorted(set(pairs))
 
 
 def _network_routing(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
@@ -345,6 +533,7 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
     groups = vpc.get("security_groups", [])
     yield from _duplicates(groups, "name", (*at, "security_groups"), source, "security group")
     names = {g["name"] for g in groups}
+    suggest_group = Suggest(names)
     for gi, group in enumerate(groups):
         for direction, peer_key in (("ingress", "from"), ("egress", "to")):
             for ri, rule in enumerate(group.get(direction, [])):
@@ -366,7 +555,7 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
                     yield source.problem((*rat, peer_key), f"{peer!r} is an address, not a network",
                                          f"write it as a CIDR: {peer}/{32 if '.' in peer else 128}")
                 elif peer not in names:
-                    close = get_close_matches(peer, sorted(names), n=1)
+                    close = suggest_group(peer)
                     yield source.problem((*rat, peer_key), f"unknown security group {peer!r}",
                                          f"did you mean {close[0]!r}?" if close else
                                          "use a CIDR or the name of a security group in this VPC")

@@ -9,6 +9,7 @@ Each section lives in its own module; this one orders and checks the whole.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -169,8 +170,12 @@ def expand_images(manifest: Manifest) -> list[DesiredResource]:
             inputs = inputs_digest((manifest.base_dir / context).resolve(), dockerfile, build_args, target, platform)
         except OSError as exc:
             raise ManifestError([manifest.source.problem(
-                ("images", index, "context"), f"cannot read the build context: {exc.strerror or exc}",
+                ("images", index, "context"), f"cannot read the build context: {exc.strerror or type(exc).__name__}",
                 "the context and its Dockerfile must be readable")]) from None
+        except ValueError as exc:  # PathRefused, DockerignoreError: their messages never quote a file
+            raise ManifestError([manifest.source.problem(
+                ("images", index, "context"), f"build context {context!r}: {exc}",
+                "the context, its Dockerfile and .dockerignore must be regular files inside the tree")]) from None
         immutable = repos.get(repo, {}).get("tag_mutability", "immutable") == "immutable"
         for tag in image["tags"]:
             out.append(DesiredResource(f"image.{repo}:{tag}", "image", {
@@ -196,7 +201,7 @@ def expand(manifest: Manifest) -> list[DesiredResource]:
     resources.sort(key=lambda r: r.address)
     addresses = [r.address for r in resources]
     if len(set(addresses)) != len(addresses):
-        dupes = sorted({a for a in addresses if addresses.count(a) > 1})
+        dupes = sorted(a for a, n in Counter(addresses).items() if n > 1)  # linear, even on a hostile manifest
         raise AssertionError(f"expansion produced duplicate addresses: {dupes}")
     known = set(addresses)
     for resource in resources:

@@ -138,11 +138,20 @@ def _policy(manifest: Manifest, ref: Mapping[str, Any]) -> Any:
 
 
 def _acyclic_peer_edges(groups: list[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """For each group name, the peer groups it may depend on without closing a cycle (sorted, deterministic)."""
+    """For each group name, the peer groups it may depend on without closing a cycle (sorted, deterministic).
+
+    Greedy, in sorted order: an edge is kept unless the edges kept so far lead back
+    from the peer to the group. Only an edge inside a strongly connected component
+    can close a cycle, and a path between two groups of one component never leaves
+    it, so the search runs per component and every other edge is kept at once:
+    linear for the acyclic graphs real manifests have (a chain of 10,000 groups
+    took minutes with a search over the whole graph per edge).
+    """
     wanted: dict[str, set[str]] = {}
     for group in groups:
         peers = {r.get(k) for d, k in (("ingress", "from"), ("egress", "to")) for r in group.get(d, [])}
         wanted[group["name"]] = {p for p in peers if isinstance(p, str) and "/" not in p and p != group["name"]}
+    component = _components({name: sorted(p for p in peers if p in wanted) for name, peers in wanted.items()})
     kept: dict[str, list[str]] = {name: [] for name in wanted}
 
     def reaches(start: str, goal: str) -> bool:
@@ -158,9 +167,52 @@ def _acyclic_peer_edges(groups: list[Mapping[str, Any]]) -> dict[str, list[str]]
 
     for name in sorted(wanted):
         for peer in sorted(wanted[name]):
-            if peer in kept and not reaches(peer, name):
+            if peer in kept and (component[peer] != component[name] or not reaches(peer, name)):
                 kept[name].append(peer)
     return kept
+
+
+def _components(graph: Mapping[str, list[str]]) -> dict[str, int]:
+    """Strongly connected component number of each node (Tarjan's algorithm, iterative: no recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    component: dict[str, int] = {}
+    counter = found = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            peers = graph[node]
+            if child < len(peers):
+                work.append((node, child + 1))
+                peer = peers[child]
+                if peer not in index:
+                    work.append((peer, 0))
+                elif peer in on_stack:
+                    low[node] = min(low[node], index[peer])
+                continue
+            if low[node] == index[node]:
+                number = found
+                found += 1
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component[member] = number
+                    if member == node:
+                        break
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return component
 
 
 class _Vpc:

@@ -5,7 +5,8 @@
   (the SDK's own `docker.utils.build.exclude_paths`, so the hashed set and the sent
   set cannot drift apart), each as (type, relative path, permission bits, content
   sha256 or symlink target);
-- the Dockerfile's path and bytes (also when it lies outside the context);
+- the Dockerfile's path and bytes (it always lies inside the context: validation refuses
+  any other, since the SDK would read an outside one and send it to the daemon);
 - build args, target stage and platform.
 
 Invariants: the same inputs give the same digest on every machine and every run
@@ -24,24 +25,46 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.manifest.paths import PathRefused, read_regular, resolve_inside, sha256_regular
+
 FORMAT = 1
-CHUNK = 1 << 20
+MAX_DOCKERIGNORE_BYTES = 1024 * 1024  # a pattern list; anything near this is not one
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+class DockerignoreError(ValueError):
+    """The context's `.dockerignore` cannot be used; the message names the problem, never the content."""
+
+
+def _file_sha256(path: Path, shown: str = "build input") -> str:
+    return sha256_regular(path, shown, "build input")
 
 
 def dockerignore_patterns(context: Path) -> list[str]:
-    """The `.dockerignore` patterns exactly as the Docker SDK reads them (no blank lines, no comments)."""
+    """The `.dockerignore` patterns exactly as the Docker SDK reads them (no blank lines, no comments).
+
+    Raises DockerignoreError when it is not a regular UTF-8 file inside the context
+    of at most MAX_DOCKERIGNORE_BYTES (the SDK itself would block on a FIFO, read a
+    symlinked file from anywhere, or die on bytes that are not text).
+    """
     path = context / ".dockerignore"
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        resolved = resolve_inside(context.resolve(), context.resolve(), ".dockerignore", ".dockerignore",
+                                  "the build context")
+        raw, _ = read_regular(resolved, ".dockerignore", ".dockerignore", MAX_DOCKERIGNORE_BYTES)
+    except PathRefused as exc:
+        raise DockerignoreError(exc.detail) from None
+    except OSError as exc:
+        raise DockerignoreError(f"cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > MAX_DOCKERIGNORE_BYTES:
+        raise DockerignoreError(f"is over {MAX_DOCKERIGNORE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DockerignoreError(f"is not UTF-8 text (line {line})") from None
+    lines = [line.strip() for line in text.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
 
@@ -64,7 +87,7 @@ def context_entries(context: Path, dockerfile: str = "Dockerfile") -> list[list[
         elif stat.S_ISDIR(info.st_mode):
             entries.append(["dir", rel, mode, None])
         elif stat.S_ISREG(info.st_mode):
-            entries.append(["file", rel, mode, _file_sha256(full)])
+            entries.append(["file", rel, mode, _file_sha256(full, rel)])
         # sockets and FIFOs are skipped by the SDK's tar too
     return entries
 
@@ -72,11 +95,13 @@ def context_entries(context: Path, dockerfile: str = "Dockerfile") -> list[list[
 def inputs_body(context: Path, dockerfile: str, build_args: Mapping[str, str], target: str | None,
                 platform: str | None) -> dict[str, Any]:
     """Everything the digest covers, as plain JSON data (useful to explain a change)."""
-    dockerfile_path = Path(dockerfile) if os.path.isabs(dockerfile) else context / dockerfile
+    # raises PathRefused (a ValueError) for a Dockerfile outside the context, as validation does
+    top = context.resolve()
+    dockerfile_path = resolve_inside(top, top, dockerfile, "Dockerfile", "the build context")
     return {
         "format": FORMAT,
         "files": context_entries(context, dockerfile),
-        "dockerfile": {"path": dockerfile, "sha256": _file_sha256(dockerfile_path)},
+        "dockerfile": {"path": dockerfile, "sha256": _file_sha256(dockerfile_path, dockerfile)},
         "build_args": dict(sorted(build_args.items())),
         "target": target,
         "platform": platform,
@@ -85,7 +110,11 @@ def inputs_body(context: Path, dockerfile: str, build_args: Mapping[str, str], t
 
 def inputs_digest(context: str | Path, dockerfile: str = "Dockerfile", build_args: Mapping[str, str] | None = None,
                   target: str | None = None, platform: str | None = None) -> str:
-    """`sha256:<hex>` of the build inputs; raises OSError when the context cannot be read."""
+    """`sha256:<hex>` of the build inputs.
+
+    Raises OSError when the context cannot be read, ValueError (PathRefused,
+    DockerignoreError) when a path in it is not allowed or not usable.
+    """
     body = inputs_body(Path(context), dockerfile, build_args or {}, target, platform)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -161,11 +161,15 @@ def _position_of_byte(data: bytes, offset: int) -> tuple[int, int]:
     return before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1
 
 
-def load_yaml(data: bytes, file: str) -> tuple[Any, Source, list[Problem]]:
-    """Parse one manifest document strictly; returns (data or None, positions, problems)."""
+def load_yaml(data: bytes, file: str, size: int | None = None) -> tuple[Any, Source, list[Problem]]:
+    """Parse one manifest document strictly; returns (data or None, positions, problems).
+
+    `size` is the file's size when `data` was read with a bound (only its first MAX_BYTES + 1 bytes).
+    """
     source = Source(file)
     if len(data) > MAX_BYTES:
-        return None, source, [Problem(file, 1, 1, "$", f"file is {len(data)} bytes, over the 1 MiB limit",
+        shown = max(size or 0, len(data))
+        return None, source, [Problem(file, 1, 1, "$", f"file is {shown} bytes, over the 1 MiB limit",
                                       "split the stack into several manifests")]
     if data.startswith(b"\xef\xbb\xbf"):
         return None, source, [Problem(file, 1, 1, "$", "file starts with a byte order mark (BOM)",

@@ -84,17 +84,6 @@ def check_schema(data: Any, source: Source) -> tuple[list[Problem], set[Path]]:
     return problems, broken
 
 
-def document_errors(validator: Draft202012Validator, document: Any) -> list[tuple[str, str]]:
-    """(`$.json.path`, `message (hint)`) for each way a JSON document (a policy file) fails `validator`."""
-    source = Source("")
-    out = []
-    for error in validator.iter_errors(document):
-        for leaf in leaf_errors(error):
-            for _, problem in _explain(leaf, source):
-                out.append((problem.path, f"{problem.message} ({problem.hint})" if problem.hint else problem.message))
-    return sorted(out)
-
-
 def _non_json(data: Any, source: Source, broken: set[Path], problems: list[Problem]) -> Iterator[Path]:
     """Dates and non-finite numbers that the schema let through (where any value is accepted).
 

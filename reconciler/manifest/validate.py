@@ -10,8 +10,9 @@ from typing import Any
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifest.checks import semantic_problems
 from reconciler.manifest.findings import Finding, security_findings
-from reconciler.manifest.loader import MAX_PROBLEMS, load_yaml
+from reconciler.manifest.loader import MAX_BYTES, MAX_PROBLEMS, load_yaml
 from reconciler.manifest.model import Manifest
+from reconciler.manifest.paths import PathRefused, read_regular
 from reconciler.manifest.schema import check_schema
 
 
@@ -24,11 +25,17 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
     fs_path = FsPath(path)
     shown = str(path)
     try:
-        raw = fs_path.read_bytes()
+        # a regular file only, read with a bound: `/dev/stdin`, a FIFO or `/dev/zero` would block or never end,
+        # and a manifest's relative paths need a directory to resolve against anyway
+        raw, size = read_regular(fs_path, shown, "the manifest", MAX_BYTES)
+    except PathRefused as exc:
+        raise ManifestError([Problem(shown, 1, 1, "$", exc.message,
+                                     "pass the manifest as a regular file; its paths resolve against its "
+                                     "directory")]) from None
     except OSError as exc:
         raise ManifestError([Problem(shown, 1, 1, "$", f"cannot read the manifest: {exc.strerror}",
                                      "check the path")]) from None
-    data, source, problems = load_yaml(raw, shown)
+    data, source, problems = load_yaml(raw, shown, size=size)
     if data is None:
         raise ManifestError(problems)
     schema_errors, broken = check_schema(data, source)

@@ -55,7 +55,7 @@ def test_endpoint_url_without_scheme_is_one_line_exit_3(moto: Moto) -> None:
                         ({"AWS_ENDPOINT_URL_SSM": "localhost:4566"}, [])):
         result = run_cli(["plan", MANIFEST, *flag], moto.env(**extra))
         assert result.code == 3, (extra, flag, result.all)
-        assert "has no scheme" in result.err and "http://" in result.err and "Traceback" not in result.err
+        assert "is not an http(s) URL" in result.err and "http://" in result.err and "Traceback" not in result.err
         assert len(result.err.strip().splitlines()) == 1, result.err
 
 

@@ -7,6 +7,7 @@ authorization token: they must never appear, even with -v.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -286,8 +287,10 @@ def test_the_maestro_example_images_push_and_stay_in_sync(cli: Any, moto: Moto, 
 
     data = yaml.safe_load((ROOT / "manifests" / "maestro.yaml").read_text())
     trimmed = {key: data[key] for key in ("version", "stack", "region", "tags", "ecr", "images")}
-    for image in trimmed["images"]:
-        image["context"] = str((ROOT / "manifests" / image["context"]).resolve())
+    for index, image in enumerate(trimmed["images"]):
+        # a copy beside the manifest: a manifest's paths stay inside its tree (tmp_path here, no repository)
+        shutil.copytree(ROOT / "manifests" / image["context"], tmp_path / f"context-{index}")
+        image["context"] = f"context-{index}"
     manifest = tmp_path / "maestro-images.yaml"
     manifest.write_text(yaml.safe_dump(trimmed, sort_keys=False))
     applied = cli("apply", str(manifest), "--auto-approve", "--registry", registry.host, "-v")
@@ -310,3 +313,29 @@ def test_a_failing_build_fails_its_action_and_pushes_nothing(scenario: Scenario,
     assert "docker build failed" in failed.out and "missing.txt" in failed.out, failed.all
     assert s.ecr_tags(s.app) == {} and s.ecr_tags(s.web) == {}
     assert pushes_since(docker_engine, s.registry.host, since) == []
+
+
+CANARY = "root:$6$CANARY-shadow-hash-never-printed$:19000:0:99999:7:::"
+
+
+@pytest.mark.parametrize("dockerfile", ["../shadow", "link-to-shadow"])
+def test_a_dockerfile_outside_its_context_is_refused_before_docker_or_aws_sees_it(
+        scenario: Scenario, docker_engine: Any, dockerfile: str) -> None:
+    """The Docker SDK reads a Dockerfile outside the context and the daemon quotes it in its error: never sent."""
+    s = scenario
+    (s.tmp / "shadow").write_text(CANARY + "\n")
+    (s.context / "link-to-shadow").symlink_to(s.tmp / "shadow")
+    text, app_image = s.manifest.read_text(), '    context: ctx\n    tags: ["1.0", "1.0.0"]'
+    assert app_image in text
+    s.manifest.write_text(text.replace(app_image, app_image.replace("ctx\n", f"ctx\n    dockerfile: {dockerfile}\n")))
+    since = time.time()
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve", "-v"]):
+        result = s.run(*command)
+        assert result.code == 3, result.all
+        assert "CANARY" not in result.all and "shadow-hash" not in result.all, result.all
+        assert f"Dockerfile '{dockerfile}' leads outside its build context 'ctx'" in result.err, result.all
+        assert "Traceback" not in result.all
+    assert pushes_since(docker_engine, s.registry.host, since) == []
+    ecr: Any = s.moto.client("ecr")
+    names = {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}
+    assert s.app not in names and s.web not in names  # refused at validate: nothing was created

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from reconciler.errors import ManifestError
-from reconciler.manifest.loader import MAX_BYTES
+from reconciler.manifest.loader import MAX_BYTES, MAX_PROBLEMS
 from reconciler.manifest.validate import load_manifest
 
 TARGET = MAX_BYTES - 16 * 1024  # just under the 1 MiB limit
@@ -91,3 +92,72 @@ def test_an_alias_bomb_is_refused_at_once_in_bounded_memory(shape: str, tmp_path
     assert len(messages) <= 30  # reported, not listed one by one
     assert peak < 50_000_000
     assert elapsed < 5.0
+
+
+def _fill(head: str, line: Callable[[int], str], target: int = TARGET) -> str:
+    out, size, i = [head], len(head), 0
+    while size < target:
+        out.append(line(i))
+        size += len(out[-1])
+        i += 1
+    return "".join(out)
+
+
+HOSTILE = {
+    # every subnet overlaps every other: a check over pairs makes n^2 problems (the old one ran out of memory)
+    "overlapping subnets": lambda: _fill(
+        "version: 1\nstack: big\nregion: eu-west-1\nnetwork:\n  vpcs:\n    - name: v\n      cidr: 10.0.0.0/16\n"
+        "      subnets:\n", lambda i: f"        - {{name: s{i}, cidr: 10.0.{i % 2}.0/24, az: eu-west-1a}}\n"),
+    # thousands of unknown names among thousands of choices: a "did you mean" each is quadratic
+    "unknown groups among many": lambda: _fill(
+        "version: 1\nstack: big\nregion: eu-west-1\niam:\n  groups:\n"
+        + "".join(f"    - {{name: group-{g}}}\n" for g in range(6000)) + "  users:\n",
+        lambda i: f"    - {{name: u{i}, groups: [grp-{i}]}}\n"),
+    # a chain of security groups written in reverse: a cycle search per edge over the whole graph is quadratic
+    "security group chain": lambda: _fill(
+        "version: 1\nstack: big\nregion: eu-west-1\nnetwork:\n  vpcs:\n    - name: v\n      cidr: 10.0.0.0/16\n"
+        "      security_groups:\n        - {name: g00000}\n",
+        lambda i: f"        - {{name: g{i + 1:05d}, ingress: [{{protocol: tcp, ports: \"1\", from: g{i:05d}}}]}}\n"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+def test_hostile_1_mib_manifests_validate_in_bounded_memory(shape: str, tmp_path: Path) -> None:
+    """Work is linear in the input: a quadratic check shows as memory (problems) or as minutes, far past these bounds.
+
+    Speed targets are measured by `make bench`; the time bound here only catches a return of the quadratic.
+    """
+    from reconciler.manifest.expand import expand
+
+    path = tmp_path / "hostile.yaml"
+    path.write_text(HOSTILE[shape](), encoding="utf-8")
+    assert 0.95 * MAX_BYTES < path.stat().st_size <= MAX_BYTES
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        try:
+            manifest, _ = load_manifest(path)
+            expand(manifest)
+        except ManifestError as error:
+            assert len(error.problems) <= MAX_PROBLEMS + 1
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"\n{shape}: {path.stat().st_size} bytes in {elapsed:.2f} s (traced), peak {peak / 1e6:.0f} MB")
+    assert peak < 200_000_000
+    assert elapsed < 60.0
+
+
+def test_overlap_sweep_reports_each_overlapping_subnet_once() -> None:
+    import ipaddress
+
+    from reconciler.manifest.checks import overlapping
+
+    nets = [ipaddress.ip_network(c) for c in ("10.0.0.0/24", "10.0.1.0/24", "10.0.0.128/25", "10.0.0.0/16",
+                                              "10.0.2.0/28", "10.1.0.0/24", "10.0.0.0/24")]
+    pairs = overlapping([(net, i) for i, net in enumerate(nets)])
+    # each pair is (later, earlier); every network that overlaps another is in a pair, the disjoint one is not
+    assert {i for pair in pairs for i in pair} == {0, 1, 2, 3, 4, 6}
+    assert all(later > earlier and nets[later].overlaps(nets[earlier]) for later, earlier in pairs)
+    assert len(pairs) <= len(nets)

@@ -71,6 +71,23 @@ def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = 
                               "tags")
 
 
+# An endpoint that accepts and never answers must fail in bounded time. 5 s to connect is
+# ample for any AWS endpoint (a TCP handshake); 30 s to read is several times the slowest
+# answer of the calls we make (long operations are polled, never awaited in one call).
+# With botocore's attempts, the worst case per call is attempts x 35 s; `--timeout` bounds a run.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+
+
+def _seconds(env: str, default: float) -> float:
+    """A positive number of seconds from the environment (tests shorten timeouts), else `default`."""
+    try:
+        value = float(os.environ.get(env, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def is_read(operation: str) -> bool:
     return operation in READ_OPERATIONS or (
         operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
@@ -82,6 +99,7 @@ class Clients:
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
                  read_only: bool = False, max_attempts: int | None = None) -> None:
         self.region = region
+        self.profile = profile
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self.read_only = read_only
         self.calls: list[tuple[str, str]] = []
@@ -89,7 +107,8 @@ class Clients:
         self._config = botocore.config.Config(
             region_name=region,
             retries={"mode": "standard", "total_max_attempts": attempts},
-            connect_timeout=10, read_timeout=60, max_pool_connections=32,
+            connect_timeout=_seconds("RECONCILER_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            read_timeout=_seconds("RECONCILER_READ_TIMEOUT", READ_TIMEOUT), max_pool_connections=32,
             user_agent_extra="reconciler/0.1",
         )
         try:

@@ -449,9 +449,13 @@ def unlock(manifest: str, force: bool, **kw: Any) -> None:
     out.result("lock removed\n")
 
 
+class _Terminated(BaseException):
+    """SIGTERM outside an apply's walk: unwinds like Ctrl-C (a BaseException, so no `except Exception`
+    in botocore or urllib3 swallows it); the walk installs its own handler."""
+
+
 def _terminated(signum: int, _frame: Any) -> None:
-    """SIGTERM outside an apply's walk: stop like Ctrl-C does (the walk installs its own handler)."""
-    raise Interrupted(signum, f"interrupted by {signal.Signals(signum).name}")
+    raise _Terminated(signum)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -486,6 +490,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except _Terminated:
+        click.echo("error: interrupted by SIGTERM", err=True)
+        sys.exit(128 + signal.SIGTERM)
     sys.exit(0)
 
 

@@ -296,6 +296,10 @@ class Lease:
                 self._lose("the lease was not renewed for a whole lifetime")
                 return
 
+    def overdue(self) -> bool:
+        """True once a whole lifetime passed since our last successful renewal (a renewal may be hanging)."""
+        return self.name is not None and time.monotonic() - self._renewed > self.lifetime
+
     def _lose(self, why: str) -> None:
         self.lost_reason = why
         self.lost.set()
@@ -373,6 +377,9 @@ class LeaseHook:
         """Why no new action may start, if the lease was lost."""
         if self.lease is not None and self.lease.lost.is_set():
             return f"lost the stack lock ({self.lease.lost_reason})"
+        if self.lease is not None and self.lease.overdue():
+            # checked here too: a renewal blocked in a slow call must not let actions start past the lifetime
+            return "lost the stack lock (not renewed for a whole lifetime)"
         return None
 
     def release(self) -> None:

@@ -299,3 +299,27 @@ def test_sigint_stops_starting_actions_releases_the_lease_and_exits_130(faulty: 
     faulty.clear()
     assert run_cli(["apply", str(path), "--auto-approve"], faulty.env()).code == 0
     assert run_cli(["plan", str(path), "--detailed-exitcode"], faulty.env()).code == 0
+
+
+def test_a_lost_lease_stops_the_apply_starting_actions(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    """Someone removed the lease by hand and another apply took it: this apply starts nothing more, exit 1."""
+    path = tmp_path / "net.yaml"
+    path.write_text(NETWORK)
+    faulty.add(rule(Fault.LATENCY, writes_only=True, unless_body_contains="/reconciler/locks/", delay=0.5))
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", str(path), "--auto-approve",
+                             "--parallelism", "1"], env=faulty.env(RECONCILER_LEASE_SECONDS="1.5"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    err = ""
+    for line in proc.stderr:
+        err += line
+        if line.strip().startswith("done "):
+            (name,) = lease_params(moto)
+            ssm(moto).delete_parameter(Name=name)
+            foreign_lease(moto, generation=9)
+            break
+    out, rest = proc.communicate(timeout=120)
+    result = CliResult(proc.returncode, out, err + rest)
+    assert result.code == 1 and "Traceback" not in result.all, result.all
+    assert "not started: lost the stack lock" in result.out and "Apply: " in result.out, result.out
+    assert list(lease_params(moto)) == [f"{FOLDER}/9"], "the other apply's lease is untouched"

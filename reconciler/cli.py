@@ -198,6 +198,7 @@ def _confirm(auto_approve: bool, what: str) -> None:
 
 def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     from reconciler.engine.apply import Outcome, apply_plan
+    from reconciler.engine.clients import seconds_from_env
     from reconciler.kinds import all_kinds
     from reconciler.render.text import format_results_text
 
@@ -231,7 +232,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event, stopping,
-                             float(os.environ.get("RECONCILER_DRAIN_SECONDS", "60")))
+                             seconds_from_env("RECONCILER_DRAIN_SECONDS", 60.0))
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

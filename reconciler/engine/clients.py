@@ -79,7 +79,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 
 
-def _seconds(env: str, default: float) -> float:
+def seconds_from_env(env: str, default: float) -> float:
     """A positive number of seconds from the environment (tests shorten timeouts), else `default`."""
     try:
         value = float(os.environ.get(env, "") or default)
@@ -107,8 +107,8 @@ class Clients:
         self._config = botocore.config.Config(
             region_name=region,
             retries={"mode": "standard", "total_max_attempts": attempts},
-            connect_timeout=_seconds("RECONCILER_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
-            read_timeout=_seconds("RECONCILER_READ_TIMEOUT", READ_TIMEOUT), max_pool_connections=32,
+            connect_timeout=seconds_from_env("RECONCILER_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            read_timeout=seconds_from_env("RECONCILER_READ_TIMEOUT", READ_TIMEOUT), max_pool_connections=32,
             user_agent_extra="reconciler/0.1",
         )
         try:

@@ -223,7 +223,7 @@ def test_undelivered_key_is_found_by_its_intent_and_removed(faulty: Faulty, moto
 
 # -- (c) kill -9 after every write, then a plain re-run (no `reconcile unlock`) ------------
 
-LEASE_SECONDS = "2"  # a dead apply's lease lapses after 2 s, so every re-run takes it over quickly
+LEASE_SECONDS = "3"  # a dead apply's lease lapses after 3 s, so every re-run takes it over quickly
 NOT_LEASE = "/reconciler/locks/"
 
 

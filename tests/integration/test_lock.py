@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconciler.engine.lock import Lease, lapsed_by_aws_clock
+from reconciler.engine.lock import Lease
 from reconciler.errors import LockError
 from tests.conftest import FAKE_KEY, ROOT, CliResult, Moto, run_cli
 from tests.faults.plugin import Faulty
@@ -64,12 +64,6 @@ def lease(moto: Moto, lifetime: float = 60) -> Lease:
     client = boto3.client("ssm", endpoint_url=moto.endpoint, region_name="us-east-1",
                           aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY)
     return Lease(client, STACK, lifetime=lifetime)
-
-
-def test_aws_clock_rule() -> None:
-    assert not lapsed_by_aws_clock(None, 60)  # no AWS time known: never lapsed by this rule
-    assert not lapsed_by_aws_clock(59.0, 60)
-    assert lapsed_by_aws_clock(61.0, 60)
 
 
 def test_a_live_lease_refuses_clearly_even_when_the_local_clock_is_31_minutes_fast(

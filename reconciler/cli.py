@@ -173,11 +173,12 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
          **kw: Any) -> None:
     """Show what apply would change. Read-only by construction."""
     out = _out(kw)
-    _deadline(run_timeout, "plan")
+    deadline = _deadline(run_timeout, "plan")
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json
 
     run = plan_run(manifest, _options(kw), adopt=adopt)
+    deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     out.result(_render_plan(run.plan, fmt, out))
     if out_file:
@@ -271,11 +272,12 @@ def _leased(lock_timeout: float, out: Out) -> Iterator[Any]:
             click.echo(f"error: {redact(str(exc))}", err=True)
 
 
-def _deadline(seconds: float, what: str) -> None:
-    """A read-only run that outlives `seconds` (an endpoint that never answers) ends, exit 1.
+def _deadline(seconds: float, what: str) -> threading.Timer:
+    """A read-only run whose reads outlive `seconds` (an endpoint that never answers) ends, exit 1.
 
     A daemon timer, not a per-call check: a call blocked in a socket read cannot look at the clock.
-    Safe to end hard: plan and drift never write.
+    Safe to end hard: plan and drift never write to AWS; the caller cancels the timer once the
+    reads are done, before it writes any file.
     """
     def fire() -> None:
         sys.stdout.flush()
@@ -287,6 +289,7 @@ def _deadline(seconds: float, what: str) -> None:
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
     timer.start()
+    return timer
 
 
 @cli.command()
@@ -364,7 +367,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
           **kw: Any) -> None:
     """Report by-hand changes: exit 0 in sync, 2 drift found, 1 could not tell. Never writes."""
     out = _out(kw)
-    _deadline(run_timeout, "drift")
+    deadline = _deadline(run_timeout, "drift")
     from reconciler.engine.run import plan_run
     from reconciler.kinds import all_kinds
     from reconciler.plan.drift import build_drift
@@ -374,6 +377,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     if unknown:
         raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; known: {', '.join(sorted(all_kinds()))}")
     run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
+    deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     report = build_drift(run.plan, run.live)
     if fmt == "json":

@@ -444,7 +444,7 @@ def unlock(manifest: str, force: bool, **kw: Any) -> None:
         if not force:
             if not sys.stdin.isatty():
                 raise UsageError("refusing to remove the lock without a terminal to confirm on; pass --force")
-            if not click.confirm("Remove it? Only do so if that apply is not running", default=False):
+            if not click.confirm("Remove it? Only do so if that apply is not running", default=False, err=True):
                 raise UsageError("cancelled; the lock is still held")
         remove_all(ssm, loaded.stack)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

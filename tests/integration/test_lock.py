@@ -317,3 +317,25 @@ def test_a_lost_lease_stops_the_apply_starting_actions(faulty: Faulty, moto: Mot
     assert result.code == 1 and "Traceback" not in result.all, result.all
     assert "not started: lost the stack lock" in result.out and "Apply: " in result.out, result.out
     assert list(lease_params(moto)) == [f"{FOLDER}/9"], "the other apply's lease is untouched"
+
+
+def test_unlock_on_a_terminal_asks_and_a_no_keeps_the_lease(moto: Moto, tmp_path: Path) -> None:
+    path = manifest(tmp_path)
+    foreign_lease(moto)
+
+    def on_terminal(answer: str) -> CliResult:
+        master, slave = os.openpty()  # stdin is a terminal: unlock asks
+        proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "unlock", str(path)], env=moto.env(),
+                                cwd=ROOT, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(slave)
+        os.write(master, answer.encode())
+        out, err = proc.communicate(timeout=60)
+        os.close(master)
+        return CliResult(proc.returncode, out, err)
+
+    kept = on_terminal("n\n")
+    assert kept.code == 3 and "someone@else pid 1" in kept.err and "still held" in kept.err, kept.all
+    assert list(lease_params(moto)) == [f"{FOLDER}/1"]
+    removed = on_terminal("y\n")
+    assert removed.code == 0 and removed.out == "lock removed\n", removed.all
+    assert lease_params(moto) == {}

@@ -10,15 +10,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from reconciler.error_text import aws_exceptions, describe_error
-from reconciler.errors import ApplyError, ManifestError, ReconcilerError, StalePlanError, UsageError
+from reconciler.errors import (
+    ApplyError,
+    Interrupted,
+    LockError,
+    ManifestError,
+    ReconcilerError,
+    StalePlanError,
+    UsageError,
+)
 from reconciler.secret import RedactingFilter, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +82,18 @@ def common_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _lock_timeout_option(func: F) -> F:
+    return click.option("--lock-timeout", type=click.FloatRange(0), default=90.0, show_default=True,
+                        metavar="SECONDS",
+                        help="Wait this long for another apply's lease (a dead apply's lapses within 60 s).")(func)
+
+
+def _run_timeout_option(func: F) -> F:
+    return click.option("--timeout", "run_timeout", type=click.FloatRange(0, min_open=True), default=300.0,
+                        show_default=True, metavar="SECONDS",
+                        help="Give up (exit 1) if the run has not finished by then.")(func)
 
 
 def _out(kw: dict[str, Any]) -> Out:
@@ -148,14 +171,18 @@ def _render_plan(plan: Any, fmt: str, out: Out) -> str:
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 @click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
+@_run_timeout_option
 @common_options
-def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, **kw: Any) -> None:
+def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, run_timeout: float,
+         **kw: Any) -> None:
     """Show what apply would change. Read-only by construction."""
     out = _out(kw)
+    deadline = _deadline(run_timeout, "plan")
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json
 
     run = plan_run(manifest, _options(kw), adopt=adopt)
+    deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     out.result(_render_plan(run.plan, fmt, out))
     if out_file:
@@ -174,9 +201,9 @@ def _confirm(auto_approve: bool, what: str) -> None:
         raise UsageError("cancelled")
 
 
-def _apply(run: Any, out: Out, parallelism: int) -> None:
+def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     from reconciler.engine.apply import Outcome, apply_plan
-    from reconciler.engine.lock import stack_lock
+    from reconciler.engine.clients import seconds_from_env
     from reconciler.kinds import all_kinds
     from reconciler.render.text import format_results_text
 
@@ -195,11 +222,78 @@ def _apply(run: Any, out: Out, parallelism: int) -> None:
         else:
             out.info(f"  done     {change.address} ({result.seconds:.1f}s)")
 
-    with stack_lock(run.ctx):
-        results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event)
+    signalled: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        # only a flag: the walk stops starting actions, the running ones finish (bounded)
+        signalled.append(signum)
+        out.info(f"{signal.Signals(signum).name}: no new action is started; waiting for those running")
+
+    def stopping() -> str | None:
+        if signalled:
+            return f"interrupted by {signal.Signals(signalled[0]).name}"
+        return hook.stopping()  # type: ignore[no-any-return]
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event, stopping,
+                             seconds_from_env("RECONCILER_DRAIN_SECONDS", 60.0))
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     out.result(format_results_text(results))
+    if signalled:
+        left = sum(1 for r in results if r.outcome is not Outcome.DONE)
+        raise Interrupted(signalled[0], f"interrupted by {signal.Signals(signalled[0]).name}: {left} change(s) "
+                          "not done (listed above); the account is safe to re-run apply")
+    if hook.stopping():
+        raise LockError(f"{hook.stopping()}: the changes not done are listed above; re-run apply")
     if any(r.outcome is not Outcome.DONE for r in results):
         raise ApplyError("some actions failed; the account is safe to re-run apply")
+
+
+@contextmanager
+def _leased(lock_timeout: float, out: Out) -> Iterator[Any]:
+    """The stack's lease for one apply or destroy: taken by `plan_run` before it reads, released here.
+
+    A failure to release is reported; it replaces no earlier error (whose results are already printed).
+    """
+    from reconciler.engine.lock import LeaseHook
+
+    hook = LeaseHook(lock_timeout, out.info)
+    failing = False
+    try:
+        yield hook
+    except BaseException:
+        failing = True
+        raise
+    finally:
+        try:
+            hook.release()
+        except LockError as exc:
+            if not failing:
+                raise
+            click.echo(f"error: {redact(str(exc))}", err=True)
+
+
+def _deadline(seconds: float, what: str) -> threading.Timer:
+    """A read-only run whose reads outlive `seconds` (an endpoint that never answers) ends, exit 1.
+
+    A daemon timer, not a per-call check: a call blocked in a socket read cannot look at the clock.
+    Safe to end hard: plan and drift never write to AWS; the caller cancels the timer once the
+    reads are done, before it writes any file.
+    """
+    def fire() -> None:
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {what} did not finish within --timeout {seconds:g} s (is the AWS endpoint "
+                         "answering?); nothing was changed\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 @cli.command()
@@ -209,25 +303,26 @@ def _apply(run: Any, out: Out, parallelism: int) -> None:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
 @click.option("--adopt", is_flag=True, help="Take over same-named resources that lack the stack tag.")
+@_lock_timeout_option
 @common_options
 def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism: int, adopt: bool,
-          **kw: Any) -> None:
+          lock_timeout: float, **kw: Any) -> None:
     """Converge the account to the manifest."""
     out = _out(kw)
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
     reviewed = _load_plan_file(plan_file) if plan_file else None
-    run = plan_run(manifest, _options(kw), adopt=adopt)
-    if reviewed is not None:
-        _check_fresh(reviewed, run.plan)
-        auto_approve = True  # the plan was reviewed; applying it is the approval
-    if not run.plan.pending:
+    with _leased(lock_timeout, out) as hook:  # before the read: a plan cannot go stale under another apply
+        run = plan_run(manifest, _options(kw), adopt=adopt, before_read=hook)
+        if reviewed is not None:
+            _check_fresh(reviewed, run.plan)
+            auto_approve = True  # the plan was reviewed; applying it is the approval
         out.result(format_plan_text(run.plan, color=out.color))
-        return
-    out.result(format_plan_text(run.plan, color=out.color))
-    _confirm(auto_approve, "apply these changes")
-    _apply(run, out, parallelism)
+        if not run.plan.pending:
+            return
+        _confirm(auto_approve, "apply these changes")
+        _apply(run, out, parallelism, hook)
 
 
 MAX_PLAN_BYTES = 256 * 1024 * 1024  # a plan of the largest manifest is a few MB
@@ -314,10 +409,13 @@ def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
               help="Also write the report as JSON here (the artifact a scheduled job keeps).")
 @click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
               help="Do not read this kind (e.g. no permission for it); reported as NOT_CHECKED. Repeatable.")
+@_run_timeout_option
 @common_options
-def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[str, ...], **kw: Any) -> None:
+def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[str, ...], run_timeout: float,
+          **kw: Any) -> None:
     """Report by-hand changes: exit 0 in sync, 2 drift found, 1 could not tell. Never writes."""
     out = _out(kw)
+    deadline = _deadline(run_timeout, "drift")
     from reconciler.engine.run import plan_run
     from reconciler.kinds import all_kinds
     from reconciler.plan.drift import build_drift
@@ -327,6 +425,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     if unknown:
         raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; known: {', '.join(sorted(all_kinds()))}")
     run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
+    deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     report = build_drift(run.plan, run.live)
     if fmt == "json":
@@ -346,38 +445,70 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
+@_lock_timeout_option
 @common_options
-def destroy(manifest: str, auto_approve: bool, parallelism: int, **kw: Any) -> None:
+def destroy(manifest: str, auto_approve: bool, parallelism: int, lock_timeout: float, **kw: Any) -> None:
     """Delete everything the stack owns (protect: true refuses)."""
     out = _out(kw)
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
-    run = plan_run(manifest, _options(kw), destroy=True)
-    out.result(format_plan_text(run.plan, color=out.color))
-    if not run.plan.pending:
-        return
-    _confirm(auto_approve, f"DESTROY everything stack {run.plan.stack} owns")
-    _apply(run, out, parallelism)
+    with _leased(lock_timeout, out) as hook:
+        run = plan_run(manifest, _options(kw), destroy=True, before_read=hook)
+        out.result(format_plan_text(run.plan, color=out.color))
+        if not run.plan.pending:
+            return
+        _confirm(auto_approve, f"DESTROY everything stack {run.plan.stack} owns")
+        _apply(run, out, parallelism, hook)
 
 
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @common_options
-def unlock(manifest: str, **kw: Any) -> None:
-    """Remove a stack's apply lock left by a dead apply."""
+def unlock(manifest: str, force: bool, **kw: Any) -> None:
+    """Remove a stack's apply lease by hand (a dead apply's lease lapses by itself within a minute)."""
     out = _out(kw)
     from reconciler.engine.clients import Clients
-    from reconciler.engine.lock import release
-    from reconciler.engine.run import now
-    from reconciler.kinds.base import Context
+    from reconciler.engine.lock import holders, remove_all
     from reconciler.manifest.validate import load_manifest
 
     loaded, _ = load_manifest(manifest)
     options = _options(kw)
     clients = Clients(options.region or loaded.region, options.profile, options.endpoint_url)
-    ctx = Context(clients, loaded.stack, loaded.region, clients.account_id(), now())
-    out.result("lock removed\n" if release(ctx) else "no lock was held\n")
+    clients.account_id()  # credentials are checked before anything is shown or removed
+    ssm = clients.client("ssm")
+    import botocore.exceptions
+
+    try:
+        held = holders(ssm, loaded.stack)
+        if not held:
+            out.result("no lock was held\n")
+            return
+        for gen in held:
+            age = f"renewed {gen.age:.0f} s ago" if gen.age is not None else "renewed at an unknown time"
+            click.echo(f"stack {loaded.stack} is locked by {gen.owner} ({gen.name}, {age}, lapses "
+                       f"{gen.lifetime:.0f} s after its last renewal)", err=True)
+        if not force:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to remove the lock without a terminal to confirm on; pass --force")
+            if not click.confirm("Remove it? Only do so if that apply is not running", default=False, err=True):
+                raise UsageError("cancelled; the lock is still held")
+        remove_all(ssm, loaded.stack)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        from reconciler.engine.lock import aws_error
+
+        raise aws_error("removing the lease", exc) from None
+    out.result("lock removed\n")
+
+
+class _Terminated(BaseException):
+    """SIGTERM outside an apply's walk: unwinds like Ctrl-C (a BaseException, so no `except Exception`
+    in botocore or urllib3 swallows it); the walk installs its own handler."""
+
+
+def _terminated(signum: int, _frame: Any) -> None:
+    raise _Terminated(signum)
 
 
 @cli.command()
@@ -401,9 +532,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args and COMPLETE_VAR not in os.environ:
         click.echo(cli.get_help(click.Context(cli, info_name="reconcile")))
         sys.exit(0)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(args=args, prog_name="reconcile", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         click.echo("aborted", err=True)
         sys.exit(3)
     except click.UsageError as exc:
@@ -414,13 +549,21 @@ def main(argv: list[str] | None = None) -> None:
     except ReconcilerError as exc:
         click.echo(f"error: {redact(str(exc))}" if not isinstance(exc, ManifestError) else redact(str(exc)),
                    err=True)
+        if isinstance(exc, Interrupted):
+            # actions abandoned after the drain may still hold worker threads: do not wait for them
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except aws_exceptions() as exc:  # an AWS error no layer turned into ours (e.g. taking the lock)
         click.echo(f"error: {describe_error(exc)}", err=True)  # never str(exc): it can hold a response body
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(1)
+        sys.exit(130)
+    except _Terminated:
+        click.echo("error: interrupted by SIGTERM", err=True)
+        sys.exit(128 + signal.SIGTERM)
     sys.exit(0)
 
 

@@ -8,7 +8,8 @@
     │   ├── RetryableAwsError       throttling, 5xx, timeouts that outlived botocore's retries
     │   └── TerminalAwsError        access denied, validation, not found where it must exist
     ├── DockerError                 exit 1: build or push failed
-    ├── LockError                   exit 1: another apply holds the stack lock
+    ├── LockError                   exit 1: another apply holds the stack lock, or taking/renewing it failed
+    ├── Interrupted                 exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
     └── ApplyError                  exit 1: one or more actions failed; the account is safe to re-run
 
 Invariant: no message in this tree ever contains a secret value; secrets travel as
@@ -82,3 +83,11 @@ class LockError(ReconcilerError):
 
 class ApplyError(ReconcilerError):
     exit_code = 1
+
+
+class Interrupted(ReconcilerError):
+    """A signal stopped the run; exit 128 + the signal number, as shells report it."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

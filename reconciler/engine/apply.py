@@ -59,8 +59,16 @@ def _graph(changes: Mapping[str, Change]) -> dict[str, set[str]]:
 
 
 def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism: int = 10,
-               on_event: Callable[[str, Change, Result | None], None] = lambda *_: None) -> list[Result]:
-    """Run every pending change of `plan`; returns one Result per pending change."""
+               on_event: Callable[[str, Change, Result | None], None] = lambda *_: None,
+               stopping: Callable[[], str | None] = lambda: None, drain_seconds: float = 60.0) -> list[Result]:
+    """Run every pending change of `plan`; returns one Result per pending change.
+
+    `stopping()` is asked before every start: once it gives a reason (a signal, a
+    lost lease), nothing new starts; the actions in flight get `drain_seconds` to
+    finish, those still running then are FAILED (outcome unknown), and every change
+    never started is SKIPPED with "not started: <reason>". Returns without waiting
+    for abandoned actions (the caller exits).
+    """
     pending = {c.address: c for c in plan.pending}
     sorter = graphlib.TopologicalSorter(_graph(pending))
     sorter.prepare()
@@ -90,14 +98,23 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
                           time.monotonic() - started)
         return Result(change.address, change.action, Outcome.DONE, "", time.monotonic() - started)
 
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
-        running: dict[Future[Result], str] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
+    running: dict[Future[Result], str] = {}
+    reason: str | None = None
+    drain_until = 0.0
+    try:
         while sorter.is_active():
-            for address in sorted(sorter.get_ready()):
-                running[pool.submit(run, pending[address])] = address
+            if reason is None:
+                reason = stopping()
+                if reason is not None:
+                    drain_until = time.monotonic() + drain_seconds
+            if reason is None:
+                for address in sorted(sorter.get_ready()):
+                    running[pool.submit(run, pending[address])] = address
             if not running:
                 break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # wake up now and then: a stop request must not wait for the slowest action in flight
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 address = running.pop(future)
                 result = future.result()
@@ -107,4 +124,16 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
                         failed.add(address)
                 on_event("end", pending[address], result)
                 sorter.done(address)
+            if reason is not None and running and time.monotonic() >= drain_until:
+                break
+    finally:
+        pool.shutdown(wait=reason is None, cancel_futures=True)
+    for address in running.values():
+        change = pending[address]
+        results[address] = Result(address, change.action, Outcome.FAILED,
+                                  f"still running when stopped ({reason}); its outcome is unknown: re-run apply")
+    for address, change in pending.items():
+        if address not in results:
+            results[address] = Result(address, change.action, Outcome.SKIPPED,
+                                      f"not started: {reason or 'unreachable'}")
     return [results[a] for a in sorted(results, key=lambda a: list(pending).index(a))]

@@ -90,6 +90,23 @@ def check_endpoint_urls(flag: str | None) -> None:
                              "e.g. http://127.0.0.1:5000")
 
 
+# An endpoint that accepts and never answers must fail in bounded time. 5 s to connect is
+# ample for any AWS endpoint (a TCP handshake); 30 s to read is several times the slowest
+# answer of the calls we make (long operations are polled, never awaited in one call).
+# With botocore's attempts, the worst case per call is attempts x 35 s; `--timeout` bounds a run.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+
+
+def seconds_from_env(env: str, default: float) -> float:
+    """A positive number of seconds from the environment (tests shorten timeouts), else `default`."""
+    try:
+        value = float(os.environ.get(env, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def is_read(operation: str) -> bool:
     return operation in READ_OPERATIONS or (
         operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
@@ -105,13 +122,15 @@ class Clients:
         # AWS_ENDPOINT_URL_<SERVICE> and `endpoint_url` in the config file, with the AWS CLI's precedence.
         check_endpoint_urls(endpoint_url)
         self.endpoint_url = endpoint_url or None
+        self.profile = profile
         self.read_only = read_only
         self.calls: list[tuple[str, str]] = []
         attempts = max_attempts or int(os.environ.get("RECONCILER_MAX_ATTEMPTS", "8"))
         self._config = botocore.config.Config(
             region_name=region,
             retries={"mode": "standard", "total_max_attempts": attempts},
-            connect_timeout=10, read_timeout=60, max_pool_connections=32,
+            connect_timeout=seconds_from_env("RECONCILER_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+            read_timeout=seconds_from_env("RECONCILER_READ_TIMEOUT", READ_TIMEOUT), max_pool_connections=32,
             user_agent_extra="reconciler/0.1",
         )
         try:

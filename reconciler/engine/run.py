@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +58,15 @@ def now() -> datetime.datetime:
 
 
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
-             adopt: bool = False, skip_kinds: Collection[str] = ()) -> Run:
+             adopt: bool = False, skip_kinds: Collection[str] = (),
+             before_read: Callable[[Context], None] | None = None) -> Run:
     """Validate, connect read-only, read the account, and plan. Sends no write.
 
     `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
     `kind:<name>` entry for the orphans nobody looked for, are reported not checked.
+    `before_read(ctx)` runs once the manifest, region and account are checked and
+    before the first read: apply takes the stack's lease there, so nothing it plans
+    from can go stale under another apply.
     """
     clock = now()  # first: a bad RECONCILER_NOW is a usage error before any file is read or AWS is called
     manifest, findings = load_manifest(manifest_path)
@@ -78,6 +82,8 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
                                f"account: {manifest.account!r}; refusing to touch the wrong account")
     ctx = Context(clients, manifest.stack, region, account, clock, manifest.base_dir, options.registry)
+    if before_read is not None:
+        before_read(ctx)
     kinds = all_kinds()
     skipped = {d.address: f"kind {d.kind} not read (--skip-kind)" for d in desired if d.kind in skip_kinds}
     skipped.update({f"kind:{k}": "not read (--skip-kind): orphans of this kind were not looked for"

@@ -83,7 +83,9 @@ class Rule:
 
     A request matches when its operation is in `operations` (None: any operation)
     and it is a write if `writes_only` (a read if `reads_only`), and its body contains
-    `body_contains` (e.g. `UserName=ci-bot`) when given. Matching requests
+    `body_contains` (e.g. `UserName=ci-bot`) when given and does not contain
+    `unless_body_contains` (e.g. the lease's `/reconciler/locks/`), and its
+    (operation, `_target`) is not in `unless_seen`. Matching requests
     are numbered from 1 per rule; the rule fires on number n when `n in nth`, or
     (without `nth`) when `n % every == 0`, and at most `limit` times. Retries are
     requests too: a rule firing on every match starves an operation of all its
@@ -95,6 +97,8 @@ class Rule:
     writes_only: bool = False
     reads_only: bool = False
     body_contains: str | None = None
+    unless_body_contains: str | None = None
+    unless_seen: frozenset[tuple[str, str]] = frozenset()
     nth: frozenset[int] | None = None
     every: int = 1
     limit: int | None = None
@@ -106,6 +110,10 @@ class Rule:
         if self.operations is not None and operation not in self.operations:
             return False
         if self.body_contains is not None and self.body_contains.encode() not in body:
+            return False
+        if self.unless_body_contains is not None and self.unless_body_contains.encode() in body:
+            return False
+        if self.unless_seen and (operation, _target(body)) in self.unless_seen:
             return False
         return not ((self.writes_only and not write) or (self.reads_only and write))
 
@@ -136,6 +144,7 @@ class Call:
     write: bool
     fault: Fault | None
     seconds: float
+    target: str = ""  # what the request names (`_target`): tells a repeated write from a new one
 
 
 @dataclass
@@ -146,6 +155,7 @@ class _State:
     held: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     secrets: set[str] = field(default_factory=set)
+    held_request: tuple[str, str] | None = None  # (operation, target) of the request a HOLD rule fired on
     frozen: bool = False  # a HOLD rule fired: nothing more is forwarded until clear() (guarded by `lock`)
     holding: int = 0  # handlers waiting in a hold or a freeze (guarded by `lock`)
 
@@ -163,6 +173,25 @@ def _operation(headers: http.client.HTTPMessage, path: str, body: bytes) -> tupl
         if action:
             return service, action[0]
     return service, path
+
+
+_NAMING = re.compile(r"(Name|Id|CidrBlock|Names)(\.\d+)?$")
+
+
+def _target(body: bytes) -> str:
+    """The names and ids a request acts on (form or top-level JSON fields), never tag values or secrets."""
+    text = body.decode("utf-8", "replace")
+    pairs: list[tuple[str, str]] = []
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = {}
+        if isinstance(data, dict):
+            pairs = [(k, v) for k, v in data.items() if isinstance(v, str)]
+    else:
+        pairs = [(k, v[0]) for k, v in urllib.parse.parse_qs(text).items() if v]
+    return ",".join(f"{k}={v}" for k, v in sorted(pairs) if _NAMING.search(k) and "Tag" not in k)
 
 
 def _error(fault: Fault, service: str, json_protocol: bool) -> tuple[int, str, bytes]:
@@ -281,6 +310,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         elif fault is None:
                             fault = candidate.fault
                 state.frozen = fault is Fault.HOLD
+                if fault is Fault.HOLD:
+                    state.held_request = (operation, _target(body))
             if frozen or fault is Fault.HOLD:
                 state.holding += 1  # until recorded below, so release() can wait for final counts
         if frozen:
@@ -314,7 +345,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self._answer(*answer)
         finally:
             with state.lock:
-                state.calls.append(Call(service, operation, write, fault, time.monotonic() - started))
+                state.calls.append(Call(service, operation, write, fault, time.monotonic() - started,
+                                        _target(body)))
                 if frozen or fault is Fault.HOLD:
                     state.holding -= 1
 
@@ -380,11 +412,18 @@ class FaultProxy:
             state.held.clear()
             state.released.clear()
             state.frozen = False
+            state.held_request = None
 
     @property
     def held(self) -> threading.Event:
         """Set when a HOLD rule fired: moto has acted on the request, the client has no answer."""
         return self._server.state.held
+
+    @property
+    def held_request(self) -> tuple[str, str] | None:
+        """(operation, target) of the request the HOLD rule fired on (not the ones frozen after it)."""
+        with self._server.state.lock:
+            return self._server.state.held_request
 
     def release(self, timeout: float = 10.0) -> None:
         """Let held requests go (their connections are reset: the client never hears back).

@@ -38,17 +38,17 @@ def test_a_held_lock_refuses_a_second_apply_and_unlock_frees_it(cli: Any, moto: 
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
     ssm: Any = moto.client("ssm")
-    ssm.put_parameter(Name="/reconciler/locks/enginetest", Type="String",
-                      Value=json.dumps({"owner": "someone@else pid 1", "expires": "2999-01-01T00:00:00+00:00"}))
-    held = cli("apply", str(manifest), "--auto-approve")
+    ssm.put_parameter(Name="/reconciler/locks/enginetest/1", Type="String",
+                      Value=json.dumps({"owner": "someone@else pid 1", "token": "t", "lifetime": 60}))
+    held = cli("apply", str(manifest), "--auto-approve", "--lock-timeout", "0")
     assert held.code == 1 and "locked by someone@else" in held.err, held.all
     iam: Any = moto.client("iam")
     assert iam.list_users()["Users"] == []
-    assert cli("unlock", str(manifest)).out == "lock removed\n"
+    assert cli("unlock", str(manifest), "--force").out == "lock removed\n"
     assert cli("apply", str(manifest), "--auto-approve").code == 0
     # the lock is released after a successful apply
     assert ssm.describe_parameters()["Parameters"] == [] or all(
-        p["Name"] != "/reconciler/locks/enginetest" for p in ssm.describe_parameters()["Parameters"])
+        not p["Name"].startswith("/reconciler/locks/enginetest") for p in ssm.describe_parameters()["Parameters"])
 
 
 def test_no_secret_in_any_output_even_verbose(cli: Any, moto: Moto, tmp_path: Path) -> None:
@@ -95,8 +95,8 @@ def test_an_unreadable_lock_is_a_clear_error(cli: Any, moto: Moto, tmp_path: Pat
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
     ssm: Any = moto.client("ssm")
-    ssm.put_parameter(Name="/reconciler/locks/enginetest", Type="String", Value="someone else")
-    result = cli("apply", str(manifest), "--auto-approve")
+    ssm.put_parameter(Name="/reconciler/locks/enginetest/1", Type="String", Value="someone else")
+    result = cli("apply", str(manifest), "--auto-approve", "--lock-timeout", "0")
     assert result.code == 1 and "reconcile unlock" in result.err and "Traceback" not in result.err
 
 

@@ -157,8 +157,7 @@ def test_exhausted_retries_fail_clearly_and_a_rerun_converges(faulty: Faulty, mo
     assert failed.code == 1, failed.all
     assert "Throttling" in failed.all and "upstream failed" in failed.all and "safe to re-run" in failed.all
     ssm: Any = moto.client("ssm")
-    assert ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [LOCK]}])["Parameters"] == [], \
-        "a failed apply must release the lock"
+    assert ssm.get_parameters_by_path(Path=LOCK)["Parameters"] == [], "a failed apply must release the lease"
     faulty.clear()
     again = reconcile(faulty, "apply", str(manifest), "--auto-approve")
     assert again.code == 0, again.all
@@ -222,15 +221,19 @@ def test_undelivered_key_is_found_by_its_intent_and_removed(faulty: Faulty, moto
     assert_no_secret(faulty, moto, users, failed, plan, healed)
 
 
-# -- (c) kill -9 after the k-th write ----------------------------------------------
+# -- (c) kill -9 after every write, then a plain re-run (no `reconcile unlock`) ------------
 
-def _killed_apply(faulty: Faulty, manifest: Path, k: int) -> tuple[CliResult, bool]:
-    """Start apply; SIGKILL it once moto has answered its k-th write (the answer is never delivered)."""
+LEASE_SECONDS = "3"  # a dead apply's lease lapses after 3 s, so every re-run takes it over quickly
+NOT_LEASE = "/reconciler/locks/"
+
+
+def _killed_apply(faulty: Faulty, manifest: Path, kill_rule: Any, env: dict[str, str]) -> tuple[CliResult, bool]:
+    """Start apply; SIGKILL it once moto has answered the write `kill_rule` holds (the answer is never delivered)."""
     faulty.clear()
-    faulty.add(rule(Fault.HOLD, writes_only=True, nth={k}))
+    faulty.add(kill_rule)
     proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", str(manifest), "--auto-approve", "-v"],
-                            env=faulty.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
     held = False
     while time.monotonic() < deadline and proc.poll() is None:
         if faulty.held.wait(0.02):
@@ -245,37 +248,59 @@ def _killed_apply(faulty: Faulty, manifest: Path, k: int) -> tuple[CliResult, bo
     return CliResult(proc.returncode, out, err), held
 
 
-def test_kill_9_after_each_write_then_rerun_converges(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+def _full_stack(tmp_path: Path) -> Path:
+    """IAM (a group, a user with a stored key), ECR and a network with a NAT gateway, in one stack."""
+    path = tmp_path / "full.yaml"
     users = {"app-dev": USERS["app-dev"]}
-    manifest = write(tmp_path, users)
-    clean = reconcile(faulty, "apply", str(manifest), "--auto-approve")
+    iam = "iam:\n" + GROUP + "  users:\n" + "".join(USER % {"name": name, "count": count, "store": f"{kind}: {store}"}
+                                                  for name, (count, kind, store) in users.items())
+    path.write_text(NETWORK + iam)
+    return path
+
+
+def test_kill_9_after_every_write_of_a_full_apply_then_plain_reruns_converge(faulty: Faulty, moto: Moto,
+                                                                            tmp_path: Path) -> None:
+    """A chain: each apply is killed right after one write, and the next plain apply (no unlock) goes on.
+
+    Run 1 is killed right after its first write (taking the lease). Each later run is killed right after its
+    first write, other than the lease's, that the chain has not killed after yet (a write is its operation
+    and what it names); writes already covered pass through, so the chain always progresses. Every write of
+    the apply thus has a kill right after it; every re-run starts with a dead apply's lease in place and
+    must take it over by itself. At the end: nothing duplicated, exactly the declared keys, each one the
+    key its store holds.
+    """
+    users = {"app-dev": USERS["app-dev"]}
+    manifest = _full_stack(tmp_path)
+    env = faulty.env(RECONCILER_LEASE_SECONDS=LEASE_SECONDS, RECONCILER_DEPENDENCY_TIMEOUT="60")
+    clean = run_cli(["apply", str(manifest), "--auto-approve"], env)
     assert clean.code == 0, clean.all
-    writes = faulty.writes()
-    assert writes[0] == "PutParameter" and writes[-1] == "DeleteParameter", writes  # the lock brackets the apply
-    outputs = [clean]
-    for k in range(1, len(writes) + 1):
-        moto.reset()
-        killed, held = _killed_apply(faulty, manifest, k)
-        assert held and killed.code == -signal.SIGKILL, (k, writes[k - 1], killed.all)
-        faulty.clear()
-        ssm: Any = moto.client("ssm")
-        locked = bool(ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [LOCK]}])["Parameters"])
-        assert locked == (k < len(writes)), (k, writes[k - 1])
-        if locked:
-            if k == 1:  # once: a dead apply's lock refuses the next apply clearly, and changes nothing
-                refused = reconcile(faulty, "apply", str(manifest), "--auto-approve")
-                assert refused.code == 1 and "reconcile unlock" in refused.err, refused.all
-                assert faulty.writes() == ["PutParameter"], faulty.writes()
-                outputs.append(refused)
-            unlocked = reconcile(faulty, "unlock", str(manifest))
-            assert unlocked.code == 0 and unlocked.out == "lock removed\n", unlocked.all
-        rerun = reconcile(faulty, "apply", str(manifest), "--auto-approve")
-        assert rerun.code == 0, (k, writes[k - 1], rerun.all)
-        plan = reconcile(faulty, "plan", str(manifest), "--detailed-exitcode")
-        assert plan.code == 0, (k, writes[k - 1], plan.all)
-        assert_converged(moto, users)
-        outputs += [killed, rerun, plan]
-        assert_no_secret(faulty, moto, users, killed, rerun, plan)
+    wanted = {c.operation for c in faulty.calls if c.write and NOT_LEASE not in c.target}
+    moto.reset()
+    outputs: list[CliResult] = []
+    killed_after: list[tuple[str, str]] = []
+    first = True
+    for _ in range(120):
+        kill = (rule(Fault.HOLD, writes_only=True, nth={1}) if first else
+                rule(Fault.HOLD, writes_only=True, unless_body_contains=NOT_LEASE, unless_seen=frozenset(killed_after),
+                     nth={1}))
+        killed, held = _killed_apply(faulty, manifest, kill, env)
+        outputs.append(killed)
+        if not held:  # the apply made no write not covered yet: the chain is complete
+            assert killed.code == 0, killed.all
+            break
+        assert killed.code == -signal.SIGKILL, killed.all
+        killed_after.append(faulty.held_request or ("", ""))
+        first = False
+    else:
+        raise AssertionError(f"no convergence after {len(outputs)} runs: {killed_after}")
+    assert killed_after[0][0] == "PutParameter" and NOT_LEASE in killed_after[0][1], killed_after[0]
+    assert wanted <= {op for op, _ in killed_after}, (sorted(wanted - {op for op, _ in killed_after}), killed_after)
+    faulty.clear()
+    plan = run_cli(["plan", str(manifest), "--detailed-exitcode"], env)
+    assert plan.code == 0, plan.all
+    assert_network_converged(moto)
+    assert_converged(moto, users)
+    assert_no_secret(faulty, moto, users, *outputs, plan)
 
 
 # -- (d) secrets under faults --------------------------------------------------------

@@ -89,7 +89,10 @@ def test_account_changed_after_review_refuses_with_4_and_writes_nothing(cli: Any
     assert "iam.user.app-dev" in refused.err and "Nothing was changed" in refused.err
     from reconciler.engine.clients import is_read
 
-    assert ops and all(is_read(op) for op in ops), ops
+    # the only writes: taking and releasing the stack's lease, which comes before the freshness check
+    assert ops and all(is_read(op) or op in ("PutParameter", "DeleteParameter") for op in ops), ops
+    ssm: Any = moto.client("ssm")
+    assert ssm.get_parameters_by_path(Path="/reconciler/locks", Recursive=True)["Parameters"] == []
     assert iam_state(moto) == before
     assert "ci-bot" not in before["users"]
 

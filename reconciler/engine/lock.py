@@ -44,6 +44,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler.error_text import describe_error
 from reconciler.errors import LockError
 from reconciler.kinds.base import error_code
 
@@ -71,13 +72,8 @@ def _owner() -> str:
 
 
 def aws_error(what: str, exc: BaseException) -> LockError:
-    """A one-line lock error built from the error code and message only (never a response body)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        detail = f"{error_code(exc)}: {err.get('Message', '')}"
-    else:
-        detail = type(exc).__name__
-    return LockError(f"the stack lock: {what} failed ({detail})")
+    """A one-line lock error built by describe_error: code and message only, never a response body."""
+    return LockError(f"the stack lock: {what} failed ({describe_error(exc)})")
 
 
 @dataclass(frozen=True)

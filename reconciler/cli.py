@@ -181,15 +181,40 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json
 
+    if out_file:
+        _check_writable(out_file, "--out")
     run = plan_run(manifest, _options(kw), adopt=adopt)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     out.result(_render_plan(run.plan, fmt, out))
     if out_file:
-        Path(out_file).write_text(format_plan_json(run.plan), encoding="utf-8")
+        _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
     if detailed_exitcode and run.plan.pending:
         sys.exit(2)
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Refuse, before any AWS call, an output path that cannot be written (exit 3, one line).
+
+    Only a regular file (or a new one in an existing, writable directory) is accepted: a FIFO
+    there would block the run after all its reads, a device would take the bytes.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        raise UsageError(f"{option} {path}: not a regular file; give a file path")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: the directory {parent} does not exist")
+    if not os.access(target if target.exists() else parent, os.W_OK):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def _write(path: str, option: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:  # e.g. the disk filled up after the check
+        raise UsageError(f"{option} {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
 
 
 def _confirm(auto_approve: bool, what: str) -> None:
@@ -424,6 +449,8 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     unknown = sorted(set(skip_kinds) - set(all_kinds()))
     if unknown:
         raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; known: {', '.join(sorted(all_kinds()))}")
+    if report_file:
+        _check_writable(report_file, "--report")
     run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
@@ -435,7 +462,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     else:
         out.result(format_drift_text(report, color=out.color, verbose=out.verbose))
     if report_file:
-        Path(report_file).write_text(redact(format_drift_json(report)), encoding="utf-8")
+        _write(report_file, "--report", redact(format_drift_json(report)))
         out.info(f"drift report written to {report_file}")
     if report.drifted:
         sys.exit(2)

@@ -74,20 +74,34 @@ def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = 
                               "tags")
 
 
+def endpoint_url_problem(url: str) -> str | None:
+    """Why botocore would fail on `url` deep inside, with a traceback; None when it is a usable http(s) URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises for a port out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:5000"
+    return None if port is None or port > 0 else "has port 0"
+
+
+def _shown(url: str) -> str:
+    return repr(url) if "@" not in url else "(not shown: it holds credentials)"
+
+
 def check_endpoint_urls(flag: str | None) -> None:
     """UsageError (exit 3), in one line, for an endpoint URL botocore would refuse with a traceback.
 
-    Checked: the flag, AWS_ENDPOINT_URL and every AWS_ENDPOINT_URL_<SERVICE>; `127.0.0.1:5000` has no
-    scheme. A URL holding credentials (`@`) is not echoed.
+    Checked here: the flag, AWS_ENDPOINT_URL and every AWS_ENDPOINT_URL_<SERVICE>; a URL from the
+    config file is checked when its client is made (`Clients.client`). A URL holding credentials is not echoed.
     """
     named = {"--endpoint-url": flag} if flag else {}
     named.update({k: v for k, v in os.environ.items() if k == "AWS_ENDPOINT_URL" or k.startswith("AWS_ENDPOINT_URL_")})
     for name, url in sorted(named.items()):
-        parts = urllib.parse.urlsplit(url)
-        if url and (parts.scheme not in ("http", "https") or not parts.netloc):
-            shown = repr(url) if "@" not in url else "(not shown: it holds credentials)"
-            raise UsageError(f"the endpoint URL {shown} ({name}) is not an http(s) URL; write it with its scheme, "
-                             "e.g. http://127.0.0.1:5000")
+        problem = endpoint_url_problem(url) if url else None
+        if problem:
+            raise UsageError(f"the endpoint URL {_shown(url)} ({name}) {problem}")
 
 
 # An endpoint that accepts and never answers must fail in bounded time. 5 s to connect is
@@ -143,7 +157,16 @@ class Clients:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
+                where = "from the AWS config file: endpoint_url in the profile or its services section"
+                try:
+                    made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
+                except ValueError:  # botocore's "Invalid endpoint", e.g. `endpoint_url = 127.0.0.1:5000`
+                    raise UsageError(f"the endpoint URL for {service} ({where}) is not an http(s) URL; write it "
+                                     "with its scheme, e.g. http://127.0.0.1:5000") from None
+                problem = endpoint_url_problem(made.meta.endpoint_url)
+                if problem:  # e.g. a port out of range, which botocore would only trip on while signing
+                    raise UsageError(f"the endpoint URL {_shown(made.meta.endpoint_url)} for {service} ({where}) "
+                                     f"{problem}")
                 made.meta.events.register("before-call.*.*", self._before_call)
                 made.meta.events.register_first("needs-retry.*.*", refuse_blind_retry)
                 made.meta.events.register("before-parse.*.*", refuse_unreadable)

@@ -145,6 +145,12 @@ def owned_by(tags: Mapping[str, str], stack: str) -> bool:
     return tags.get(STACK_TAG) == stack
 
 
+def other_owner(tags: Mapping[str, str], stack: str) -> str | None:
+    """The other stack named by the stack tag (never adopted), or None when it is ours or nobody's."""
+    owner = tags.get(STACK_TAG)
+    return owner if owner and owner != stack else None
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError, or ''."""
     response = getattr(exc, "response", None)

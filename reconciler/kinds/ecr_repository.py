@@ -31,7 +31,16 @@ import botocore.exceptions
 
 from reconciler.errors import AwsError
 from reconciler.kinds._ecr import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
-from reconciler.kinds.base import PROTECT_TAG, Context, Kind, ReadResult, error_code, owned_by, tag_list
+from reconciler.kinds.base import (
+    PROTECT_TAG,
+    Context,
+    Kind,
+    ReadResult,
+    error_code,
+    other_owner,
+    owned_by,
+    tag_list,
+)
 from reconciler.manifest.expand import canonical_lifecycle_rules
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.diff import canonical_policy
@@ -86,7 +95,7 @@ class EcrRepository(Kind):
                 "protect": repo_tags.get(PROTECT_TAG) == "true",
                 "holds_images": has_images,
                 "tags": repo_tags,
-            }, owned=owned_by(repo_tags, ctx.stack))
+            }, owned=owned_by(repo_tags, ctx.stack), owner=other_owner(repo_tags, ctx.stack))
         return ReadResult(found)
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:

@@ -25,6 +25,12 @@ def stack_path(stack: str) -> str:
     return f"/reconciler/{stack}/"
 
 
+def path_owner(path: str) -> str | None:
+    """The stack whose group path this is (`/reconciler/<stack>/...`), or None."""
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] == "reconciler" else None
+
+
 def protected_path(stack: str) -> str:
     """Where the stack's protected groups live (`manifest.expand.group_path(stack, protect=True)`)."""
     return f"/reconciler/{stack}/protected/"
@@ -48,7 +54,7 @@ class IamGroup(Kind):
                 "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
                 "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
                 "protect": group["Path"] == protected_path(ctx.stack),
-            }, owned=owned)
+            }, owned=owned, owner=None if owned else path_owner(group["Path"]))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

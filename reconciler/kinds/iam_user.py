@@ -25,6 +25,7 @@ from reconciler.kinds.base import (
     ReadResult,
     error_code,
     ignoring,
+    other_owner,
     owned_by,
     tag_dict,
     tag_list,
@@ -63,7 +64,8 @@ class IamUser(Kind):
                 "tags": {k: v for k, v in tags.items() if not k.startswith(BOOKKEEPING_PREFIX)},
                 # from the user's own tag, so a user dropped from the manifest (or `destroy`) is still refused
                 "protect": tags.get(PROTECT_TAG) == "true",
-            }, owned=owned, depends_on=tuple(f"iam.group.{g}" for g in sorted(user.get("GroupList", []))),
+            }, owned=owned, owner=other_owner(tags, ctx.stack),
+                depends_on=tuple(f"iam.group.{g}" for g in sorted(user.get("GroupList", []))),
                 unmanaged=("console password",) if console else ())
         return ReadResult(found)
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.kinds import _ec2
 from reconciler.kinds._ec2 import address_of, describe, tags_of
-from reconciler.kinds.base import Context, Kind, ReadResult, owned_by
+from reconciler.kinds.base import Context, Kind, ReadResult, other_owner, owned_by
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 
@@ -88,7 +88,7 @@ class Vpc(Kind):
             address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
             found[address] = LiveResource(address, self.name, vpc["VpcId"], {
                 "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags, "protect": _ec2.protected(tags),
-            }, owned=owned)
+            }, owned=owned, owner=other_owner(tags, ctx.stack))
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:

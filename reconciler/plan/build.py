@@ -97,6 +97,14 @@ def build_plan(
                                                  if v is not None)
             if item.address in not_checked:
                 reason = f"not checked: {not_checked[item.address]}"
+        elif not found.owned and found.owner is not None:
+            # adopting it would take another stack's resource (and its parts) away from that stack
+            changes.append(Change(item.address, item.kind, Action.CREATE, f"owned by stack {found.owner}",
+                                  (), item.depends_on, item, found,
+                                  blocked=f"{found.id} belongs to stack {found.owner}; --adopt never takes another "
+                                          "stack's resource: rename it in the manifest, or remove it from that "
+                                          "stack's manifest first"))
+            continue
         elif not found.owned and not adopt:
             changes.append(Change(item.address, item.kind, Action.CREATE, "exists without the stack tag",
                                   (), item.depends_on, item, found,

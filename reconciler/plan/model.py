@@ -50,8 +50,10 @@ class LiveResource:
     Invariants: `attrs` is normalised to the shape of the desired spec (references
     to other resources as addresses, sets as sorted lists); `owned` is False for a
     resource found under a manifest name without the stack tag (never deleted,
-    adopted only with --adopt); `unmanaged` lists things added by hand inside the
-    resource that the manifest cannot express (a console password, say).
+    adopted only with --adopt); `owner` names the other stack whose tags it carries
+    (None when nobody's): such a resource is never adopted, not even with --adopt;
+    `unmanaged` lists things added by hand inside the resource that the manifest
+    cannot express (a console password, say).
     """
 
     address: str
@@ -61,11 +63,14 @@ class LiveResource:
     owned: bool = True
     depends_on: tuple[str, ...] = ()
     unmanaged: tuple[str, ...] = ()
+    owner: str | None = None
 
     def fingerprint(self) -> str:
         """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)."""
         body = {"id": self.id, "attrs": _without_volatile(self.attrs), "owned": self.owned,
                 "unmanaged": list(self.unmanaged)}
+        if self.owner is not None:  # only when set, so fingerprints of plans made before stay the same
+            body["owner"] = self.owner
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 

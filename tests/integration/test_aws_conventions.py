@@ -62,3 +62,23 @@ def test_endpoint_url_without_scheme_is_one_line_exit_3(moto: Moto) -> None:
 def test_region_flag_help_says_what_it_is_for() -> None:
     result = run_cli(["plan", "--help"])
     assert result.code == 0 and "manifest's region" in result.out, result.all
+
+
+def test_malformed_endpoint_urls_are_one_line_exit_3_wherever_they_come_from(moto: Moto, tmp_path: Path) -> None:
+    """Found by a new-user test: these gave botocore tracebacks (config file, bad port, bad IPv6)."""
+    config, credentials = tmp_path / "config", tmp_path / "credentials"
+    config.write_text("[profile bad]\nregion = us-east-1\nendpoint_url = 127.0.0.1:4566\n"
+                      "[profile port]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:99999\n"
+                      "[profile svc]\nregion = us-east-1\nservices = svc\n[services svc]\nsts =\n"
+                      "  endpoint_url = localhost:4566\n")
+    credentials.write_text("".join(f"[{p}]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+                                   for p in ("bad", "port", "svc")))
+    files = _bare_env(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(credentials))
+    cases = [(["--profile", "bad"], files), (["--profile", "port"], files), (["--profile", "svc"], files),
+             (["--endpoint-url", "http://127.0.0.1:99999"], moto.env()),
+             (["--endpoint-url", "http://[::1"], moto.env())]
+    for args, env in cases:
+        result = run_cli(["plan", MANIFEST, *args], env)
+        assert result.code == 3, (args, result.all)
+        assert "endpoint URL" in result.err and "Traceback" not in result.err, (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1, (args, result.err)

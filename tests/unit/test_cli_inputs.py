@@ -67,3 +67,17 @@ def test_an_endpoint_url_without_a_scheme_is_a_usage_error(workdir: Path, how: s
     args, env = (["--endpoint-url", url], {}) if how == "flag" else ([], {"AWS_ENDPOINT_URL": url})
     result = reconcile(["plan", "m.yaml", *args], workdir, **env)
     assert_one_line_exit_3(result, "is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize("command,option", [("plan", "--out"), ("drift", "--report")])
+@pytest.mark.parametrize("target", ["missing-dir/out.json", "fifo", "/dev/null"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_aws_call(
+        workdir: Path, command: str, option: str, target: str) -> None:
+    """Found by a new-user test: a traceback after all the reads. Now exit 3 before anything is read
+    (no AWS is configured here at all: a read would fail with exit 1 instead)."""
+    if target == "fifo":
+        os.mkfifo(workdir / "fifo")
+    result = reconcile([command, "m.yaml", option, target], workdir)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and option in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -44,6 +44,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler.engine.clients import seconds_from_env
 from reconciler.error_text import describe_error
 from reconciler.errors import LockError
 from reconciler.kinds.base import error_code
@@ -60,11 +61,7 @@ def lock_path(stack: str) -> str:
 
 def lifetime_seconds() -> float:
     """The lease lifetime; RECONCILER_LEASE_SECONDS shortens it for tests (never below 1 s)."""
-    raw = os.environ.get("RECONCILER_LEASE_SECONDS", "")
-    try:
-        return max(1.0, float(raw)) if raw else DEFAULT_LIFETIME
-    except ValueError:
-        return DEFAULT_LIFETIME
+    return max(1.0, seconds_from_env("RECONCILER_LEASE_SECONDS", DEFAULT_LIFETIME))
 
 
 def _owner() -> str:

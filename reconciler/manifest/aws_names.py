@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.errors import Problem
 from reconciler.manifest.loader import Source
+from reconciler.manifest.suggest import Suggest
 
 _ARN_PARTITION = re.compile(r"^arn:(aws[a-z-]*):")
 
@@ -52,11 +53,12 @@ def endpoint_service_problems(data: dict[str, Any], source: Source, base: FsPath
                               pol: dict[str, Any]) -> Iterator[Problem]:
     """Endpoint `service:` names that are not VPC endpoint services, with the closest one that is."""
     known = endpoint_services()
+    suggest = Suggest(known)
     for vi, vpc in enumerate(data.get("network", {}).get("vpcs", [])):
         for ei, endpoint in enumerate(vpc.get("endpoints", [])):
             service = endpoint.get("service")
             if isinstance(service, str) and service not in known:
-                close = get_close_matches(service, sorted(known), n=1)
+                close = suggest(service)
                 hint = f"did you mean {close[0]!r}?" if close else "see `aws ec2 describe-vpc-endpoint-services`"
                 yield source.problem(("network", "vpcs", vi, "endpoints", ei, "service"),
                                      f"{service} is not a VPC endpoint service", hint)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from difflib import get_close_matches
 from pathlib import Path as FsPath
 from typing import Any
@@ -33,6 +33,7 @@ from reconciler.manifest.paths import (
     tree_root,
 )
 from reconciler.manifest.schema import leaf_errors, manifest_schema
+from reconciler.manifest.suggest import Suggest
 
 # Tags that exist to be moved to the newest build; an immutable repository refuses them.
 MOVING_TAGS = frozenset({"latest", "stable", "main", "master", "edge", "nightly", "dev", "prod", "current"})
@@ -56,26 +57,6 @@ def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
         if not dirty.intersection(sections):
             problems.extend(check(data, source, base_dir, policies))
     return problems
-
-
-class Suggest:
-    """"did you mean" for names missing from `choices`, within a budget of comparisons.
-
-    One suggestion costs a fuzzy comparison with every choice; a hostile manifest
-    with thousands of unknown names among thousands of choices would make a check
-    quadratic. Past the budget (far more than the MAX_PROBLEMS anyone reads) the
-    answer is None and the hint generic, so each check stays linear in its input.
-    """
-
-    BUDGET = 20_000  # comparisons per check
-
-    def __init__(self, choices: Iterable[str]) -> None:
-        self.choices = sorted(choices)
-        self.left = self.BUDGET
-
-    def __call__(self, word: str) -> list[str]:
-        self.left -= len(self.choices)
-        return get_close_matches(word, self.choices, n=1) if self.left >= 0 else []
 
 
 def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:

@@ -178,7 +178,7 @@ def expand_images(manifest: Manifest) -> list[DesiredResource]:
                 "the context, its Dockerfile and .dockerignore must be regular files inside the tree")]) from None
         immutable = repos.get(repo, {}).get("tag_mutability", "immutable") == "immutable"
         for tag in image["tags"]:
-            out.append(DesiredResource(f"image.{repo}:{tag}", "image", {
+            out.append(DesiredResource(f"image.{repo}:{tag}", "ecr.image", {
                 "repository": repo,
                 "tag": tag,
                 "context": context,

@@ -123,11 +123,11 @@ def _explained_by_unmanaged(change: Change, attr: AttrChange) -> str:
 # How one diff entry came about: "added" by hand, "modified" by hand, or "scheduled" by time.
 # Kind-specific rules where the generic one cannot tell; every other kind gets `classify`'s.
 Classifier = Callable[[Change, AttrChange], str]
-CLASSIFIERS: dict[str, Classifier] = {ACCESS_KEY_KIND: classify_key_change, "image": _explained_by_unmanaged}
+CLASSIFIERS: dict[str, Classifier] = {ACCESS_KEY_KIND: classify_key_change, "ecr.image": _explained_by_unmanaged}
 # How an added entry is named in `unmanaged`; [] when the kind's own `unmanaged` already names it.
 DESCRIBERS: dict[str, Callable[[Change, AttrChange], list[str]]] = {
     ACCESS_KEY_KIND: lambda change, attr: [describe_key(change, attr)],
-    "image": lambda change, attr: [],
+    "ecr.image": lambda change, attr: [],
 }
 
 _EMPTY: tuple[Any, ...] = (None, False, [], {}, "")

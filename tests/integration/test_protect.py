@@ -86,7 +86,7 @@ PROTECTED_BY = {
     "iam.user": "its tag reconciler:protect=true",
     "iam.access_key": "being part of the protected user iam.user.keeper",
     "ecr.repository": "its tag reconciler:protect=true (force_delete: true, so protect alone holds it)",
-    "image": "nothing: the kind never deletes an image (see the module docstring)",
+    "ecr.image": "nothing: the kind never deletes an image (see the module docstring)",
     "ec2.vpc": "its tag reconciler:protect=true",
     "ec2.subnet": "its tag, or being part of a protected VPC",
     "ec2.security_group": "its tag, or being part of a protected VPC (the NAT instance's group)",
@@ -225,7 +225,7 @@ FOUND: dict[str, Callable[[Moto], set[str]]] = {
     "iam.user": _users,
     "iam.access_key": _access_keys,
     "ecr.repository": _repositories,
-    "image": _images,
+    "ecr.image": _images,
     "ec2.vpc": _ec2("describe_vpcs", "Vpcs"),
     "ec2.subnet": _ec2("describe_subnets", "Subnets"),
     "ec2.security_group": _ec2("describe_security_groups", "SecurityGroups"),
@@ -253,7 +253,7 @@ def test_the_removal_and_the_destroy_are_refused_as_a_whole(outcome: Outcome) ->
 @pytest.mark.parametrize("kind", sorted(all_kinds()))
 def test_protected_resources_of_every_kind_survive_removal_and_destroy(outcome: Outcome, kind: str) -> None:
     assert kind in PROTECTED_BY, f"kind {kind} has no protect case in tests/integration/test_protect.py"
-    if kind == "image":
+    if kind == "ecr.image":
         # never deleted by the kind, so never planned: not even read once dropped from the manifest
         assert f"image.kept:{IMAGE_TAG}" not in outcome.removal_plan
         assert not [a for a in outcome.destroy_plan if a.startswith("image.")]

@@ -149,8 +149,8 @@ def test_the_registry_token_is_masked_in_both_its_forms(moto: Moto) -> None:
     import base64
 
     from reconciler.engine.clients import Clients
-    from reconciler.kinds._ecr_registry import registry
     from reconciler.kinds.base import Context
+    from reconciler.kinds.ecr._registry import registry
     from reconciler.secret import MASK, redact
 
     with pytest.MonkeyPatch.context() as patch:

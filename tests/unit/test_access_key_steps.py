@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.kinds.access_key import key_steps
+from reconciler.kinds.iam.access_key import key_steps
 
 SPEC = {"user": "u", "count": 1, "rotate_after_days": 90, "grace_days": 7, "store": {"ssm": "/k"}}
 
@@ -129,7 +129,7 @@ def test_no_key_inside_grace_is_ever_deleted_and_the_last_active_key_stays() -> 
 
 
 def test_the_store_metadata_names_the_key_it_holds() -> None:
-    from reconciler.kinds.access_key import _description, _version_token, held_key_id
+    from reconciler.kinds.iam.access_key import _description, _version_token, held_key_id
 
     token = _version_token("AKIAABCDEFGHIJKLMNOP")
     assert 32 <= len(token) <= 64

@@ -225,7 +225,7 @@ def test_sensitive_values_stay_masked_in_every_format() -> None:
 class DigestPlanner:
     """Stands in for the image kind: the tag's build inputs and digest, compared as data."""
 
-    name = "image"
+    name = "ecr.image"
     replace_on: frozenset[str] = frozenset()
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
@@ -242,13 +242,13 @@ class DigestPlanner:
 
 def image_plan(desired: DesiredResource, live: LiveResource) -> Plan:
     return build_plan(stack="s", region="us-east-1", account="123456789012", manifest_sha256="0" * 64,
-                      desired=[desired], live={live.address: live}, kinds={"image": DigestPlanner()})
+                      desired=[desired], live={live.address: live}, kinds={"ecr.image": DigestPlanner()})
 
 
 def test_image_tag_pushed_outside_the_tool_is_unmanaged() -> None:
     want = "sha256:" + "1" * 64
-    desired = DesiredResource("image.web:1.0", "image", {"repository": "web", "tag": "1.0", "inputs": want})
-    moved = LiveResource("image.web:1.0", "image", "web:1.0", {
+    desired = DesiredResource("image.web:1.0", "ecr.image", {"repository": "web", "tag": "1.0", "inputs": want})
+    moved = LiveResource("image.web:1.0", "ecr.image", "web:1.0", {
         "repository": "web", "tag": "1.0", "digest": "sha256:" + "9" * 64, "inputs": None,
         "built_digest": "sha256:" + "2" * 64}, unmanaged=("tag 1.0 points at sha256:999999999999, an image not "
                                                            "pushed by reconciler",))
@@ -258,7 +258,7 @@ def test_image_tag_pushed_outside_the_tool_is_unmanaged() -> None:
     assert entry.unmanaged == moved.unmanaged
     assert {d.path for d in entry.diff} == {"inputs", "digest"}
     # a tag that holds another build of the tool (the manifest's inputs moved on) is a modification
-    rebuilt = LiveResource("image.web:1.0", "image", "web:1.0", {
+    rebuilt = LiveResource("image.web:1.0", "ecr.image", "web:1.0", {
         "repository": "web", "tag": "1.0", "digest": "sha256:" + "3" * 64, "inputs": "sha256:" + "4" * 64,
         "built_digest": None})
     report = build_drift(image_plan(desired, rebuilt), {rebuilt.address: rebuilt})

@@ -173,7 +173,7 @@ def test_one_image_resource_per_tag_depending_on_its_repository_with_defaults(co
     images = by_address(expand_images(m))
     assert sorted(images) == ["image.app:1.0", "image.app:1.0.0"]
     image = images["image.app:1.0.0"]
-    assert image.kind == "image" and image.depends_on == ("ecr.repository.app",)
+    assert image.kind == "ecr.image" and image.depends_on == ("ecr.repository.app",)
     assert image.spec["context"] == "app"  # as written, so a plan made in one checkout applies in another
     assert image.spec["dockerfile"] == "Dockerfile" and image.spec["platform"] == "linux/amd64"
     assert image.spec["target"] is None

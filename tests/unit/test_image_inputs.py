@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from reconciler.errors import DockerError
-from reconciler.kinds import _docker
-from reconciler.kinds._ecr import inputs_tag, parse_images
-from reconciler.kinds.ecr_repository import KIND as REPOSITORY
-from reconciler.kinds.image import KIND as IMAGE
+from reconciler.kinds.ecr import _docker
+from reconciler.kinds.ecr._api import inputs_tag, parse_images
+from reconciler.kinds.ecr.image import KIND as IMAGE
+from reconciler.kinds.ecr.repository import KIND as REPOSITORY
 from reconciler.manifest.expand import canonical_lifecycle_rules, lifecycle_rules
 from reconciler.manifest.image_inputs import context_files, inputs_digest
 from reconciler.manifest.model import DesiredResource
@@ -115,12 +115,12 @@ def test_parse_images_reads_the_inputs_tags() -> None:
 
 
 def image(immutable: bool, inputs: str = X) -> DesiredResource:
-    return DesiredResource("image.app:1.0", "image", {"repository": "app", "tag": "1.0", "inputs": inputs,
+    return DesiredResource("image.app:1.0", "ecr.image", {"repository": "app", "tag": "1.0", "inputs": inputs,
                                                       "immutable": immutable}, ("ecr.repository.app",))
 
 
 def live_image(held: str | None, digest: str = D2, built: str | None = None) -> LiveResource:
-    return LiveResource("image.app:1.0", "image", "app:1.0",
+    return LiveResource("image.app:1.0", "ecr.image", "app:1.0",
                         {"repository": "app", "tag": "1.0", "digest": digest, "inputs": held, "built_digest": built})
 
 

@@ -6,8 +6,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from reconciler.kinds import _ec2, all_kinds
-from reconciler.kinds.route_table import managed_by_aws
+from reconciler.kinds import all_kinds
+from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2.route_table import managed_by_aws
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, LiveResource
 

@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from reconciler.errors import AwsError
-from reconciler.kinds import _iam, all_kinds, ecr_repository, vpc_endpoint
+from reconciler.kinds import all_kinds
+from reconciler.kinds.ec2 import vpc_endpoint
+from reconciler.kinds.ecr import repository as ecr_repository
+from reconciler.kinds.iam import _api as _iam
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Action, LiveResource

@@ -58,9 +58,9 @@ def _load(case: Path, name: str, default: Any) -> Any:
 
 
 def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource]]:
-    from reconciler.kinds.access_key import KIND as ACCESS_KEY
-    from reconciler.kinds.iam_group import KIND as GROUP
-    from reconciler.kinds.iam_user import KIND as USER
+    from reconciler.kinds.iam.access_key import KIND as ACCESS_KEY
+    from reconciler.kinds.iam.group import KIND as GROUP
+    from reconciler.kinds.iam.user import KIND as USER
 
     case = GOLDEN / name
     desired: list[DesiredResource] = []

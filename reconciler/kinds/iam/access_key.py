@@ -224,7 +224,7 @@ class AccessKeys(Kind):
     # -- read ---------------------------------------------------------------
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
-        from reconciler.kinds._iam import authorization_details
+        from reconciler.kinds.iam._api import authorization_details
 
         stores = _stores(ctx)
         users: dict[str, dict[str, str]] = {}

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
 from reconciler.kinds.base import Context, Kind, ReadResult, error_code, ignoring
+from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 

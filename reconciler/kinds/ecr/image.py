@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.errors import DockerError
-from reconciler.kinds._ecr import inputs_tag, repository_owned, tagged_images
 from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.ecr._api import inputs_tag, repository_owned, tagged_images
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource
 
@@ -43,7 +43,7 @@ def short(digest: str | None) -> str:
 
 
 class Image(Kind):
-    name = "image"
+    name = "ecr.image"
     services = ("ecr",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
@@ -138,7 +138,7 @@ class Image(Kind):
 
     def _push(self, ctx: Context, change: Change) -> str:
         """Point the tag at a build of the inputs: retag an existing build, or build once and push."""
-        from reconciler.kinds._ecr_registry import registry
+        from reconciler.kinds.ecr._registry import registry
 
         assert change.desired is not None
         spec = change.desired.spec
@@ -160,8 +160,8 @@ def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Any) -> Any:
     Looks first (at apply time) for a build the repository already holds; builds at
     most once per inputs digest and run, whatever the number of tags and repositories.
     """
-    from reconciler.kinds import _docker
-    from reconciler.kinds._ecr_registry import registry
+    from reconciler.kinds.ecr import _docker
+    from reconciler.kinds.ecr._registry import registry
 
     reg = registry(ctx)
     repo, inputs = spec["repository"], spec["inputs"]

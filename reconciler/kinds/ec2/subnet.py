@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.kinds import _ec2
-from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
 from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 
@@ -101,7 +101,7 @@ class Subnet(Kind):
 
     def replace(self, ctx: Context, change: Change) -> str:
         assert change.live is not None
-        from reconciler.kinds._teardown import vacate_subnet
+        from reconciler.kinds.ec2._teardown import vacate_subnet
 
         vacate_subnet(ctx, change.live.id)
         delete_subnet(ctx, change.live.id, change.address)

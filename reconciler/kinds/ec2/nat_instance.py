@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.errors import AwsError
-from reconciler.kinds import _ec2
-from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
 from reconciler.kinds.base import Context, Kind, ReadResult, error_code
-from reconciler.kinds.nat_gateway import repoint_routes
+from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
+from reconciler.kinds.ec2.nat_gateway import repoint_routes
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 

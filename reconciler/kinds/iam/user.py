@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from reconciler.kinds._iam import attached, authorization_details, converge_policies, inline_policies
 from reconciler.kinds.base import (
     PROTECT_TAG,
     Context,
@@ -30,6 +29,7 @@ from reconciler.kinds.base import (
     tag_dict,
     tag_list,
 )
+from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.kinds import _ec2
-from reconciler.kinds._ec2 import address_of, describe, tags_of
 from reconciler.kinds.base import Context, Kind, ReadResult, other_owner, owned_by
+from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2._api import address_of, describe, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 
@@ -125,7 +125,7 @@ class Vpc(Kind):
 
     def replace(self, ctx: Context, change: Change) -> str:
         assert change.live is not None
-        from reconciler.kinds._teardown import vacate_vpc
+        from reconciler.kinds.ec2._teardown import vacate_vpc
 
         vacate_vpc(ctx, change.live.id)
         delete_vpc(ctx, change.live.id, change.address)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.kinds import _ec2
 from reconciler.kinds.base import Context
+from reconciler.kinds.ec2 import _api as _ec2
 
 
 def _stack(ctx: Context, name: str, value: str) -> list[dict[str, Any]]:
@@ -51,9 +51,9 @@ def _instances(ctx: Context, name: str, key: str, value: str) -> list[str]:
 
 def vacate_subnet(ctx: Context, subnet_id: str) -> None:
     """Delete the stack's interface endpoints, NAT gateways and NAT instances that sit in the subnet."""
-    from reconciler.kinds.nat_gateway import delete_nat_gateway
-    from reconciler.kinds.nat_instance import terminate
-    from reconciler.kinds.vpc_endpoint import delete_endpoint
+    from reconciler.kinds.ec2.nat_gateway import delete_nat_gateway
+    from reconciler.kinds.ec2.nat_instance import terminate
+    from reconciler.kinds.ec2.vpc_endpoint import delete_endpoint
 
     found = _ec2.ignore_codes(lambda: ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id]),
                               "InvalidSubnetID.NotFound")
@@ -69,13 +69,13 @@ def vacate_subnet(ctx: Context, subnet_id: str) -> None:
 
 def vacate_vpc(ctx: Context, vpc_id: str) -> None:
     """Delete every stack resource inside the VPC, in AWS's order (Elastic IPs stay: they are not in it)."""
-    from reconciler.kinds.internet_gateway import detach_and_delete
-    from reconciler.kinds.nat_gateway import delete_nat_gateway
-    from reconciler.kinds.nat_instance import terminate
-    from reconciler.kinds.route_table import delete_route_table
-    from reconciler.kinds.security_group import delete_group
-    from reconciler.kinds.subnet import delete_subnet
-    from reconciler.kinds.vpc_endpoint import delete_endpoint
+    from reconciler.kinds.ec2.internet_gateway import detach_and_delete
+    from reconciler.kinds.ec2.nat_gateway import delete_nat_gateway
+    from reconciler.kinds.ec2.nat_instance import terminate
+    from reconciler.kinds.ec2.route_table import delete_route_table
+    from reconciler.kinds.ec2.security_group import delete_group
+    from reconciler.kinds.ec2.subnet import delete_subnet
+    from reconciler.kinds.ec2.vpc_endpoint import delete_endpoint
 
     ec2 = ctx.client("ec2")
     for endpoint in _endpoints(ctx, vpc_id):

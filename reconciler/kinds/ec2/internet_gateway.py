@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.kinds import _ec2
-from reconciler.kinds._ec2 import address_of, describe, ref, tags_of
 from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Change, LiveResource
 

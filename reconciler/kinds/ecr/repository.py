@@ -30,7 +30,6 @@ from typing import Any
 import botocore.exceptions
 
 from reconciler.errors import AwsError
-from reconciler.kinds._ecr import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
 from reconciler.kinds.base import (
     PROTECT_TAG,
     Context,
@@ -41,6 +40,7 @@ from reconciler.kinds.base import (
     owned_by,
     tag_list,
 )
+from reconciler.kinds.ecr._api import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
 from reconciler.manifest.expand import canonical_lifecycle_rules
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.diff import canonical_policy
@@ -225,7 +225,7 @@ class EcrRepository(Kind):
                                "to delete it without force_delete: true") from None
             raise
         if ctx.registry:
-            from reconciler.kinds._ecr_registry import purge_local_repository
+            from reconciler.kinds.ecr._registry import purge_local_repository
 
             purge_local_repository(ctx, name)
 

@@ -1,0 +1,1 @@
+"""The EC2 kinds; modules starting with `_` are the service's floor under them."""

@@ -1,0 +1,1 @@
+"""The ECR kinds; modules starting with `_` are the service's floor under them."""

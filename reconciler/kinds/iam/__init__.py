@@ -1,0 +1,1 @@
+"""The IAM kinds; modules starting with `_` are the service's floor under them."""

@@ -44,10 +44,10 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler.aws import error_code
 from reconciler.engine.clients import seconds_from_env
 from reconciler.error_text import describe_error
 from reconciler.errors import LockError
-from reconciler.kinds.base import error_code
 
 DEFAULT_LIFETIME = 60.0  # seconds a lease lives without renewal
 DEFAULT_LOCK_TIMEOUT = 90.0  # one lifetime and some: a dead holder's lease always lapses within it

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -25,10 +24,6 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.diff import diff_spec
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource
-
-STACK_TAG = "reconciler:stack"
-ADDRESS_TAG = "reconciler:address"
-PROTECT_TAG = "reconciler:protect"
 
 T = TypeVar("T")
 
@@ -130,44 +125,3 @@ class Kind:
     def replace(self, ctx: Context, change: Change) -> str:
         self.delete(ctx, change)
         return self.create(ctx, change)
-
-
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    """`{k: v}` -> `[{"Key": k, "Value": v}]`, sorted for deterministic requests."""
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
-def tag_dict(tags: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in tags or ()}
-
-
-def owned_by(tags: Mapping[str, str], stack: str) -> bool:
-    return tags.get(STACK_TAG) == stack
-
-
-def other_owner(tags: Mapping[str, str], stack: str) -> str | None:
-    """The other stack named by the stack tag (never adopted), or None when it is ours or nobody's."""
-    owner = tags.get(STACK_TAG)
-    return owner if owner and owner != stack else None
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ClientError, or ''."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-@contextmanager
-def ignoring(*codes: str) -> Iterator[None]:
-    """Swallow an AWS error whose code is one of `codes` (e.g. already gone); re-raise anything else.
-
-    Deletes and detaches use it so that a re-run after a crash, or a resource removed by hand
-    meanwhile, is not a failure.
-    """
-    try:
-        yield
-    except Exception as exc:
-        if error_code(exc) not in codes:
-            raise

@@ -8,15 +8,14 @@ Each section lives in its own module; this one orders and checks the whole.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.canonical import canonical_lifecycle_rules
 from reconciler.manifest.model import DesiredResource, Manifest
-
-STACK_TAG = "reconciler:stack"
-ADDRESS_TAG = "reconciler:address"
+from reconciler.ownership import ADDRESS_TAG, KIND_TAG, PROTECT_TAG, STACK_TAG, group_path
 
 
 def ownership_tags(manifest: Manifest, address: str, name: str,
@@ -28,19 +27,6 @@ def ownership_tags(manifest: Manifest, address: str, name: str,
     tags[STACK_TAG] = manifest.stack
     tags[ADDRESS_TAG] = address
     return tags
-
-
-PROTECT_TAG = "reconciler:protect"
-
-
-def group_path(stack: str, protect: bool = False) -> str:
-    """IAM groups cannot be tagged: the stack owns the groups under this path.
-
-    A protected group lives one level down, under `/reconciler/<stack>/protected/`: the path is
-    the only thing an IAM group carries besides its name, and it stays on the group when the group
-    leaves the manifest, so `destroy` and a removal still see the protection (see `iam_group`).
-    """
-    return f"/reconciler/{stack}/protected/" if protect else f"/reconciler/{stack}/"
 
 
 def _policy(manifest: Manifest, ref: Mapping[str, Any]) -> Any:
@@ -108,17 +94,6 @@ def lifecycle_rules(lifecycle: Mapping[str, Any] | None) -> list[dict[str, Any]]
                                     "countNumber": lifecycle["keep_last"]},
                       "action": {"type": "expire"}})
     return canonical_lifecycle_rules(rules)
-
-
-def canonical_lifecycle_rules(rules: Any) -> list[dict[str, Any]]:
-    """Lifecycle rules in canonical order (by rulePriority), so both sides of a diff line up.
-
-    ECR may hand rules back in any order; their meaning is the priority, not the position.
-    """
-    if not isinstance(rules, list):
-        return []
-    return sorted((dict(rule) for rule in rules if isinstance(rule, Mapping)),
-                  key=lambda rule: (int(rule.get("rulePriority", 0)), json.dumps(rule, sort_keys=True)))
 
 
 def expand_ecr(manifest: Manifest) -> list[DesiredResource]:
@@ -192,12 +167,21 @@ def expand_images(manifest: Manifest) -> list[DesiredResource]:
     return out
 
 
+def _with_kind_tag(resource: DesiredResource) -> DesiredResource:
+    """Every resource that carries the stack tag also says its kind (one place, so no kind forgets it)."""
+    tags = resource.spec.get("tags")
+    if not isinstance(tags, dict) or STACK_TAG not in tags:
+        return resource
+    return dataclasses.replace(resource, spec={**resource.spec, "tags": {**tags, KIND_TAG: resource.kind}})
+
+
 def expand(manifest: Manifest) -> list[DesiredResource]:
     """Every desired resource, sorted by address; addresses are unique, deps resolve."""
     from reconciler.manifest.expand_network import expand_network
 
     resources = [*expand_iam(manifest), *expand_ecr(manifest), *expand_images(manifest),
                  *expand_network(manifest)]
+    resources = [_with_kind_tag(r) for r in resources]
     resources.sort(key=lambda r: r.address)
     addresses = [r.address for r in resources]
     if len(set(addresses)) != len(addresses):

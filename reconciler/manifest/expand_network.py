@@ -53,11 +53,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reconciler.canonical import rule_key
 from reconciler.manifest.expand import ownership_tags
 from reconciler.manifest.model import DesiredResource, Manifest
+from reconciler.ownership import PROTECT_TAG
 
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
-PROTECT_TAG = "reconciler:protect"
 ALL_IPV4 = "0.0.0.0/0"
 DEFAULT_NAT_INSTANCE_TYPE = "t4g.nano"
 DEFAULT_NAT_AMI = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -72,40 +73,6 @@ def service_name(region: str, service: str) -> str:
     if service.startswith(("com.amazonaws.", "aws.")):
         return service
     return f"com.amazonaws.{region}.{service}"
-
-
-def ports_text(protocol: str, from_port: int | None, to_port: int | None) -> str:
-    """The protocol-and-ports part of a rule key: `tcp 443`, `udp 1000-2000`, `all`, `icmp`, `icmp 8/0`."""
-    if protocol == "all":
-        return "all"
-    if protocol == "icmp":
-        return "icmp" if from_port in (None, -1) else f"icmp {from_port}/{to_port}"
-    if from_port is None:
-        return protocol
-    return f"{protocol} {from_port}" if from_port == to_port else f"{protocol} {from_port}-{to_port}"
-
-
-def rule_key(direction: str, protocol: str, from_port: int | None, to_port: int | None, peer: str) -> str:
-    """Canonical text of one rule: `tcp 8080 from 10.0.0.0/16`, `all to 0.0.0.0/0`, `tcp 5432 from vpc.main.sg.db`."""
-    word = "from" if direction == "ingress" else "to"
-    return f"{ports_text(protocol, from_port, to_port)} {word} {peer}"
-
-
-def parse_rule_key(key: str) -> tuple[str, int | None, int | None, str]:
-    """Inverse of `rule_key`: (protocol, from_port, to_port, peer); protocol in tcp/udp/icmp/all or a number."""
-    head, _, peer = key.rpartition(" ")
-    head = head.rsplit(" ", 1)[0]  # drop from/to
-    parts = head.split(" ")
-    protocol = parts[0]
-    if protocol == "all":
-        return "all", None, None, peer
-    if len(parts) == 1:
-        return protocol, (-1 if protocol == "icmp" else None), (-1 if protocol == "icmp" else None), peer
-    if protocol == "icmp":
-        low, _, high = parts[1].partition("/")
-        return protocol, int(low), int(high), peer
-    low, _, high = parts[1].partition("-")
-    return protocol, int(low), int(high or low), peer
 
 
 def _manifest_rule(direction: str, rule: Mapping[str, Any], vpc_address: str) -> tuple[str, dict[str, str]]:

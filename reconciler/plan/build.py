@@ -5,17 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
+from reconciler.canonical import canonical_json
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import (
-    ACTION_ORDER,
-    Action,
-    AttrChange,
-    Change,
-    KindPlanner,
-    LiveResource,
-    Plan,
-    canonical_json,
-)
+from reconciler.plan.model import ACTION_ORDER, Action, AttrChange, Change, KindPlanner, LiveResource, Plan
 from reconciler.plan.security import is_security_note, security_notes
 
 

@@ -13,45 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from reconciler.plan.model import AttrChange, canonical_json
+from reconciler.canonical import as_list, canonical_json, canonical_statement
+from reconciler.plan.model import AttrChange
 
 PARTIAL_KEYS = frozenset({"tags"})
-
-
-def _as_list(value: Any) -> list[Any]:
-    return [value] if not isinstance(value, list) else value
-
-
-def canonical_statement(statement: Mapping[str, Any]) -> dict[str, Any]:
-    """One statement in canonical form: list-valued fields sorted, principals as sets."""
-    out: dict[str, Any] = {}
-    for key, value in statement.items():
-        if key == "Sid":
-            continue
-        if key in ("Action", "NotAction", "Resource", "NotResource"):
-            out[key] = sorted({str(v) for v in _as_list(value)})
-        elif key in ("Principal", "NotPrincipal") and isinstance(value, Mapping):
-            out[key] = {k: sorted({str(v) for v in _as_list(v2)}) for k, v2 in value.items() for v in [v2]}
-        elif key == "Condition" and isinstance(value, Mapping):
-            out[key] = {op: {k: sorted({str(v) for v in _as_list(v2)}) for k, v2 in body.items()}
-                        for op, body in value.items()}
-        else:
-            out[key] = value
-    return out
-
-
-def canonical_policy(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A policy document reduced to its meaning: version plus a sorted set of statements."""
-    statements = [canonical_statement(s) for s in _as_list(document.get("Statement", []))]
-    unique = {canonical_json(s): s for s in statements}
-    return {"Version": document.get("Version", "2008-10-17"), "Statement": [unique[k] for k in sorted(unique)]}
 
 
 def _label(statement: Mapping[str, Any]) -> str:
     sid = statement.get("Sid")
     if sid:
         return str(sid)
-    actions = ",".join(_as_list(statement.get("Action", statement.get("NotAction", []))))
+    actions = ",".join(as_list(statement.get("Action", statement.get("NotAction", []))))
     return f"{statement.get('Effect', '?')}:{actions}"
 
 
@@ -61,8 +33,8 @@ def _policy_diff(path: str, desired: Mapping[str, Any], live: Any) -> Iterator[A
         return
     if desired.get("Version", "2008-10-17") != live.get("Version", "2008-10-17"):
         yield AttrChange(f"{path}.Version", live.get("Version"), desired.get("Version"))
-    want = {canonical_json(canonical_statement(s)): s for s in _as_list(desired.get("Statement", []))}
-    have = {canonical_json(canonical_statement(s)): s for s in _as_list(live.get("Statement", []))}
+    want = {canonical_json(canonical_statement(s)): s for s in as_list(desired.get("Statement", []))}
+    have = {canonical_json(canonical_statement(s)): s for s in as_list(live.get("Statement", []))}
     for key in sorted(set(have) - set(want)):
         yield AttrChange(f"{path}.Statement[{_label(have[key])}]", have[key], None)
     for key in sorted(set(want) - set(have)):

@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.canonical import canonical_json
 from reconciler.plan.hygiene import (
     ACCESS_KEY_KIND,
     UNUSED_DAYS,
@@ -49,7 +50,7 @@ from reconciler.plan.hygiene import (
     classify_key_change,
     describe_key,
 )
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Plan, canonical_json
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Plan
 
 
 class DriftStatus(enum.Enum):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler.canonical import canonical_json
 from reconciler.manifest.model import DesiredResource
 
 
@@ -158,6 +158,3 @@ class KindPlanner(Protocol):
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]: ...
 
 
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces; the basis of every digest."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -8,18 +8,16 @@ from typing import Any
 import pytest
 
 from reconciler.manifest.expand import (
-    ADDRESS_TAG,
-    STACK_TAG,
     expand,
     expand_ecr,
     expand_iam,
     expand_images,
-    group_path,
     lifecycle_rules,
     ownership_tags,
 )
 from reconciler.manifest.loader import Source
 from reconciler.manifest.model import DesiredResource, Manifest
+from reconciler.ownership import ADDRESS_TAG, STACK_TAG, group_path
 
 BASE_DIR = Path("/srv/stacks/demo")
 POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}

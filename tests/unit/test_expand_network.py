@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.canonical import parse_rule_key, rule_key
 from reconciler.manifest.expand import expand
-from reconciler.manifest.expand_network import parse_rule_key, rule_key, service_name
+from reconciler.manifest.expand_network import service_name
 from reconciler.manifest.model import DesiredResource
 from reconciler.manifest.validate import load_manifest
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.canonical import canonical_policy
 from reconciler.kinds import all_kinds
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.build import build_plan
-from reconciler.plan.diff import canonical_policy, diff_spec
+from reconciler.plan.diff import diff_spec
 from reconciler.plan.model import Action, LiveResource
 
 POLICY = {"Version": "2012-10-17", "Statement": [

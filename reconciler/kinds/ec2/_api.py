@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from reconciler.aws import absent_none, error_code
 from reconciler.errors import AwsError
-from reconciler.kinds.base import ADDRESS_TAG, PROTECT_TAG, STACK_TAG, Context, error_code, ignoring, tag_dict, tag_list
+from reconciler.kinds.base import Context
+from reconciler.ownership import ADDRESS_TAG, PROTECT_TAG, STACK_TAG, tag_dict, tag_list
 
 NAT_GHOSTS = frozenset({"deleting", "deleted", "failed"})
 ENDPOINT_GHOSTS = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
@@ -249,12 +251,6 @@ def converge_tags(ctx: Context, resource_id: str, desired: Mapping[str, str], li
         ctx.client("ec2").create_tags(Resources=[resource_id], Tags=tag_list(changed))
 
 
-def ignore_codes(call: Callable[[], Any], *codes: str) -> Any:
-    """Run `call`; an AWS error whose code is in `codes` (already gone, say) returns None."""
-    with ignoring(*codes):
-        return call()
-    return None
-
 
 def free_stale_association(ctx: Context, allocation_id: str) -> None:
     """Drop an Elastic IP association left by a NAT gateway or instance that no longer exists.
@@ -268,7 +264,7 @@ def free_stale_association(ctx: Context, allocation_id: str) -> None:
         return
     item = found[0]
     if item.get("InstanceId"):
-        reservations = ignore_codes(lambda: ec2.describe_instances(InstanceIds=[item["InstanceId"]]),
+        reservations = absent_none(lambda: ec2.describe_instances(InstanceIds=[item["InstanceId"]]),
                                     "InvalidInstanceID.NotFound") or {}
         states = [i["State"]["Name"] for r in reservations.get("Reservations", []) for i in r.get("Instances", [])]
         if any(s not in INSTANCE_GHOSTS for s in states):
@@ -278,7 +274,7 @@ def free_stale_association(ctx: Context, allocation_id: str) -> None:
                             Filter=[{"Name": "state", "Values": ["pending", "available", "deleting"]}])
         if any(a.get("AllocationId") == allocation_id for n in holders for a in n.get("NatGatewayAddresses", [])):
             return
-    ignore_codes(lambda: ec2.disassociate_address(AssociationId=item["AssociationId"]),
+    absent_none(lambda: ec2.disassociate_address(AssociationId=item["AssociationId"]),
                  "InvalidAssociationID.NotFound", "AuthFailure", "InvalidIPAddress.InUse")
 
 

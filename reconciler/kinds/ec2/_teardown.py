@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.aws import absent_none
 from reconciler.kinds.base import Context
 from reconciler.kinds.ec2 import _api as _ec2
 
@@ -55,7 +56,7 @@ def vacate_subnet(ctx: Context, subnet_id: str) -> None:
     from reconciler.kinds.ec2.nat_instance import terminate
     from reconciler.kinds.ec2.vpc_endpoint import delete_endpoint
 
-    found = _ec2.ignore_codes(lambda: ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id]),
+    found = absent_none(lambda: ctx.client("ec2").describe_subnets(SubnetIds=[subnet_id]),
                               "InvalidSubnetID.NotFound")
     subnets = found["Subnets"] if found else []  # already gone (its VPC was vacated): nothing to move
     for endpoint in (_endpoints(ctx, subnets[0]["VpcId"]) if subnets else []):

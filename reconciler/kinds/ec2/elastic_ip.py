@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, tags_of
@@ -27,7 +28,7 @@ def release(ctx: Context, allocation_id: str, address: str) -> None:
                 for a in found if a.get("AssociationId")]
 
     _ec2.until_free(ctx, f"{address} ({allocation_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.release_address(AllocationId=allocation_id),
+                    lambda: absent_none(lambda: ec2.release_address(AllocationId=allocation_id),
                                               "InvalidAllocationID.NotFound"),
                     users)
 

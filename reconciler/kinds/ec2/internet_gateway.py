@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
@@ -34,12 +35,12 @@ def detach_and_delete(ctx: Context, gateway_id: str, vpc_ids: Sequence[str], add
     ec2 = ctx.client("ec2")
     for vpc_id in vpc_ids:
         _ec2.until_free(ctx, f"{address} ({gateway_id}) detach from {vpc_id}",
-                        lambda v=vpc_id: _ec2.ignore_codes(  # type: ignore[misc]
+                        lambda v=vpc_id: absent_none(  # type: ignore[misc]
                             lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=v),
                             "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"),
                         lambda v=vpc_id: _public_interfaces(ctx, v))  # type: ignore[misc]
     _ec2.until_free(ctx, f"{address} ({gateway_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.delete_internet_gateway(InternetGatewayId=gateway_id),
+                    lambda: absent_none(lambda: ec2.delete_internet_gateway(InternetGatewayId=gateway_id),
                                               "InvalidInternetGatewayID.NotFound"),
                     lambda: [])
 
@@ -84,10 +85,10 @@ class InternetGateway(Kind):
         ec2 = ctx.client("ec2")
         for other in attached:
             if other != vpc_id:
-                _ec2.ignore_codes(lambda o=other: ec2.detach_internet_gateway(  # type: ignore[misc]
+                absent_none(lambda o=other: ec2.detach_internet_gateway(  # type: ignore[misc]
                     InternetGatewayId=gateway_id, VpcId=o), "Gateway.NotAttached")
         if vpc_id not in attached:
-            _ec2.ignore_codes(lambda: ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
+            absent_none(lambda: ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
                               "Resource.AlreadyAssociated")
 
     def update(self, ctx: Context, change: Change) -> None:

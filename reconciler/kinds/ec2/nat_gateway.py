@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.aws import absent_none, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
@@ -37,7 +38,7 @@ def delete_nat_gateway(ctx: Context, nat_id: str) -> None:
     if _state(ctx, nat_id) in (None, "deleted"):
         return
     ec2 = ctx.client("ec2")
-    _ec2.ignore_codes(lambda: ec2.delete_nat_gateway(NatGatewayId=nat_id), "NatGatewayNotFound")
+    absent_none(lambda: ec2.delete_nat_gateway(NatGatewayId=nat_id), "NatGatewayNotFound")
     ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id], WaiterConfig=WAIT)
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.aws import error_code
 from reconciler.errors import AwsError
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.kinds.ec2.nat_gateway import repoint_routes

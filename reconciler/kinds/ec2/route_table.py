@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.aws import absent_none, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.kinds.ec2.nat_instance import primary_interface
@@ -115,7 +116,7 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
         elif route.get(key) != value or route.get("State") == "blackhole":
             ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
     for dest in sorted(set(current) - set(spec["routes"])):
-        _ec2.ignore_codes(lambda d=dest: ec2.delete_route(  # type: ignore[misc]
+        absent_none(lambda d=dest: ec2.delete_route(  # type: ignore[misc]
             RouteTableId=table_id, **destination_param(d)), "InvalidRoute.NotFound")
     have = {a["SubnetId"]: a["RouteTableAssociationId"] for a in table.get("Associations", [])
             if a.get("SubnetId") and not a.get("Main")}
@@ -123,7 +124,7 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
     for subnet_id in sorted(want - set(have)):
         associate(ctx, table_id, subnet_id)
     for subnet_id in sorted(set(have) - want):
-        _ec2.ignore_codes(lambda s=subnet_id: ec2.disassociate_route_table(  # type: ignore[misc]
+        absent_none(lambda s=subnet_id: ec2.disassociate_route_table(  # type: ignore[misc]
             AssociationId=have[s]), "InvalidAssociationID.NotFound")
 
 
@@ -137,7 +138,7 @@ def delete_route_table(ctx: Context, table_id: str, address: str) -> None:
         raise
     for assoc in table.get("Associations", []):
         if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
-            _ec2.ignore_codes(lambda a=assoc: ec2.disassociate_route_table(  # type: ignore[misc]
+            absent_none(lambda a=assoc: ec2.disassociate_route_table(  # type: ignore[misc]
                 AssociationId=a["RouteTableAssociationId"]), "InvalidAssociationID.NotFound")
 
     def blockers() -> list[str]:
@@ -146,7 +147,7 @@ def delete_route_table(ctx: Context, table_id: str, address: str) -> None:
                 for t in left for a in t.get("Associations", [])]
 
     _ec2.until_free(ctx, f"{address} ({table_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.delete_route_table(RouteTableId=table_id),
+                    lambda: absent_none(lambda: ec2.delete_route_table(RouteTableId=table_id),
                                               "InvalidRouteTableID.NotFound"),
                     blockers)
 

@@ -19,11 +19,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.aws import absent_none, error_code
+from reconciler.canonical import parse_rule_key, rule_key
 from reconciler.errors import AwsError
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
-from reconciler.manifest.expand_network import parse_rule_key, rule_key
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource
 
@@ -118,7 +119,7 @@ def _authorize(ec2: Any, direction: str, group_id: str, grant: list[dict[str, An
         if error_code(exc) != "InvalidPermission.Duplicate":
             raise
         for permission in grant:
-            _ec2.ignore_codes(lambda p=permission: call(GroupId=group_id, IpPermissions=[p]),  # type: ignore[misc]
+            absent_none(lambda p=permission: call(GroupId=group_id, IpPermissions=[p]),  # type: ignore[misc]
                               "InvalidPermission.Duplicate")
 
 
@@ -131,7 +132,7 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
         have = current[direction]
         revoke = [have[k]["id"] for k in sorted(set(have) - set(want))]
         if revoke:  # NotFound: a retry after a lost response already did it
-            _ec2.ignore_codes(lambda d=direction, r=revoke: getattr(ec2, f"revoke_security_group_{d}")(  # type: ignore[misc]
+            absent_none(lambda d=direction, r=revoke: getattr(ec2, f"revoke_security_group_{d}")(  # type: ignore[misc]
                 GroupId=group_id, SecurityGroupRuleIds=r), "InvalidPermission.NotFound")
         grant = []
         for key in sorted(set(want) - set(have)):
@@ -165,11 +166,11 @@ def delete_group(ctx: Context, group_id: str, address: str) -> None:
         for rule in rules:
             if (rule.get("ReferencedGroupInfo") or {}).get("GroupId") == group_id:
                 direction = "egress" if rule.get("IsEgress") else "ingress"
-                _ec2.ignore_codes(lambda r=rule, d=direction: getattr(  # type: ignore[misc]
+                absent_none(lambda r=rule, d=direction: getattr(  # type: ignore[misc]
                     ec2, f"revoke_security_group_{d}")(GroupId=r["GroupId"], SecurityGroupRuleIds=[
                         r["SecurityGroupRuleId"]]), "InvalidPermission.NotFound", "InvalidGroup.NotFound")
     _ec2.until_free(ctx, f"{address} ({group_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.delete_security_group(GroupId=group_id),
+                    lambda: absent_none(lambda: ec2.delete_security_group(GroupId=group_id),
                                               "InvalidGroup.NotFound"),
                     lambda: _ec2.network_interfaces(ctx, "group-id", group_id))
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.aws import absent_none, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
@@ -26,7 +27,7 @@ from reconciler.plan.model import Action, Change, LiveResource
 def delete_subnet(ctx: Context, subnet_id: str, address: str) -> None:
     ec2 = ctx.client("ec2")
     _ec2.until_free(ctx, f"{address} ({subnet_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.delete_subnet(SubnetId=subnet_id),
+                    lambda: absent_none(lambda: ec2.delete_subnet(SubnetId=subnet_id),
                                               "InvalidSubnetID.NotFound"),
                     lambda: _ec2.network_interfaces(ctx, "subnet-id", subnet_id))
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from reconciler.kinds.base import Context, Kind, ReadResult, other_owner, owned_by
+from reconciler.aws import absent_none
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, tags_of
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import other_owner, owned_by
 from reconciler.plan.model import Action, Change, LiveResource
 
 
@@ -57,7 +59,7 @@ def vpc_blockers(ctx: Context, vpc_id: str) -> list[str]:
 def delete_vpc(ctx: Context, vpc_id: str, address: str) -> None:
     ec2 = ctx.client("ec2")
     _ec2.until_free(ctx, f"{address} ({vpc_id})",
-                    lambda: _ec2.ignore_codes(lambda: ec2.delete_vpc(VpcId=vpc_id), "InvalidVpcID.NotFound"),
+                    lambda: absent_none(lambda: ec2.delete_vpc(VpcId=vpc_id), "InvalidVpcID.NotFound"),
                     lambda: vpc_blockers(ctx, vpc_id))
 
 

@@ -14,8 +14,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.aws import error_code
 from reconciler.errors import AwsError
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
@@ -179,7 +180,7 @@ class VpcEndpoint(Kind):
         if "private_dns" in spec and bool(current.get("PrivateDnsEnabled")) != spec["private_dns"]:
             request["PrivateDnsEnabled"] = bool(spec["private_dns"])
         if "policy" in spec:
-            from reconciler.plan.diff import canonical_policy
+            from reconciler.canonical import canonical_policy
 
             have_policy = _policy(current.get("PolicyDocument"))
             if not isinstance(have_policy, dict) or canonical_policy(have_policy) != canonical_policy(spec["policy"]):

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.kinds.base import Context, error_code, owned_by
+from reconciler.aws import error_code
+from reconciler.kinds.base import Context
+from reconciler.ownership import owned_by
 
 # A build's inputs digest is recorded as an extra tag on the image it produced:
 # `reconciler-inputs-<hex>` (ECR tags allow 128 characters; this is 82).

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from reconciler.aws import error_code
 from reconciler.errors import DockerError
-from reconciler.kinds.base import Context, error_code
+from reconciler.kinds.base import Context
 from reconciler.secret import Secret, redact
 
 MANIFEST_TYPES = (

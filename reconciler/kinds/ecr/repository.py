@@ -29,22 +29,14 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler.aws import error_code
+from reconciler.canonical import canonical_json, canonical_lifecycle_rules, canonical_policy
 from reconciler.errors import AwsError
-from reconciler.kinds.base import (
-    PROTECT_TAG,
-    Context,
-    Kind,
-    ReadResult,
-    error_code,
-    other_owner,
-    owned_by,
-    tag_list,
-)
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ecr._api import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
-from reconciler.manifest.expand import canonical_lifecycle_rules
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.diff import canonical_policy
-from reconciler.plan.model import Action, Change, LiveResource, canonical_json
+from reconciler.ownership import PROTECT_TAG, other_owner, owned_by, tag_list
+from reconciler.plan.model import Action, Change, LiveResource
 
 
 def _mutability(value: str) -> str:

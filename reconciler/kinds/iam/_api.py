@@ -7,9 +7,10 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.aws import absent_ok
+from reconciler.canonical import canonical_policy
 from reconciler.errors import AwsError
-from reconciler.kinds.base import Context, ignoring
-from reconciler.plan.diff import canonical_policy
+from reconciler.kinds.base import Context
 
 
 def authorization_details(ctx: Context) -> dict[str, list[dict[str, Any]]]:
@@ -64,7 +65,7 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
     for arn in sorted(want_arns - have_arns):
         getattr(iam, f"attach_{entity}_policy")(**{key: name, "PolicyArn": arn})
     for arn in sorted(have_arns - want_arns):
-        with ignoring("NoSuchEntity"):
+        with absent_ok("NoSuchEntity"):
             getattr(iam, f"detach_{entity}_policy")(**{key: name, "PolicyArn": arn})
     want = desired.get("inline_policies", {})
     have = live.get("inline_policies", {})
@@ -73,5 +74,5 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
             getattr(iam, f"put_{entity}_policy")(**{key: name, "PolicyName": policy_name,
                                                      "PolicyDocument": policy_json(doc)})
     for policy_name in sorted(set(have) - set(want)):
-        with ignoring("NoSuchEntity"):
+        with absent_ok("NoSuchEntity"):
             getattr(iam, f"delete_{entity}_policy")(**{key: name, "PolicyName": policy_name})

@@ -45,19 +45,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler.aws import absent_ok, error_code
 from reconciler.errors import TerminalAwsError
-from reconciler.kinds.base import (
-    STACK_TAG,
-    Context,
-    Kind,
-    ReadResult,
-    error_code,
-    ignoring,
-    owned_by,
-    tag_dict,
-    tag_list,
-)
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import STACK_TAG, owned_by, tag_dict, tag_list
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource
 from reconciler.secret import Secret
 
@@ -638,7 +630,7 @@ def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
     if not owned_by(there["tags"], ctx.stack):
         ctx.log(f"  left {store_label(store)} in place: it is not tagged with stack {ctx.stack}")
         return
-    with ignoring("ResourceNotFoundException", "ParameterNotFound"):
+    with absent_ok("ResourceNotFoundException", "ParameterNotFound"):
         if "secretsmanager" in store:
             ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],
                                                        ForceDeleteWithoutRecovery=True)
@@ -647,7 +639,7 @@ def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
 
 
 def _delete_key(ctx: Context, user: str, key_id: str) -> None:
-    with ignoring("NoSuchEntity"):
+    with absent_ok("NoSuchEntity"):
         ctx.client("iam").delete_access_key(UserName=user, AccessKeyId=key_id)
 
 
@@ -666,7 +658,7 @@ def _list_keys_metadata(ctx: Context, user: str) -> list[dict[str, Any]]:
 
 def _untag_user(ctx: Context, user: str, keys: list[str]) -> None:
     if keys:
-        with ignoring("NoSuchEntity"):
+        with absent_ok("NoSuchEntity"):
             ctx.client("iam").untag_user(UserName=user, TagKeys=keys)
 
 

@@ -15,25 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.kinds.base import Context, Kind, ReadResult, error_code, ignoring
+from reconciler.aws import absent_ok, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import group_path, group_path_stack
 from reconciler.plan.model import Change, LiveResource
-
-
-def stack_path(stack: str) -> str:
-    return f"/reconciler/{stack}/"
-
-
-def path_owner(path: str) -> str | None:
-    """The stack whose group path this is (`/reconciler/<stack>/...`), or None."""
-    parts = path.strip("/").split("/")
-    return parts[1] if len(parts) >= 2 and parts[0] == "reconciler" else None
-
-
-def protected_path(stack: str) -> str:
-    """Where the stack's protected groups live (`manifest.expand.group_path(stack, protect=True)`)."""
-    return f"/reconciler/{stack}/protected/"
 
 
 class IamGroup(Kind):
@@ -44,7 +31,7 @@ class IamGroup(Kind):
         wanted = {d.spec["name"] for d in desired}
         found: dict[str, LiveResource] = {}
         for group in authorization_details(ctx)["groups"]:
-            owned = group["Path"] in (stack_path(ctx.stack), protected_path(ctx.stack))
+            owned = group["Path"] in (group_path(ctx.stack), group_path(ctx.stack, protect=True))
             if not owned and group["GroupName"] not in wanted:
                 continue
             address = f"iam.group.{group['GroupName']}"
@@ -53,8 +40,8 @@ class IamGroup(Kind):
                 "path": group["Path"],
                 "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
                 "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
-                "protect": group["Path"] == protected_path(ctx.stack),
-            }, owned=owned, owner=None if owned else path_owner(group["Path"]))
+                "protect": group["Path"] == group_path(ctx.stack, protect=True),
+            }, owned=owned, owner=None if owned else group_path_stack(group["Path"]))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
@@ -67,7 +54,7 @@ class IamGroup(Kind):
             if error_code(exc) != "EntityAlreadyExists":
                 raise
             existing = iam.get_group(GroupName=spec["name"])["Group"]
-            if existing["Path"] not in (stack_path(ctx.stack), protected_path(ctx.stack)):
+            if existing["Path"] not in (group_path(ctx.stack), group_path(ctx.stack, protect=True)):
                 raise
             if existing["Path"] != spec["path"]:  # ours, made by a run with the other `protect`
                 iam.update_group(GroupName=spec["name"], NewPath=spec["path"])
@@ -92,10 +79,10 @@ class IamGroup(Kind):
                 return
             raise
         for member in members:
-            with ignoring("NoSuchEntity"):
+            with absent_ok("NoSuchEntity"):
                 iam.remove_user_from_group(GroupName=name, UserName=member["UserName"])
         converge_policies(ctx, entity="group", name=name, desired={}, live=change.live.attrs)
-        with ignoring("NoSuchEntity"):
+        with absent_ok("NoSuchEntity"):
             iam.delete_group(GroupName=name)
 
 

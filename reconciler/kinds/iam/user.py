@@ -17,20 +17,11 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from reconciler.kinds.base import (
-    PROTECT_TAG,
-    Context,
-    Kind,
-    ReadResult,
-    error_code,
-    ignoring,
-    other_owner,
-    owned_by,
-    tag_dict,
-    tag_list,
-)
+from reconciler.aws import absent_ok, error_code
+from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import PROTECT_TAG, other_owner, owned_by, tag_dict, tag_list
 from reconciler.plan.model import Change, LiveResource
 
 # Tags the tool itself keeps on a user (key-delivery bookkeeping); never diffed.
@@ -126,7 +117,7 @@ class IamUser(Kind):
         for group in _groups(ctx, name):
             iam.remove_user_from_group(UserName=name, GroupName=group)
         converge_policies(ctx, entity="user", name=name, desired={}, live=change.live.attrs)
-        with ignoring("NoSuchEntity"):
+        with absent_ok("NoSuchEntity"):
             iam.delete_user(UserName=name)
 
 
@@ -146,7 +137,7 @@ def _has_login_profile(ctx: Context, name: str) -> bool:
 
 
 def _delete_login_profile(ctx: Context, name: str) -> None:
-    with ignoring("NoSuchEntity"):
+    with absent_ok("NoSuchEntity"):
         ctx.client("iam").delete_login_profile(UserName=name)
 
 

@@ -1,4 +1,4 @@
-"""A bounded "did you mean": shared by every check that suggests a name (checks.py, aws_names.py)."""
+"""A bounded "did you mean": shared by every check that suggests a name (the sections, aws_names.py)."""
 
 from __future__ import annotations
 

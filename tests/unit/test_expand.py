@@ -7,16 +7,14 @@ from typing import Any
 
 import pytest
 
-from reconciler.manifest.expand import (
-    expand,
-    expand_ecr,
-    expand_iam,
-    expand_images,
-    lifecycle_rules,
-    ownership_tags,
-)
+from reconciler.manifest.common import ownership_tags
+from reconciler.manifest.expand import expand
 from reconciler.manifest.loader import Source
 from reconciler.manifest.model import DesiredResource, Manifest
+from reconciler.manifest.sections.ecr import expand as expand_ecr
+from reconciler.manifest.sections.ecr import lifecycle_rules
+from reconciler.manifest.sections.iam import expand as expand_iam
+from reconciler.manifest.sections.images import expand as expand_images
 from reconciler.ownership import ADDRESS_TAG, STACK_TAG, group_path
 
 BASE_DIR = Path("/srv/stacks/demo")

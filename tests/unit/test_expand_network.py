@@ -8,8 +8,8 @@ import pytest
 
 from reconciler.canonical import parse_rule_key, rule_key
 from reconciler.manifest.expand import expand
-from reconciler.manifest.expand_network import service_name
 from reconciler.manifest.model import DesiredResource
+from reconciler.manifest.sections.network import service_name
 from reconciler.manifest.validate import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]

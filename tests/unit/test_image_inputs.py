@@ -16,9 +16,9 @@ from reconciler.kinds.ecr import _docker
 from reconciler.kinds.ecr._api import inputs_tag, parse_images
 from reconciler.kinds.ecr.image import KIND as IMAGE
 from reconciler.kinds.ecr.repository import KIND as REPOSITORY
-from reconciler.manifest.expand import lifecycle_rules
 from reconciler.manifest.image_inputs import context_files, inputs_digest
 from reconciler.manifest.model import DesiredResource
+from reconciler.manifest.sections.ecr import lifecycle_rules
 from reconciler.plan.model import Action, LiveResource
 
 

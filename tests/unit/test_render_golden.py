@@ -17,8 +17,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.manifest.expand import expand_iam
 from reconciler.manifest.model import DesiredResource
+from reconciler.manifest.sections.iam import expand as expand_iam
 from reconciler.manifest.validate import load_manifest
 from reconciler.plan.build import build_plan
 from reconciler.plan.diff import diff_spec

@@ -152,7 +152,7 @@ def test_hostile_1_mib_manifests_validate_in_bounded_memory(shape: str, tmp_path
 def test_overlap_sweep_reports_each_overlapping_subnet_once() -> None:
     import ipaddress
 
-    from reconciler.manifest.checks import overlapping
+    from reconciler.manifest.sections.network import overlapping
 
     nets = [ipaddress.ip_network(c) for c in ("10.0.0.0/24", "10.0.1.0/24", "10.0.0.128/25", "10.0.0.0/16",
                                               "10.0.2.0/28", "10.1.0.0/24", "10.0.0.0/24")]

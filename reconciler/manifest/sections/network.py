@@ -1,4 +1,4 @@
-"""Expansion of the `network` section: VPCs and the topology SPEC.md §2 derives from them.
+"""The `network` section: VPCs and the topology SPEC.md §2 derives from them, their checks and findings.
 
 Pure: no AWS, no clock. Every piece of the network becomes an ordinary
 DesiredResource with a stable address:
@@ -50,13 +50,20 @@ added on the next apply).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path as FsPath
 from typing import Any
 
 from reconciler.canonical import rule_key
-from reconciler.manifest.expand import ownership_tags
+from reconciler.errors import Problem
+from reconciler.manifest.aws_names import endpoint_service_problems
+from reconciler.manifest.common import duplicates, policy_document, protected_tags
+from reconciler.manifest.loader import Path, Source
 from reconciler.manifest.model import DesiredResource, Manifest
-from reconciler.ownership import PROTECT_TAG
+from reconciler.manifest.section import RawFinding, Rule, Section
+from reconciler.manifest.suggest import Suggest
 
 GATEWAY_SERVICES = frozenset({"s3", "dynamodb"})
 ALL_IPV4 = "0.0.0.0/0"
@@ -92,16 +99,6 @@ def _rules(direction: str, rules: Iterable[Mapping[str, Any]], vpc_address: str)
     return dict(sorted((_manifest_rule(direction, r, vpc_address) for r in rules), key=lambda kv: kv[0]))
 
 
-def _tags(manifest: Manifest, address: str, name: str, extra: Mapping[str, str] | None,
-          protect: bool) -> dict[str, str]:
-    tags = ownership_tags(manifest, address, name, extra)
-    # always written ("false" too), so removing `protect` from the manifest lifts it again
-    tags[PROTECT_TAG] = "true" if protect else "false"
-    return tags
-
-
-def _policy(manifest: Manifest, ref: Mapping[str, Any]) -> Any:
-    return manifest.policies[ref["file"]] if "file" in ref else dict(ref)
 
 
 def _acyclic_peer_edges(groups: list[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -209,7 +206,7 @@ class _Vpc:
     def tags(self, address: str, suffix: str, extra: Mapping[str, str] | None = None,
              protect: bool = False) -> dict[str, str]:
         name = f"{self.m.stack}-{self.name}" + (f"-{suffix}" if suffix else "")
-        return _tags(self.m, address, name, extra, protect)
+        return protected_tags(self.m, address, name, extra, protect)
 
     def subnet_addr(self, subnet: Mapping[str, Any]) -> str:
         return f"{self.addr}.subnet.{subnet['name']}"
@@ -376,7 +373,7 @@ class _Vpc:
                             private_dns=bool(endpoint.get("private_dns", True)))
                 deps.extend([*placed, *groups])
             if "policy" in endpoint:
-                spec["policy"] = _policy(self.m, endpoint["policy"])
+                spec["policy"] = policy_document(self.m.policies, endpoint["policy"])
             spec["tags"] = self.tags(address, f"endpoint-{service}", None, eprotect)
             self.add(address, "ec2.vpc_endpoint", spec, deps, eprotect)
         if need_default:
@@ -391,9 +388,242 @@ class _Vpc:
             }, [self.addr])
 
 
-def expand_network(manifest: Manifest) -> list[DesiredResource]:
+def expand(manifest: Manifest) -> list[DesiredResource]:
     """Every network resource of every VPC, with SPEC.md §2 defaults and derived topology."""
     out: list[DesiredResource] = []
     for vpc in manifest.data.get("network", {}).get("vpcs", []):
         out.extend(_Vpc(manifest, vpc).expand())
     return out
+
+
+def checks(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    """CIDRs inside and between each other, AZs of the region, routing that can work, rules that parse."""
+    yield from endpoint_service_problems(data, source, base, pol)
+    region = data.get("region", "")
+    vpcs = data.get("network", {}).get("vpcs", [])
+    yield from duplicates(vpcs, "name", ("network", "vpcs"), source, "VPC")
+    for vi, vpc in enumerate(vpcs):
+        at: Path = ("network", "vpcs", vi)
+        network = ipaddress.ip_network(vpc["cidr"], strict=False)
+        if str(network) != vpc["cidr"]:
+            yield source.problem((*at, "cidr"), f"{vpc['cidr']} has host bits set", f"did you mean {network}?")
+        if not 16 <= network.prefixlen <= 28:
+            yield source.problem((*at, "cidr"), f"VPC CIDR /{network.prefixlen} is outside /16../28",
+                                 "AWS accepts VPC sizes from /16 to /28")
+        subnets = vpc.get("subnets", [])
+        yield from duplicates(subnets, "name", (*at, "subnets"), source, "subnet")
+        placed: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]] = []
+        for si, subnet in enumerate(subnets):
+            sat: Path = (*at, "subnets", si)
+            cidr = ipaddress.ip_network(subnet["cidr"], strict=False)
+            if str(cidr) != subnet["cidr"]:
+                yield source.problem((*sat, "cidr"), f"{subnet['cidr']} has host bits set", f"did you mean {cidr}?")
+            if not cidr.subnet_of(network):  # type: ignore[arg-type]
+                yield source.problem((*sat, "cidr"), f"{subnet['cidr']} is not inside the VPC's {vpc['cidr']}",
+                                     f"pick a range inside {vpc['cidr']}")
+            elif not 16 <= cidr.prefixlen <= 28:
+                yield source.problem((*sat, "cidr"), f"subnet CIDR /{cidr.prefixlen} is outside /16../28",
+                                     "AWS accepts subnet sizes from /16 to /28")
+            placed.append((cidr, si))
+            az = subnet["az"]
+            if not (az.startswith(region) and len(az) == len(region) + 1):
+                yield source.problem((*sat, "az"), f"{az} is not an availability zone of {region}",
+                                     f"use {region}a, {region}b, ...")
+            if subnet.get("map_public_ip") and not subnet.get("public"):
+                yield source.problem((*sat, "map_public_ip"), "map_public_ip on a private subnet",
+                                     "set public: true, or remove map_public_ip")
+        cidrs = {index: cidr for cidr, index in placed}
+        for later, earlier in overlapping(placed):
+            subnet, other = subnets[later], cidrs[earlier]
+            yield source.problem((*at, "subnets", later, "cidr"),
+                                 f"{subnet['cidr']} overlaps subnet {subnets[earlier]['name']!r} ({other})",
+                                 "subnets of a VPC must not overlap")
+        yield from _network_routing(vpc, at, source)
+        yield from _security_groups(vpc, at, source)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def overlapping(placed: list[tuple[Network, int]]) -> list[tuple[int, int]]:
+    """(later index, earlier index) pairs of overlapping networks, at most one per network: sort and sweep.
+
+    CIDR blocks either nest or are disjoint, so after sorting by (first address,
+    widest first), a block overlaps an earlier one exactly when it starts before
+    the farthest end seen so far: one comparison per block, O(n log n) in all,
+    and at most one problem per block however many blocks it overlaps. Each pair
+    is reported at the block written later in the manifest, naming the other.
+    """
+    ordered = sorted(placed, key=lambda p: (p[0].version, int(p[0].network_address), -int(p[0].broadcast_address),
+                                            p[1]))
+    pairs: list[tuple[int, int]] = []
+    reach: tuple[Network, int] | None = None
+    for cidr, index in ordered:
+        if reach is not None and reach[0].version == cidr.version and \
+                int(cidr.network_address) <= int(reach[0].broadcast_address):
+            pairs.append((max(index, reach[1]), min(index, reach[1])))
+            if int(cidr.broadcast_address) <= int(reach[0].broadcast_address):
+                continue  # nested inside the reach: the reach stays the farthest end
+        reach = (cidr, index)
+    return sorted(set(pairs))
+
+
+def _network_routing(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
+    subnets = vpc.get("subnets", [])
+    by_name = {s["name"]: s for s in subnets}
+    public = [s for s in subnets if s.get("public")]
+    private = [s for s in subnets if not s.get("public")]
+    igw = vpc.get("internet_gateway", bool(public))
+    if public and not igw:
+        yield source.problem((*at, "internet_gateway"), "public subnets need an internet gateway",
+                             "set internet_gateway: true, or make the subnets private")
+    nat = vpc.get("nat", {})
+    mode = nat.get("mode", "none")
+    if mode != "none":
+        if not private:
+            yield source.problem((*at, "nat"), "NAT without private subnets has nothing to serve",
+                                 "add a private subnet or remove nat")
+        placement = nat.get("placement", "single")
+        if "subnet" in nat:
+            target = by_name.get(nat["subnet"])
+            if target is None:
+                yield source.problem((*at, "nat", "subnet"), f"unknown subnet {nat['subnet']!r}",
+                                     "name a public subnet of this VPC")
+            elif not target.get("public"):
+                yield source.problem((*at, "nat", "subnet"), f"subnet {nat['subnet']!r} is not public",
+                                     "a NAT must sit in a public subnet (public: true)")
+            if placement == "per_az":
+                yield source.problem((*at, "nat", "subnet"), "subnet is only for placement: single",
+                                     "remove subnet; per_az places one NAT in a public subnet of each AZ")
+        elif not public:
+            yield source.problem((*at, "nat"), "NAT needs a public subnet", "add a subnet with public: true")
+        if placement == "per_az":
+            public_azs = {s["az"] for s in public}
+            for si, subnet in enumerate(subnets):
+                if not subnet.get("public") and subnet["az"] not in public_azs:
+                    yield source.problem((*at, "subnets", si, "az"),
+                                         f"no public subnet in {subnet['az']} for its per-AZ NAT",
+                                         f"add a public subnet in {subnet['az']}")
+        if mode != "instance":
+            for key in ("instance_type", "ami"):
+                if key in nat:
+                    yield source.problem((*at, "nat", key), f"{key} is only for mode: instance",
+                                         "remove it or set mode: instance")
+    else:
+        for key in ("placement", "subnet", "instance_type", "ami"):
+            if key in nat:
+                yield source.problem((*at, "nat", key), f"{key} has no effect with mode: none",
+                                     "set mode: gateway or instance, or remove it")
+    sg_names = {g["name"] for g in vpc.get("security_groups", [])}
+    seen: dict[str, int] = {}
+    for ei, endpoint in enumerate(vpc.get("endpoints", [])):
+        service = endpoint["service"]
+        kind = endpoint.get("type", "gateway" if service in GATEWAY_SERVICES else "interface")
+        if service in seen:
+            yield source.problem((*at, "endpoints", ei, "service"), f"duplicate endpoint {service!r}",
+                                 "one endpoint per service")
+        seen[service] = ei
+        if kind == "gateway":
+            if service not in GATEWAY_SERVICES:
+                yield source.problem((*at, "endpoints", ei, "service"), f"{service} has no gateway endpoint",
+                                     "only s3 and dynamodb are gateway endpoints; use type: interface")
+            for key in ("private_dns", "security_groups"):
+                if key in endpoint:
+                    yield source.problem((*at, "endpoints", ei, key), f"{key} applies to interface endpoints only",
+                                         "remove it")
+        elif not private:
+            yield source.problem((*at, "endpoints", ei), "interface endpoints go in private subnets; there are none",
+                                 "add a private subnet")
+        for gi, group in enumerate(endpoint.get("security_groups", [])):
+            if group not in sg_names:
+                yield source.problem((*at, "endpoints", ei, "security_groups", gi), f"unknown security group {group!r}",
+                                     "declare it under security_groups of this VPC")
+
+
+def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[Problem]:
+    groups = vpc.get("security_groups", [])
+    yield from duplicates(groups, "name", (*at, "security_groups"), source, "security group")
+    names = {g["name"] for g in groups}
+    suggest_group = Suggest(names)
+    for gi, group in enumerate(groups):
+        for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+            for ri, rule in enumerate(group.get(direction, [])):
+                rat: Path = (*at, "security_groups", gi, direction, ri)
+                wrong = "to" if peer_key == "from" else "from"
+                if wrong in rule:
+                    yield source.problem((*rat, wrong), f"{direction} rules name their peer with `{peer_key}`",
+                                         f"rename `{wrong}` to `{peer_key}`", key=True)
+                peer = rule.get(peer_key)
+                if peer is None:
+                    yield source.problem(rat, f"missing `{peer_key}`", f"add `{peer_key}: CIDR or group name`")
+                elif "/" in peer:
+                    try:
+                        ipaddress.ip_network(peer, strict=True)
+                    except ValueError:
+                        yield source.problem((*rat, peer_key), f"{peer!r} is not a valid CIDR",
+                                             "write a network such as 10.0.0.0/16")
+                elif re.fullmatch(r"[0-9.:]+", peer):
+                    yield source.problem((*rat, peer_key), f"{peer!r} is an address, not a network",
+                                         f"write it as a CIDR: {peer}/{32 if '.' in peer else 128}")
+                elif peer not in names:
+                    close = suggest_group(peer)
+                    yield source.problem((*rat, peer_key), f"unknown security group {peer!r}",
+                                         f"did you mean {close[0]!r}?" if close else
+                                         "use a CIDR or the name of a security group in this VPC")
+                protocol = rule["protocol"]
+                ports = rule.get("ports")
+                if protocol in ("tcp", "udp"):
+                    if ports is None:
+                        yield source.problem(rat, f"{protocol} rules need `ports`", 'add ports: "443" or "8000-8100"')
+                    else:
+                        low, _, high = ports.partition("-")
+                        lo, hi = int(low), int(high or low)
+                        if not (0 <= lo <= hi <= 65535):
+                            yield source.problem((*rat, "ports"), f"port range {ports} is invalid",
+                                                 "ports run from 0 to 65535, low-high")
+                elif ports is not None:
+                    yield source.problem((*rat, "ports"), f"protocol {protocol} takes no ports", "remove ports")
+
+
+def findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[RawFinding]:
+    """Public IPs by default, and ingress from anywhere on SSH/RDP or on every port."""
+    for vi, vpc in enumerate(data.get("network", {}).get("vpcs", [])):
+        for si, subnet in enumerate(vpc.get("subnets", [])):
+            if subnet.get("map_public_ip"):
+                yield ("RC-NET-002", ("network", "vpcs", vi, "subnets", si, "map_public_ip"),
+                       f"subnet {subnet['name']} gives every instance a public IP")
+        for gi, group in enumerate(vpc.get("security_groups", [])):
+            for ri, rule in enumerate(group.get("ingress", [])):
+                if rule.get("from") not in ("0.0.0.0/0", "::/0"):
+                    continue
+                at = ("network", "vpcs", vi, "security_groups", gi, "ingress", ri)
+                ports = rule.get("ports")
+                if rule["protocol"] == "all":
+                    yield "RC-NET-003", at, f"group {group['name']} accepts all traffic from anywhere"
+                    yield "RC-NET-001", at, f"group {group['name']} opens SSH/RDP to anywhere"
+                elif rule["protocol"] in ("tcp", "udp") and ports:
+                    low, _, high = ports.partition("-")
+                    lo, hi = int(low), int(high or low)
+                    if lo <= 1 and hi >= 65535:
+                        yield "RC-NET-003", at, f"group {group['name']} accepts every {rule['protocol']} port " \
+                                                "from anywhere"
+                    if rule["protocol"] == "tcp" and (lo <= 22 <= hi or lo <= 3389 <= hi):
+                        yield "RC-NET-001", at, f"group {group['name']} opens SSH/RDP ({ports}) to anywhere"
+
+
+SECTION = Section(
+    key="network",
+    kinds=("ec2.vpc", "ec2.subnet", "ec2.internet_gateway", "ec2.elastic_ip", "ec2.nat_gateway",
+           "ec2.nat_instance", "ec2.route_table", "ec2.vpc_endpoint", "ec2.security_group"),
+    expand=expand,
+    checks=checks,
+    findings=findings,
+    rules=(
+        Rule("RC-NET-001", "high", "SSH (22) or RDP (3389) open to the internet",
+             "CIS AWS 5.2 / Security Hub EC2.13, EC2.14"),
+        Rule("RC-NET-002", "medium", "public subnet assigns public IPv4 addresses automatically",
+             "Security Hub EC2.15"),
+        Rule("RC-NET-003", "medium", "ingress open to the internet on all ports", "CIS AWS 5.2 / Security Hub EC2.18"),
+    ),
+    needs=("region",),  # availability zones are checked against the region
+)

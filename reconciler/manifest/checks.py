@@ -36,9 +36,9 @@ _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b")
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 
 MAX_POLICY_BYTES = 64 * 1024  # far above IAM's own limits (6-10 KB), far below trouble
-# AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack, reconciler:address and
-# reconciler:protect (which records `protect` on the resource, written "false" too).
-MAX_USER_TAGS = 50 - 4
+# AWS allows 50 tags per resource; the tool itself sets Name, reconciler:stack, reconciler:address,
+# reconciler:kind and reconciler:protect (which records `protect` on the resource, written "false" too).
+MAX_USER_TAGS = 50 - 5
 
 
 def semantic_problems(data: dict[str, Any], source: Source, base_dir: FsPath,
@@ -227,7 +227,7 @@ def _tags(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any
         total = len(set(common) | set(value)) if path != ("tags",) else len(common)
         if total > MAX_USER_TAGS:
             yield source.problem(path, f"{total} tags with the manifest's own; at most {MAX_USER_TAGS} fit",
-                                 "AWS allows 50 tags per resource and the tool sets 4 itself")
+                                 "AWS allows 50 tags per resource and the tool sets 5 itself")
 
 
 # (check, top-level sections it relies on being schema-valid): the cross-section rules, then every section's own

@@ -2,7 +2,7 @@
 
 Each section checks its own part (`Section.checks`); this module holds the rules
 that cut across sections (credentials anywhere, tags, waivers, policy files, the
-region and the partition of managed policy ARNs) and runs them all.
+region, and the names checked against AWS's data) and runs them all.
 
 None touches AWS. Policy files are read here (relative to the manifest) and
 parsed as IAM JSON. Each check declares the top-level sections it reads and runs
@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
-from reconciler.manifest.aws_names import partition_problems, region_problems
+from reconciler.manifest.aws_names import endpoint_service_problems, partition_problems, region_problems
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source, json_path
 from reconciler.manifest.paths import PathRefused, describe_root, read_regular, resolve_inside, tree_root
@@ -236,7 +236,10 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_tags, ()),
     (_waivers, ("waivers",)),
     (_policy_files, ()),
+    # names checked against AWS's own data (aws_names.py), each gated on exactly what it reads: the endpoint
+    # services need no valid region, so they are not in the network section (whose AZ check needs one)
     (region_problems, ("region",)),
     (partition_problems, ("region", "iam")),
+    (endpoint_service_problems, ("network",)),
     *((section.checks, section.reads) for section in SECTIONS),
 )

@@ -58,7 +58,6 @@ from typing import Any
 
 from reconciler.canonical import rule_key
 from reconciler.errors import Problem
-from reconciler.manifest.aws_names import endpoint_service_problems
 from reconciler.manifest.common import duplicates, policy_document, protected_tags
 from reconciler.manifest.loader import Path, Source
 from reconciler.manifest.model import DesiredResource, Manifest
@@ -398,7 +397,6 @@ def expand(manifest: Manifest) -> list[DesiredResource]:
 
 def checks(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
     """CIDRs inside and between each other, AZs of the region, routing that can work, rules that parse."""
-    yield from endpoint_service_problems(data, source, base, pol)
     region = data.get("region", "")
     vpcs = data.get("network", {}).get("vpcs", [])
     yield from duplicates(vpcs, "name", ("network", "vpcs"), source, "VPC")

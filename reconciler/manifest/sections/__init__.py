@@ -10,9 +10,10 @@ module ends with `SECTION = Section(...)` (the shape is in `manifest/section.py`
 (credentials, tags, waivers, policy files, the region, unique addresses,
 dependencies that resolve).
 
-Rules of the house: a section imports only the floor of `manifest/` (`model`,
-`loader`, `common`, `section`, `paths`, `suggest`, `aws_names`, `image_inputs`)
-and never another section; a helper two sections need goes to `common.py`.
+Rules of the house: a section imports the ground floor (`errors`, `ownership`,
+`canonical`) and the floor of `manifest/` (`model`, `loader`, `common`,
+`section`, `paths`, `suggest`, `aws_names`, `image_inputs`), never another
+section nor the loops; a helper two sections need goes to `common.py`.
 Nothing outside `manifest/` imports a section but the three loops (and tests):
 the kinds see only `manifest.model`.
 

@@ -1,7 +1,7 @@
 """The `network` section: VPCs and the topology SPEC.md §2 derives from them, their checks and findings.
 
-Pure: no AWS, no clock. Every piece of the network becomes an ordinary
-DesiredResource with a stable address:
+Expansion is pure: no AWS, no clock. Every piece of the network becomes an
+ordinary DesiredResource with a stable address:
 
     vpc.main                                ec2.vpc
     vpc.main.subnet.public-a                ec2.subnet
@@ -35,8 +35,7 @@ Choices and why:
   every subnet an interface endpoint or a route table association names). When
   a subnet's CIDR changes, the plan therefore shows its NAT and endpoints
   REPLACED and its route table association UPDATED, honestly, before anything
-  runs; the replaced subnet first moves its stack-owned occupants out
-  (see `kinds/subnet.py`).
+  runs.
 - Security-group rules are dicts keyed by a canonical rule string
   (`"tcp 8080 from 10.0.0.0/16"` -> `{"description": ...}`), so a rule added or removed by
   hand is one precise diff line. `rule_key` is shared with the kind's read.

@@ -1,4 +1,4 @@
-"""Every kind is wired all the way through: one section expands it, a test applies it, the docs name it.
+"""Every kind is wired through: one section expands it, a test applies it, the docs name it; sections stay apart.
 
 For every kind of `reconciler.kinds.all_kinds()`: exactly one section lists it
 in `kinds`; that section's expansion of the example manifests (`manifests/*.yaml`,
@@ -11,9 +11,11 @@ other way round: every kind a section lists exists. To add a kind, see
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +99,21 @@ def test_sections_are_schema_keys_with_unique_rules() -> None:
     assert all(set(s.needs) <= set(manifest_schema()["properties"]) for s in SECTIONS)
     rule_ids = [rule.id for s in SECTIONS for rule in s.rules]
     assert len(rule_ids) == len(set(rule_ids)) == len(RULES)
+
+
+SECTION_FILES = sorted(p for p in (ROOT / "reconciler" / "manifest" / "sections").glob("*.py") if p.stem != "__init__")
+LOOPS = ("reconciler.manifest.sections", "reconciler.manifest.expand", "reconciler.manifest.checks",
+         "reconciler.manifest.findings", "reconciler.manifest.validate")
+
+
+@pytest.mark.parametrize("path", SECTION_FILES, ids=lambda p: p.stem)
+def test_a_section_imports_no_other_section_nor_the_loops(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    names += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    bad = [n for n in names if any(n == loop or n.startswith(loop + ".") for loop in LOOPS)]
+    assert not bad, f"{path.name} imports {bad}: sections share helpers through manifest/common.py"
+    assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree)), "no relative imports"
 
 
 def test_the_checks_can_fail() -> None:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -30,6 +30,9 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.secret import RedactingFilter, redact
+
+if TYPE_CHECKING:  # the renderers are imported only by the commands that render
+    from reconciler.render.registry import Style
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,7 +154,7 @@ def schema() -> None:
     click.echo(json.dumps(manifest_schema(), indent=2, ensure_ascii=False))
 
 
-def _style(out: Out) -> Any:
+def _style(out: Out) -> Style:
     from reconciler.render.registry import Style
 
     return Style(color=out.color, verbose=out.verbose)

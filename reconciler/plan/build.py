@@ -22,8 +22,8 @@ def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]
 def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set[str]) -> str | None:
     """The protected resource that `address` is a part of and that leaves too, if any.
 
-    Addresses nest (`iam.user.app.access_keys` is part of `iam.user.app`; `vpc.main.nat.public-a`
-    of `vpc.main`). A protected resource survives whole: when it leaves the manifest or the stack
+    Addresses nest by their dots (`a.b.c` is part of `a.b`: a user's keys of the user, a VPC's
+    NAT gateways of the VPC). A protected resource survives whole: when it leaves the manifest or the stack
     is destroyed, its deletion is refused, and so is the deletion of every part under it (a user's
     keys and their stored secret, a VPC's subnets, gateways and route tables), so that no apply,
     whatever it selects, can hollow it out. Parts of a protected resource that stays in the

@@ -71,10 +71,6 @@ class Context:
                 self._memo[key] = compute()
             return self._memo[key]  # type: ignore[no-any-return]
 
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._memo.pop(key, None)
-
     def resolve(self, address: str) -> str:
         """The AWS id of a resource the plan already created or read."""
         with self._lock:

@@ -121,9 +121,8 @@ class NatInstance(Kind):
                 "eip": eip,
                 "security_groups": groups,
                 "source_dest_check": bool(instance.get("SourceDestCheck", True)),
-                "eni": _eni(instance),
                 "tags": tags,
-            }, protect=_ec2.protected(tags),
+            }, protect=_ec2.protected(tags), private={"eni": _eni(instance)},
                 depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address), *groups) if x})))
         return ReadResult(found)
 
@@ -203,7 +202,7 @@ class NatInstance(Kind):
     def replace(self, ctx: Context, change: Change) -> str:
         terminate(ctx, change.have.id)
         new_id = self.create(ctx, change)
-        old_eni = change.have.attrs.get("eni")
+        old_eni = change.have.private.get("eni")
         if old_eni:
             repoint_routes(ctx, "NetworkInterfaceId", str(old_eni), primary_interface(ctx, new_id))
         return new_id

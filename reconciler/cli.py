@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,10 +27,12 @@ from reconciler.errors import (
     LockError,
     ManifestError,
     ReconcilerError,
-    StalePlanError,
     UsageError,
 )
 from reconciler.secret import RedactingFilter, redact
+
+if TYPE_CHECKING:  # the renderers are imported only by the commands that render
+    from reconciler.render.registry import Style
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,22 +154,19 @@ def schema() -> None:
     click.echo(json.dumps(manifest_schema(), indent=2, ensure_ascii=False))
 
 
-def _render_plan(plan: Any, fmt: str, out: Out) -> str:
-    from reconciler.render.json import format_plan_json
-    from reconciler.render.text import format_plan_text
+def _style(out: Out) -> Style:
+    from reconciler.render.registry import Style
 
-    if fmt == "json":
-        return format_plan_json(plan)
-    if fmt == "markdown":
-        from reconciler.render.markdown import format_plan_markdown
+    return Style(color=out.color, verbose=out.verbose)
 
-        return str(format_plan_markdown(plan))
-    return format_plan_text(plan, color=out.color, verbose=out.verbose)
+
+# the renderers' registry holds the names too; kept literal here so `--help` does not import the renderers
+FORMATS = ("text", "json", "markdown")
 
 
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 @click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
@@ -186,7 +185,9 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
     run = plan_run(manifest, _options(kw), adopt=adopt)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
-    out.result(_render_plan(run.plan, fmt, out))
+    from reconciler.render.registry import PLAN_RENDERERS
+
+    out.result(PLAN_RENDERERS[fmt](run.plan, _style(out)))
     if out_file:
         _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
@@ -341,7 +342,10 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
     with _leased(lock_timeout, out) as hook:  # before the read: a plan cannot go stale under another apply
         run = plan_run(manifest, _options(kw), adopt=adopt, before_read=hook)
         if reviewed is not None:
-            _check_fresh(reviewed, run.plan)
+            from reconciler.plan.fresh import check_fresh
+            from reconciler.render.json import plan_to_json
+
+            check_fresh(reviewed, plan_to_json(run.plan))
             auto_approve = True  # the plan was reviewed; applying it is the approval
         out.result(format_plan_text(run.plan, color=out.color))
         if not run.plan.pending:
@@ -402,34 +406,9 @@ def _depth_over(data: Any, limit: int) -> bool:
     return False
 
 
-def _check_fresh(reviewed: dict[str, Any], current: Any) -> None:
-    from reconciler.render.json import plan_to_json
-
-    now = plan_to_json(current)
-    for key in ("stack", "region"):
-        if reviewed[key] != now[key]:
-            raise UsageError(f"the plan file is for {key} {reviewed[key]!r}, but the manifest says {now[key]!r}")
-    # a plan reviewed for one account must never be applied to another, even when both look alike
-    # (empty accounts give identical plans); not stale (4): a new plan would target the wrong account
-    if reviewed["account"] != now["account"]:
-        raise UsageError(f"the plan file is for account {reviewed['account']}, but the credentials are for "
-                         f"account {now['account']}; use credentials for {reviewed['account']}, or plan again")
-    reasons = []
-    if reviewed["manifest_sha256"] != now["manifest_sha256"]:
-        reasons.append("the manifest (or a policy file it references) changed")
-    if reviewed["live_sha256"] != now["live_sha256"]:
-        old, new = reviewed.get("fingerprints", {}), now["fingerprints"]
-        moved = sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
-        reasons.append("the account changed at: " + (", ".join(moved) or "(unknown)"))
-    if not reasons and reviewed["changes"] != json.loads(json.dumps(now["changes"])):
-        reasons.append("the plan would differ from the reviewed one")
-    if reasons:
-        raise StalePlanError("stale plan: " + "; ".join(reasons) + ". Nothing was changed; make a new plan.")
-
-
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the report as JSON here (the artifact a scheduled job keeps).")
 @click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
@@ -444,7 +423,8 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     from reconciler.engine.run import plan_run
     from reconciler.kinds import all_kinds
     from reconciler.plan.drift import build_drift
-    from reconciler.render.drift import format_drift_json, format_drift_markdown, format_drift_text
+    from reconciler.render.drift import format_drift_json
+    from reconciler.render.registry import DRIFT_RENDERERS
 
     unknown = sorted(set(skip_kinds) - set(all_kinds()))
     if unknown:
@@ -454,13 +434,8 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
-    report = build_drift(run.plan, run.live)
-    if fmt == "json":
-        out.result(format_drift_json(report))
-    elif fmt == "markdown":
-        out.result(format_drift_markdown(report))
-    else:
-        out.result(format_drift_text(report, color=out.color, verbose=out.verbose))
+    report = build_drift(run.plan, all_kinds(), run.live)
+    out.result(DRIFT_RENDERERS[fmt](report, _style(out)))
     if report_file:
         _write(report_file, "--report", redact(format_drift_json(report)))
         out.info(f"drift report written to {report_file}")

@@ -1,9 +1,11 @@
 """The kind contract and the context kinds run in.
 
 A kind is one AWS resource type. It reads every resource of its type owned by the
-stack in as few calls as AWS allows (`read`), compares by meaning (`diff`, pure),
-and converges one address at a time (`create` / `update` / `delete`, idempotent:
-look up by ownership before creating, tags set in the create call).
+stack in as few calls as AWS allows (`read`), plans (the methods of
+`plan.kind.KindPlanner`, which `Kind` implements with defaults: compare by meaning,
+no notes, never blocked, the generic drift rule, no findings), and converges one
+address at a time (`create` / `update` / `delete`, idempotent: look up by ownership
+before creating, tags set in the create call).
 
 Invariants every kind keeps:
 - `read` is complete or raises: an unfinished read never becomes a delete;
@@ -23,7 +25,8 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.diff import diff_spec
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+from reconciler.plan.drift import classify_generic, describe_generic
+from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin
 
 T = TypeVar("T")
 
@@ -68,10 +71,6 @@ class Context:
                 self._memo[key] = compute()
             return self._memo[key]  # type: ignore[no-any-return]
 
-    def forget(self, key: str) -> None:
-        with self._lock:
-            self._memo.pop(key, None)
-
     def resolve(self, address: str) -> str:
         """The AWS id of a resource the plan already created or read."""
         with self._lock:
@@ -93,7 +92,8 @@ class ReadResult:
 
 
 class Kind:
-    """Base class: generic diff and replace; subclasses implement read/create/update/delete."""
+    """Base class: the planning contract with defaults, and a generic replace; subclasses implement
+    read/create/update/delete and override the planning methods they need."""
 
     name: ClassVar[str] = ""
     replace_on: ClassVar[frozenset[str]] = frozenset()
@@ -103,15 +103,28 @@ class Kind:
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         raise NotImplementedError
 
-    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
+    # -- planning (plan.kind.KindPlanner); pure ------------------------------
+
+    def diff(self, desired: DesiredResource, live: LiveResource) -> Sequence[AttrChange]:
         return diff_spec(desired.spec, live.attrs, self.replace_on)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> Sequence[Note]:
         return []
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
         """Why apply must refuse this change, or None; a plan with any blocked change applies nothing."""
         return None
+
+    def classify(self, change: Change, attr: AttrChange) -> Origin:
+        return classify_generic(change, attr)
+
+    def describe_added(self, change: Change, attr: AttrChange) -> Sequence[str]:
+        return describe_generic(change, attr)
+
+    def findings(self, change: Change) -> Sequence[HygieneFinding]:
+        return []
+
+    # -- apply ------------------------------------------------------------------
 
     def create(self, ctx: Context, change: Change) -> str:
         raise NotImplementedError

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 
 from reconciler.canonical import canonical_json
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import ACTION_ORDER, Action, AttrChange, Change, KindPlanner, LiveResource, Plan
-from reconciler.plan.security import is_security_note, security_notes
+from reconciler.plan.kind import KindPlanner
+from reconciler.plan.model import ACTION_ORDER, Action, AttrChange, Change, LiveResource, NoteKind, Plan
+from reconciler.plan.security import security_notes
 
 
 def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -18,19 +19,11 @@ def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]
     return hashlib.sha256(body.encode()).hexdigest(), prints
 
 
-def _kind_blocked(kind: KindPlanner, desired: DesiredResource | None, live: LiveResource | None,
-                  action: Action) -> str | None:
-    """A kind's own reason to refuse a change (an immutable image tag holding another build,
-    a repository holding images without force_delete); kinds without the hook never block."""
-    check = getattr(kind, "blocked", None)
-    return check(desired, live, action) if check is not None else None
-
-
 def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set[str]) -> str | None:
     """The protected resource that `address` is a part of and that leaves too, if any.
 
-    Addresses nest (`iam.user.app.access_keys` is part of `iam.user.app`; `vpc.main.nat.public-a`
-    of `vpc.main`). A protected resource survives whole: when it leaves the manifest or the stack
+    Addresses nest by their dots (`a.b.c` is part of `a.b`: a user's keys of the user, a VPC's
+    NAT gateways of the VPC). A protected resource survives whole: when it leaves the manifest or the stack
     is destroyed, its deletion is refused, and so is the deletion of every part under it (a user's
     keys and their stored secret, a VPC's subnets, gateways and route tables), so that no apply,
     whatever it selects, can hollow it out. Parts of a protected resource that stays in the
@@ -39,20 +32,9 @@ def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set
     parts = address.split(".")
     for end in range(len(parts) - 1, 0, -1):
         owner = live.get(".".join(parts[:end]))
-        if owner is not None and owner.owned and owner.address not in wanted and _is_protected(owner):
+        if owner is not None and owner.owned and owner.address not in wanted and owner.protect:
             return owner.address
     return None
-
-
-def _is_protected(found: LiveResource) -> bool:
-    """Whether the account records `protect: true` on this resource.
-
-    Convention (kept, not yet a typed field): each kind reads the protection from wherever it is
-    stored on the resource itself (the `reconciler:protect` tag; an IAM group's path) into
-    `attrs["protect"]`; it is never in a desired spec, so it never shows as a diff. The desired
-    side's `protect` (refusing a replacement) is `DesiredResource.protect`.
-    """
-    return found.attrs.get("protect") is True
 
 
 def _not_checked(why: str) -> str:
@@ -117,9 +99,9 @@ def build_plan(
         blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
-        blocked = blocked or _kind_blocked(kind, item, found, action)
+        blocked = blocked or kind.blocked(item, found, action)
         notes = tuple(kind.notes(item, found, action))
-        if not any(is_security_note(n) for n in notes):  # the kind's own flags win; never say it twice
+        if not any(n.kind is NoteKind.SECURITY for n in notes):  # the kind's own flags win; never say it twice
             notes += tuple(security_notes(diff))
         changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
                               notes, blocked))
@@ -130,13 +112,13 @@ def build_plan(
         kind = kinds[found.kind]
         blocked = None
         owner = _protected_owner(address, live, wanted)
-        if _is_protected(found):
+        if found.protect:
             blocked = ("the resource is protected (protect: true is recorded on it: the reconciler:protect tag, "
                        "or an IAM group's /protected/ path); to delete it, add it back with protect: false, "
                        "apply, then remove it")
         elif owner is not None:
             blocked = f"part of {owner}, which is protected and is not deleted; remove its protection first"
-        blocked = blocked or _kind_blocked(kind, None, found, Action.DELETE)
+        blocked = blocked or kind.blocked(None, found, Action.DELETE)
         changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))

@@ -18,12 +18,13 @@ statuses (SPEC.md §6), decided per address in this order:
 - `UNMANAGED`: the only differences are things added by hand that the manifest does
   not declare: the kind's `LiveResource.unmanaged` (a console password), a diff entry
   whose live value is present and whose desired value is absent / off / empty, or a
-  list whose live side only has extra items (an attached policy, a route, a rule),
-  or an access key the store does not know, or an image tag pushed outside the tool
-  (the image kind's `unmanaged`; its digest diff follows from it).
+  list whose live side only has extra items (an attached policy, a route, a rule);
+  a kind refines this through its `classify` (an access key the store does not know,
+  an image tag pushed outside the tool).
 - `IN_SYNC`: nothing of the above. Planned changes that time, not a person, caused
-  (an access key due for rotation, a retired key past its grace period) keep the
-  address IN_SYNC; they show as hygiene findings and in the entry's detail.
+  (the kind's `classify` says SCHEDULED: an access key due for rotation) keep the
+  address IN_SYNC; they show in the entry's detail, and the kind's `findings` as
+  hygiene findings.
 
 Drift compares the account with the manifest it is given: an edit not applied yet
 shows as drift too, so scheduled jobs run it on the branch that was applied.
@@ -37,20 +38,13 @@ entries keep their mask).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.canonical import canonical_json
-from reconciler.plan.hygiene import (
-    ACCESS_KEY_KIND,
-    UNUSED_DAYS,
-    HygieneFinding,
-    access_key_findings,
-    classify_key_change,
-    describe_key,
-)
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Plan
+from reconciler.plan.kind import KindPlanner
+from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Origin, Plan
 
 
 class DriftStatus(enum.Enum):
@@ -115,40 +109,21 @@ class DriftReport:
         return counts
 
 
-def _explained_by_unmanaged(change: Change, attr: AttrChange) -> str:
-    """For kinds whose whole diff follows from what they report in `unmanaged` (an image tag
-    pushed outside the tool: the digest and inputs differ because of it)."""
-    return "added" if change.live is not None and change.live.unmanaged else "modified"
-
-
-# How one diff entry came about: "added" by hand, "modified" by hand, or "scheduled" by time.
-# Kind-specific rules where the generic one cannot tell; every other kind gets `classify`'s.
-Classifier = Callable[[Change, AttrChange], str]
-CLASSIFIERS: dict[str, Classifier] = {ACCESS_KEY_KIND: classify_key_change, "ecr.image": _explained_by_unmanaged}
-# How an added entry is named in `unmanaged`; [] when the kind's own `unmanaged` already names it.
-DESCRIBERS: dict[str, Callable[[Change, AttrChange], list[str]]] = {
-    ACCESS_KEY_KIND: lambda change, attr: [describe_key(change, attr)],
-    "ecr.image": lambda change, attr: [],
-}
-
 _EMPTY: tuple[Any, ...] = (None, False, [], {}, "")
 
 
-def classify(change: Change, attr: AttrChange) -> str:
-    """Generic rule for any kind; a kind-specific classifier takes precedence."""
-    special = CLASSIFIERS.get(change.kind)
-    if special is not None:
-        return special(change, attr)
+def classify_generic(change: Change, attr: AttrChange) -> Origin:
+    """The rule for any kind that has none of its own (`Kind.classify`'s default)."""
     if ".Statement" in attr.path:
-        return "modified"  # a declared policy changed (an extra statement included)
+        return Origin.MODIFIED  # a declared policy changed (an extra statement included)
     if attr.before not in _EMPTY and attr.after in _EMPTY:
-        return "added"
+        return Origin.ADDED
     if isinstance(attr.before, list) and isinstance(attr.after, list):
         extra = [v for v in attr.before if v not in attr.after]
         missing = [v for v in attr.after if v not in attr.before]
         if extra and not missing:
-            return "added"
-    return "modified"
+            return Origin.ADDED
+    return Origin.MODIFIED
 
 
 def _short(value: Any) -> str:
@@ -156,10 +131,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _describe(change: Change, attr: AttrChange) -> list[str]:
-    special = DESCRIBERS.get(change.kind)
-    if special is not None:
-        return special(change, attr)
+def describe_generic(change: Change, attr: AttrChange) -> list[str]:
+    """How an added entry is named in `unmanaged` (`Kind.describe_added`'s default)."""
     if attr.sensitive:
         return [f"{attr.path} (sensitive)"]
     if isinstance(attr.before, list) and isinstance(attr.after, list):
@@ -169,22 +142,23 @@ def _describe(change: Change, attr: AttrChange) -> list[str]:
     return [attr.path]
 
 
-def _existing(change: Change) -> DriftEntry:
-    ident = change.live.id if change.live else None
-    kinds: dict[str, list[AttrChange]] = {"added": [], "modified": [], "scheduled": []}
+def _existing(change: Change, kind: KindPlanner) -> DriftEntry:
+    ident = change.have.id
+    origins: dict[Origin, list[AttrChange]] = {origin: [] for origin in Origin}
     for attr in change.diff:
-        kinds[classify(change, attr)].append(attr)
-    unmanaged = list(change.live.unmanaged if change.live else ())
-    for attr in kinds["added"]:
+        origins[kind.classify(change, attr)].append(attr)
+    unmanaged = list(change.have.unmanaged)
+    for attr in origins[Origin.ADDED]:
         if isinstance(attr.before, bool) and unmanaged:
             continue  # the kind already named it (console password for console_access: true)
-        unmanaged.extend(_describe(change, attr))
+        unmanaged.extend(kind.describe_added(change, attr))
     scheduled = ""
-    if kinds["scheduled"]:
-        scheduled = f"; apply will do {len(kinds['scheduled'])} scheduled change(s) (key rotation or grace period)"
-    by_hand = tuple(kinds["modified"] + kinds["added"])
-    if kinds["modified"]:
-        paths = sorted({a.path.split(".")[0] for a in kinds["modified"]})
+    if origins[Origin.SCHEDULED]:
+        scheduled = (f"; apply will do {len(origins[Origin.SCHEDULED])} scheduled change(s) "
+                     "(key rotation or grace period)")
+    by_hand = tuple(origins[Origin.MODIFIED] + origins[Origin.ADDED])
+    if origins[Origin.MODIFIED]:
+        paths = sorted({a.path.split(".")[0] for a in origins[Origin.MODIFIED]})
         forced = " (forces replacement)" if change.action is Action.REPLACE else ""
         return DriftEntry(change.address, change.kind, DriftStatus.MODIFIED,
                           "changed by hand: " + ", ".join(paths) + forced + scheduled,
@@ -206,7 +180,8 @@ def _deleted(change: Change, live: Mapping[str, LiveResource]) -> DriftEntry:
     return DriftEntry(change.address, change.kind, DriftStatus.DELETED, detail, change.action)
 
 
-def _entry(change: Change, plan: Plan, live: Mapping[str, LiveResource]) -> DriftEntry:
+def _entry(change: Change, plan: Plan, live: Mapping[str, LiveResource],
+           kinds: Mapping[str, KindPlanner]) -> DriftEntry:
     if change.address in plan.not_checked:
         return DriftEntry(change.address, change.kind, DriftStatus.NOT_CHECKED,
                           f"not checked: {plan.not_checked[change.address]}", change.action,
@@ -222,14 +197,14 @@ def _entry(change: Change, plan: Plan, live: Mapping[str, LiveResource]) -> Drif
                           change.action, change.live.id)
     if change.live is None:
         return _deleted(change, live)
-    return _existing(change)
+    return _existing(change, kinds[change.kind])
 
 
-def build_drift(plan: Plan, live: Mapping[str, LiveResource] | None = None,
-                unused_days: int = UNUSED_DAYS) -> DriftReport:
+def build_drift(plan: Plan, kinds: Mapping[str, KindPlanner],
+                live: Mapping[str, LiveResource] | None = None) -> DriftReport:
     """One status per address of `plan`, hygiene findings, and report-wide notes."""
     live = live if live is not None else {c.address: c.live for c in plan.changes if c.live is not None}
-    entries = [_entry(change, plan, live) for change in plan.changes]
+    entries = [_entry(change, plan, live, kinds) for change in plan.changes]
     seen = {e.address for e in entries}
     for address, why in sorted(plan.not_checked.items()):
         if address not in seen:
@@ -238,7 +213,7 @@ def build_drift(plan: Plan, live: Mapping[str, LiveResource] | None = None,
     findings: list[HygieneFinding] = []
     for change in plan.changes:
         if change.address not in plan.not_checked:
-            findings.extend(access_key_findings(change, unused_days))
+            findings.extend(kinds[change.kind].findings(change))
     findings.sort(key=lambda f: (f.address, f.rule, f.key or ""))
     notes: list[str] = []
     desired = [c for c in plan.changes if c.desired is not None]

@@ -1,4 +1,4 @@
-"""Values of the planning layer: live resources, attribute changes, changes, plans.
+"""Values of the planning layer: live resources, attribute changes, notes, changes, plans.
 
 All are frozen and hold plain JSON data, so a Plan round-trips through the plan
 file byte for byte and two plans built from the same inputs are equal.
@@ -10,7 +10,7 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.canonical import canonical_json
 from reconciler.manifest.model import DesiredResource
@@ -43,6 +43,37 @@ def _without_volatile(value: Any) -> Any:
     return value
 
 
+class NoteKind(enum.Enum):
+    """What a note is about; renderers group and colour by it (never by the wording)."""
+
+    SECURITY = "security"  # widens access: open ingress, wide actions, public addresses
+    COST = "cost"  # adds or removes something billed by the hour or month
+    INFO = "info"  # anything else a reviewer should read (waiting rotations, hand-made keys)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A warning shown with one change. Invariant: `text` never holds a secret and has no category prefix."""
+
+    kind: NoteKind
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind.value, "text": self.text}
+
+
+def security(text: str) -> Note:
+    return Note(NoteKind.SECURITY, text)
+
+
+def cost(text: str) -> Note:
+    return Note(NoteKind.COST, text)
+
+
+def info(text: str) -> Note:
+    return Note(NoteKind.INFO, text)
+
+
 @dataclass(frozen=True)
 class LiveResource:
     """What the account holds at one address.
@@ -53,7 +84,12 @@ class LiveResource:
     adopted only with --adopt); `owner` names the other stack whose tags it carries
     (None when nobody's): such a resource is never adopted, not even with --adopt;
     `unmanaged` lists things added by hand inside the resource that the manifest
-    cannot express (a console password, say).
+    cannot express (a console password, say); `protect` is the `protect: true` the
+    account records on the resource (a tag, an IAM group's path): its deletion is
+    refused, and so is the deletion of its parts; `private` is apply-only data (ids
+    apply needs and the manifest never declares, as Terraform's PlannedPrivate): it is
+    never diffed, never rendered, never in the plan file and not in the fingerprint,
+    so it cannot make a plan stale by itself (apply always acts on a fresh read).
     """
 
     address: str
@@ -64,13 +100,18 @@ class LiveResource:
     depends_on: tuple[str, ...] = ()
     unmanaged: tuple[str, ...] = ()
     owner: str | None = None
+    protect: bool = False
+    private: Mapping[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)."""
+        """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)
+        and without `private`; protection is in it (it decides what apply may do)."""
         body = {"id": self.id, "attrs": _without_volatile(self.attrs), "owned": self.owned,
                 "unmanaged": list(self.unmanaged)}
-        if self.owner is not None:  # only when set, so fingerprints of plans made before stay the same
+        if self.owner is not None:  # optional keys only when set: fewer fingerprints move
             body["owner"] = self.owner
+        if self.protect:
+            body["protect"] = True
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
@@ -97,7 +138,8 @@ class AttrChange:
 class Change:
     """What apply will do at one address, and why.
 
-    Invariants: `desired` is None only for DELETE; `live` is None only for CREATE;
+    Invariants: `desired` is None only for DELETE; `live` is None only for CREATE
+    (read them through `want` / `have`, which say so when it is broken);
     `blocked` names why apply must refuse this change (protect, conflict) and a
     plan with any blocked change is never applied; `notes` are warnings shown with
     the change (security widening, cost, hygiene), never secrets.
@@ -111,8 +153,41 @@ class Change:
     depends_on: tuple[str, ...] = ()
     desired: DesiredResource | None = None
     live: LiveResource | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     blocked: str | None = None
+
+    @property
+    def want(self) -> DesiredResource:
+        """The desired resource; every action but DELETE has one."""
+        if self.desired is None:
+            raise ValueError(f"{self.address}: a {self.action.value} change has no desired resource")
+        return self.desired
+
+    @property
+    def have(self) -> LiveResource:
+        """The live resource; every action but CREATE has one."""
+        if self.live is None:
+            raise ValueError(f"{self.address}: a {self.action.value} change has no live resource")
+        return self.live
+
+
+class Origin(enum.Enum):
+    """How one diff entry of an existing resource came about, for drift."""
+
+    ADDED = "added"  # something added by hand that the manifest does not declare
+    MODIFIED = "modified"  # a declared value changed by hand
+    SCHEDULED = "scheduled"  # time caused it, not a person (a rotation due, a grace period over)
+
+
+@dataclass(frozen=True)
+class HygieneFinding:
+    """One hygiene problem at one address; `key` names the thing it is about (an access key), if one."""
+
+    address: str
+    rule: str
+    message: str
+    reference: str
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,19 +217,3 @@ class Plan:
         for change in self.changes:
             counts["unchanged" if change.action is Action.NOOP else change.action.value] += 1
         return counts
-
-
-class KindPlanner(Protocol):
-    """What planning needs from a kind: how to compare, what forces replacement."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def replace_on(self) -> frozenset[str]: ...
-
-    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]: ...
-
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]: ...
-
-

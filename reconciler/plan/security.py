@@ -1,4 +1,4 @@
-"""Security-widening and cost detection on planned changes. Pure: reads diffs, returns notes.
+"""Security-widening detection on planned changes. Pure: reads diffs, returns SECURITY notes.
 
 A change *widens* security when what it puts in place was not there before and
 opens something up:
@@ -9,42 +9,22 @@ opens something up:
 
 Invariants: detection compares each diff entry's `after` with its `before`, so a
 value already live (an unchanged open rule) is never flagged again; the output is
-sorted and deduplicated, so the same diff always gives the same notes; every note
-starts with `SECURITY_PREFIX`, which renderers use to call them out.
+sorted and deduplicated, so the same diff always gives the same notes.
 
-Kinds may flag their own resources (`security: ...` notes, any case); `build_plan`
-adds these generic notes only to changes whose kind flagged nothing, so a finding is
-never said twice.
-
-Cost notes come from the kinds (`Kind.notes`); `is_cost_note` recognises them by
-their wording (`cost`, `/month`, a dollar figure) so renderers can call them out too.
+Kinds may flag their own resources (notes of kind SECURITY); `build_plan` adds these
+generic notes only to changes whose kind flagged nothing, so a finding is never said
+twice. Cost notes come from the kinds only (`Kind.notes`, kind COST).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from reconciler.plan.model import AttrChange
+from reconciler.plan.model import AttrChange, Note, security
 
-SECURITY_PREFIX = "SECURITY:"
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 OPEN_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
-_COST = re.compile(r"(?i)\bcosts?\b|/\s*month|\$\s?\d")
-
-
-def is_security_note(note: str) -> bool:
-    """Ours (`SECURITY:`) or a kind's own (`security: ...`): case does not matter."""
-    return note[:len(SECURITY_PREFIX)].upper() == SECURITY_PREFIX
-
-
-def strip_security_prefix(note: str) -> str:
-    return note[len(SECURITY_PREFIX):].strip() if is_security_note(note) else note
-
-
-def is_cost_note(note: str) -> bool:
-    return bool(_COST.search(note))
 
 
 def _strings(value: Any, keys: bool = False) -> Iterator[str]:
@@ -122,18 +102,18 @@ def _open_ingress(change: AttrChange) -> set[str]:
     return set()
 
 
-def security_notes(diff: Sequence[AttrChange]) -> list[str]:
+def security_notes(diff: Sequence[AttrChange]) -> list[Note]:
     """The security-widening notes for one change's diff (sorted, deduplicated)."""
     notes: set[str] = set()
     for change in diff:
         if change.sensitive or change.after is None:
             continue
         for cidr in sorted(_open_ingress(change)):
-            notes.add(f"{SECURITY_PREFIX} opens ingress to {cidr} ({change.path})")
+            notes.add(f"opens ingress to {cidr} ({change.path})")
         for action in sorted(_wide_actions(change.after) - _wide_actions(change.before)):
-            notes.add(f"{SECURITY_PREFIX} allows {action} actions ({change.path})")
+            notes.add(f"allows {action} actions ({change.path})")
         if ADMIN_POLICY_ARN in set(_strings(change.after)) - set(_strings(change.before)):
-            notes.add(f"{SECURITY_PREFIX} attaches AdministratorAccess ({change.path})")
+            notes.add(f"attaches AdministratorAccess ({change.path})")
         if _public_ip_on(change.path, change.after) and not _public_ip_on(change.path, change.before):
-            notes.add(f"{SECURITY_PREFIX} assigns public IPv4 addresses on launch ({change.path})")
-    return sorted(notes)
+            notes.add(f"assigns public IPv4 addresses on launch ({change.path})")
+    return [security(text) for text in sorted(notes)]

@@ -17,7 +17,7 @@ from reconciler.plan.model import Action
 from reconciler.render.lines import diff_lines
 from reconciler.render.markdown import DEFAULT_LIMIT, Budget, callout, cell, code, details_block, footer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the image kind is `ecr.image` (it was `image`)
 LABEL = {DriftStatus.IN_SYNC: "in sync", DriftStatus.MODIFIED: "modified", DriftStatus.DELETED: "deleted",
          DriftStatus.UNMANAGED: "unmanaged", DriftStatus.ORPHANED: "orphaned",
          DriftStatus.NOT_CHECKED: "not checked"}

@@ -1,4 +1,9 @@
-"""The plan file (SPEC.md §5, `schemas/plan.schema.json`): stable, deterministic JSON."""
+"""The plan file (SPEC.md §5, `schemas/plan.schema.json`): stable, deterministic JSON.
+
+format_version 2: notes are objects `{"kind": "security" | "cost" | "info", "text": ...}`
+(they were strings, their category guessed from the wording), and the image kind is
+`ecr.image` (it was `image`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 from reconciler import __version__
 from reconciler.plan.model import Change, Plan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def change_to_json(change: Change) -> dict[str, Any]:
@@ -21,7 +26,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
         "depends_on": list(change.depends_on),
     }
     if change.notes:
-        out["notes"] = list(change.notes)
+        out["notes"] = [note.to_json() for note in change.notes]
     if change.blocked:
         out["blocked"] = change.blocked
     if change.live is not None:

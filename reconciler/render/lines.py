@@ -1,4 +1,5 @@
-"""Attribute diffs as `+ / - / ~` lines, shared by the drift and markdown renderers. Pure.
+"""What every renderer says the same way: action symbols, the plan's summary line, note
+labels, and attribute diffs as `+ / - / ~` lines. Pure.
 
 Invariants: a sensitive entry prints only `(sensitive)`; nested mappings print one
 dotted line per leaf; every value is cut at `MAX_VALUE` characters, so one huge
@@ -11,9 +12,25 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.plan.model import AttrChange
+from reconciler.plan.model import Action, AttrChange, Note, NoteKind, Plan
 
 MAX_VALUE = 200
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
+NOTE_LABEL = {NoteKind.SECURITY: "SECURITY: ", NoteKind.COST: "cost: ", NoteKind.INFO: ""}
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 1 to create, ...` or `No changes. ...`: the last line of every plan rendering."""
+    s = plan.summary()
+    if not plan.pending:
+        return f"No changes. {s['unchanged']} resource(s) in sync."
+    return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
+            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
+
+
+def note_text(note: Note) -> str:
+    """A note with its label (`SECURITY: ...`, `cost: ...`), as the text renderers print it."""
+    return NOTE_LABEL[note.kind] + note.text
 
 
 def value_text(value: Any) -> str:

@@ -21,9 +21,8 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-from reconciler.plan.model import Action, Change, Plan
-from reconciler.plan.security import is_cost_note, is_security_note, strip_security_prefix
-from reconciler.render.lines import diff_lines, flatten, value_text
+from reconciler.plan.model import Action, Change, NoteKind, Plan
+from reconciler.render.lines import SYMBOL, diff_lines, flatten, note_text, summary_line, value_text
 
 GITHUB_LIMIT = 65_536
 # Room left under GitHub's limit for whatever a CI step puts around the comment.
@@ -33,7 +32,6 @@ MAX_DIFF_LINES = 60
 BY_KIND_FROM = 20  # plans with more pending changes than this open with counts per kind
 ACTION_LABEL = {Action.DELETE: "**delete**", Action.REPLACE: "**replace**", Action.UPDATE: "update",
                 Action.CREATE: "create", Action.NOOP: "no-op"}
-SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
 
 
 class Budget:
@@ -90,14 +88,6 @@ def count_by_action(changes: Iterable[Change]) -> str:
     return ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
 
 
-def summary_text(plan: Plan) -> str:
-    s = plan.summary()
-    if not plan.pending:
-        return f"No changes. {s['unchanged']} resource(s) in sync."
-    return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
-
-
 def _callouts(plan: Plan) -> str:
     pending = plan.pending
     out = []
@@ -110,15 +100,14 @@ def _callouts(plan: Plan) -> str:
         out.append(callout("WARNING", f"{len(destructive)} resource(s) will be DELETED or REPLACED:",
                            [f"{code(SYMBOL[c.action])} {code(c.address)} ({cell(c.kind)}): {cell(c.reason)}"
                             for c in destructive]))
-    security = [(c, n) for c in pending for n in c.notes if is_security_note(n)]
+    security = [(c, n) for c in pending for n in c.notes if n.kind is NoteKind.SECURITY]
     if security:
         out.append(callout("WARNING", f"{len(security)} security-widening change(s):",
-                           [f"{code(c.address)}: {cell(strip_security_prefix(n))}"
-                            for c, n in security]))
-    cost = [(c, n) for c in pending for n in c.notes if is_cost_note(n) and not is_security_note(n)]
+                           [f"{code(c.address)}: {cell(n.text)}" for c, n in security]))
+    cost = [(c, n) for c in pending for n in c.notes if n.kind is NoteKind.COST]
     if cost:
         out.append(callout("NOTE", f"{len(cost)} cost-bearing change(s):",
-                           [f"{code(c.address)}: {cell(n)}" for c, n in cost]))
+                           [f"{code(c.address)}: {cell(note_text(n))}" for c, n in cost]))
     if plan.not_checked:
         out.append(callout("IMPORTANT", f"{len(plan.not_checked)} address(es) not checked; "
                            "the plan may be incomplete there:",
@@ -143,9 +132,10 @@ def _flags(change: Change) -> str:
     flags = []
     if change.blocked:
         flags.append("**blocked**")
-    if any(is_security_note(n) for n in change.notes):
+    kinds = {n.kind for n in change.notes}
+    if NoteKind.SECURITY in kinds:
         flags.append("security")
-    if any(is_cost_note(n) and not is_security_note(n) for n in change.notes):
+    if NoteKind.COST in kinds:
         flags.append("cost")
     return f" ({', '.join(flags)})" if flags else ""
 
@@ -169,7 +159,7 @@ def _details(change: Change) -> str:
         lines = [f"- id = {value_text(change.live.id)}",
                  *(f"- {p} = {value_text(v)}" for k in sorted(change.live.attrs)
                    for p, v in flatten(k, change.live.attrs[k]))]
-    lines.extend(f"! {note}" for note in change.notes)
+    lines.extend(f"! {note_text(note)}" for note in change.notes)
     if change.blocked:
         lines.append(f"X BLOCKED: {change.blocked}")
     if not lines:
@@ -188,7 +178,7 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
     """The pull-request comment for `plan`, at most `limit` characters."""
     out = Budget(limit)
     out.add(f"### reconcile plan: stack {code(plan.stack)} in {code(plan.account)} / {code(plan.region)}\n\n")
-    out.add(f"**{summary_text(plan)}**\n\n")
+    out.add(f"**{summary_line(plan)}**\n\n")
     out.add(_callouts(plan))
     end = footer(plan.manifest_sha256, plan.live_sha256,
                  "apply exactly this plan with `reconcile apply MANIFEST --plan PLAN.json`")

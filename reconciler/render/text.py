@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.plan.model import Action, Plan
-from reconciler.render.lines import flatten, value_text
+from reconciler.plan.model import Action, NoteKind, Plan
+from reconciler.render.lines import SYMBOL, flatten, note_text, summary_line, value_text
 
-SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
 VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
         Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED", Action.NOOP: "is in sync"}
 COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red"}
+NOTE_COLOR = {NoteKind.SECURITY: "red", NoteKind.COST: "yellow"}
 
 
 def _paint(text: str, color: str | None, enabled: bool) -> str:
@@ -46,7 +46,7 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
             else:
                 lines.append(f"    ~ {attr.path}: {value_text(attr.before)} -> {value_text(attr.after)}{marker}")
         for note in change.notes:
-            lines.append(f"    ! {note}")
+            lines.append(_paint(f"    ! {note_text(note)}", NOTE_COLOR.get(note.kind), color))
         if change.blocked:
             lines.append(_paint(f"    X BLOCKED: {change.blocked}", "red", color))
     if plan.not_checked:
@@ -56,14 +56,6 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
     lines.append("")
     lines.append(summary_line(plan))
     return "\n".join(lines) + "\n"
-
-
-def summary_line(plan: Plan) -> str:
-    s = plan.summary()
-    if not plan.pending:
-        return f"No changes. {s['unchanged']} resource(s) in sync."
-    return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
 
 
 def format_results_text(results: Sequence[Any]) -> str:

@@ -145,7 +145,7 @@ def test_rotation_waits_for_grace_instead_of_deleting_a_retired_key(cli: Any, mo
     assert plan.code == 0, plan.all
     change = {c["address"]: c for c in json.loads(plan.out)["changes"]}["iam.user.app-dev.access_keys"]
     assert change["action"] == "noop", change
-    assert any("waits for a free slot" in n and f"grace of key {first} ends, in 105 day(s)" in n
+    assert any("waits for a free slot" in n["text"] and f"grace of key {first} ends, in 105 day(s)" in n["text"]
                for n in change["notes"]), change
     assert cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=later(195)).code == 0
     assert keys(moto) == {first: "Inactive", second: "Active"} and held_key_id(moto, SSM) == second

@@ -7,10 +7,12 @@ import random
 from typing import Any
 
 from reconciler.kinds import all_kinds
+from reconciler.kinds.base import Kind
+from reconciler.kinds.ecr.image import Image
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.build import build_plan
 from reconciler.plan.drift import DriftReport, DriftStatus, build_drift
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Plan
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note, NoteKind, Plan
 from reconciler.render.drift import format_drift_json, format_drift_markdown, format_drift_text
 
 POLICY = {"Version": "2012-10-17", "Statement": [
@@ -55,7 +57,7 @@ def make_plan(desired: list[DesiredResource], live: list[LiveResource], **kw: An
 
 
 def drift(desired: list[DesiredResource], live: list[LiveResource], **kw: Any) -> DriftReport:
-    return build_drift(make_plan(desired, live, **kw), {r.address: r for r in live})
+    return build_drift(make_plan(desired, live, **kw), all_kinds(), {r.address: r for r in live})
 
 
 def status(report: DriftReport, address: str) -> DriftStatus:
@@ -204,7 +206,7 @@ def test_report_is_deterministic_whatever_the_input_order() -> None:
     outputs = set()
     for seed in range(5):
         random.Random(seed).shuffle(live)
-        report = build_drift(make_plan(desired, live), {r.address: r for r in live})
+        report = build_drift(make_plan(desired, live), all_kinds(), {r.address: r for r in live})
         outputs.add(format_drift_json(report) + format_drift_text(report) + format_drift_markdown(report))
     assert len(outputs) == 1
 
@@ -215,18 +217,16 @@ def test_sensitive_values_stay_masked_in_every_format() -> None:
         Change("x.y", "test.kind", Action.UPDATE,
                "changed token", (AttrChange("token", secret, secret + "2", sensitive=True),),
                live=LiveResource("x.y", "test.kind", "id", {})),))
-    report = build_drift(plan)
+    report = build_drift(plan, {"test.kind": Kind()})
     for text in (format_drift_json(report), format_drift_text(report), format_drift_markdown(report)):
         assert secret not in text
         assert "(sensitive)" in text
     assert json.loads(format_drift_json(report))["resources"][0]["diff"][0]["before"] == "(sensitive)"
 
 
-class DigestPlanner:
-    """Stands in for the image kind: the tag's build inputs and digest, compared as data."""
-
-    name = "ecr.image"
-    replace_on: frozenset[str] = frozenset()
+class DigestPlanner(Image):
+    """Stands in for the image kind's planning: the tag's build inputs and digest, compared as data
+    (its drift rules, `classify` and `describe_added`, are the real kind's)."""
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
         if live.attrs.get("inputs") == desired.spec["inputs"]:
@@ -236,7 +236,7 @@ class DigestPlanner:
             changes.append(AttrChange("digest", live.attrs["digest"], live.attrs["built_digest"]))
         return changes
 
-    def notes(self, desired: Any, live: Any, action: Action) -> list[str]:
+    def notes(self, desired: Any, live: Any, action: Action) -> list[Note]:
         return []
 
 
@@ -252,7 +252,7 @@ def test_image_tag_pushed_outside_the_tool_is_unmanaged() -> None:
         "repository": "web", "tag": "1.0", "digest": "sha256:" + "9" * 64, "inputs": None,
         "built_digest": "sha256:" + "2" * 64}, unmanaged=("tag 1.0 points at sha256:999999999999, an image not "
                                                            "pushed by reconciler",))
-    report = build_drift(image_plan(desired, moved), {moved.address: moved})
+    report = build_drift(image_plan(desired, moved), {"ecr.image": DigestPlanner()}, {moved.address: moved})
     (entry,) = report.entries
     assert entry.status is DriftStatus.UNMANAGED
     assert entry.unmanaged == moved.unmanaged
@@ -261,12 +261,12 @@ def test_image_tag_pushed_outside_the_tool_is_unmanaged() -> None:
     rebuilt = LiveResource("image.web:1.0", "ecr.image", "web:1.0", {
         "repository": "web", "tag": "1.0", "digest": "sha256:" + "3" * 64, "inputs": "sha256:" + "4" * 64,
         "built_digest": None})
-    report = build_drift(image_plan(desired, rebuilt), {rebuilt.address: rebuilt})
+    report = build_drift(image_plan(desired, rebuilt), {"ecr.image": DigestPlanner()}, {rebuilt.address: rebuilt})
     assert report.entries[0].status is DriftStatus.MODIFIED
 
 
 def test_security_notes_of_the_kind_are_not_repeated() -> None:
     admin = user(managed_policies=["arn:aws:iam::aws:policy/AdministratorAccess"])
     plan = make_plan([admin], [live_user()])
-    assert [n for n in plan.changes[0].notes if n.startswith("SECURITY:")] == [
-        "SECURITY: attaches AdministratorAccess (managed_policies)"]
+    assert [n.text for n in plan.changes[0].notes if n.kind is NoteKind.SECURITY] == [
+        "attaches AdministratorAccess (managed_policies)"]

@@ -128,7 +128,7 @@ def live_image(held: str | None, digest: str = D2, built: str | None = None) -> 
 def test_image_tag_holding_a_build_of_the_inputs_is_a_noop() -> None:
     assert IMAGE.diff(image(True), live_image(X, D1, D1)) == []
     assert IMAGE.blocked(image(True), live_image(X, D1, D1), Action.NOOP) is None
-    assert IMAGE.notes(image(True), live_image(X, D1, D1), Action.NOOP)[0].startswith("no-op: ")
+    assert IMAGE.notes(image(True), live_image(X, D1, D1), Action.NOOP)[0].text.startswith("no-op: ")
 
 
 def test_mutable_tag_with_other_inputs_is_a_push_immutable_is_a_conflict() -> None:
@@ -136,7 +136,7 @@ def test_mutable_tag_with_other_inputs_is_a_push_immutable_is_a_conflict() -> No
     changes = IMAGE.diff(image(False), live)
     assert [(c.path, c.before, c.after) for c in changes] == [("inputs", Y, X)]
     assert IMAGE.blocked(image(False), live, Action.UPDATE) is None
-    assert IMAGE.notes(image(False), live, Action.UPDATE)[0].startswith("push: ")
+    assert IMAGE.notes(image(False), live, Action.UPDATE)[0].text.startswith("push: ")
     reason = IMAGE.blocked(image(True), live, Action.UPDATE)
     assert reason is not None and reason.startswith("conflict: ") and "new tag" in reason and "mutable" in reason
     assert IMAGE.blocked(image(True), None, Action.CREATE) is None  # a missing tag is always a push
@@ -146,7 +146,7 @@ def test_a_tag_moved_by_hand_points_back_at_the_build_of_the_inputs() -> None:
     live = live_image(None, D2, built=D1)
     changes = {c.path: (c.before, c.after) for c in IMAGE.diff(image(False), live)}
     assert changes == {"inputs": (None, X), "digest": (D2, D1)}
-    assert "retag" in IMAGE.notes(image(False), live, Action.UPDATE)[0]
+    assert "retag" in IMAGE.notes(image(False), live, Action.UPDATE)[0].text
 
 
 def repository(holds: bool, force_tag: bool) -> LiveResource:

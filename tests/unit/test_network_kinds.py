@@ -10,7 +10,7 @@ from reconciler.kinds import all_kinds
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2.route_table import managed_by_aws
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, LiveResource
+from reconciler.plan.model import Action, LiveResource, cost, security
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,26 +51,26 @@ def test_cost_notes_on_create_and_savings_on_delete() -> None:
     kinds = all_kinds()
     nat = _desired("vpc.main.nat.public-a", "ec2.nat_gateway", {"az": "ap-northeast-1a"})
     note = kinds["ec2.nat_gateway"].notes(nat, None, Action.CREATE)
-    assert note == ["cost: ~$45/month (NAT gateway, hourly charge; data processing extra, ap-northeast-1, "
-                    f"prices as of {_ec2.prices()['as_of']})"]
+    assert note == [cost("~$45/month (NAT gateway, hourly charge; data processing extra, ap-northeast-1, "
+                         f"prices as of {_ec2.prices()['as_of']})")]
     live = LiveResource("vpc.main.nat.public-a", "ec2.nat_gateway", "nat-1", {"az": "ap-northeast-1a"})
-    assert kinds["ec2.nat_gateway"].notes(None, live, Action.DELETE)[0].startswith("cost: saves ~$45/month")
+    assert kinds["ec2.nat_gateway"].notes(None, live, Action.DELETE)[0].text.startswith("saves ~$45/month")
     assert kinds["ec2.nat_gateway"].notes(nat, live, Action.NOOP) == []
     eip = _desired("vpc.main.eip.public-a", "ec2.elastic_ip", {"network_border_group": "us-east-1"})
-    assert "~$4/month (public IPv4 address" in kinds["ec2.elastic_ip"].notes(eip, None, Action.CREATE)[0]
+    assert "~$4/month (public IPv4 address" in kinds["ec2.elastic_ip"].notes(eip, None, Action.CREATE)[0].text
     endpoint = _desired("vpc.main.endpoint.ecr.api", "ec2.vpc_endpoint", {
         "type": "Interface", "service": "com.amazonaws.us-east-1.ecr.api",
         "subnets": {"vpc.main.subnet.a": {"az": "us-east-1a", "cidr": "10.0.0.0/24"},
                     "vpc.main.subnet.b": {"az": "us-east-1b", "cidr": "10.0.1.0/24"}}})
     assert "~$15/month (interface endpoint in 2 AZs" in kinds["ec2.vpc_endpoint"].notes(
-        endpoint, None, Action.CREATE)[0]
+        endpoint, None, Action.CREATE)[0].text
     gateway = _desired("vpc.main.endpoint.s3", "ec2.vpc_endpoint", {"type": "Gateway"})
     assert kinds["ec2.vpc_endpoint"].notes(gateway, None, Action.CREATE) == []  # gateway endpoints are free
     instance = _desired("vpc.main.nat_instance.a", "ec2.nat_instance", {"az": "us-east-1a",
                                                                         "instance_type": "t4g.nano"})
-    assert "~$3/month (NAT instance t4g.nano" in kinds["ec2.nat_instance"].notes(instance, None, Action.CREATE)[0]
+    assert "~$3/month (NAT instance t4g.nano" in kinds["ec2.nat_instance"].notes(instance, None, Action.CREATE)[0].text
     unknown = _desired("vpc.main.nat.x", "ec2.nat_gateway", {"az": "xx-nowhere-1a"})
-    assert "unknown" in kinds["ec2.nat_gateway"].notes(unknown, None, Action.CREATE)[0]
+    assert "unknown" in kinds["ec2.nat_gateway"].notes(unknown, None, Action.CREATE)[0].text
 
 
 def test_replaced_subnet_forces_its_interface_endpoint_to_be_replaced() -> None:
@@ -93,7 +93,7 @@ def test_security_group_flags_new_internet_ingress_only() -> None:
                         "all from ::/0": {"description": ""}}}
     desired = _desired("vpc.main.sg.app", "ec2.security_group", spec)
     assert kind.notes(desired, None, Action.CREATE) == [
-        "security: opens all ports to the internet (::/0)", "security: opens tcp 22 to the internet (0.0.0.0/0)"]
+        security("opens all ports to the internet (::/0)"), security("opens tcp 22 to the internet (0.0.0.0/0)")]
     live = LiveResource("vpc.main.sg.app", "ec2.security_group", "sg-1", spec)
     assert kind.notes(desired, live, Action.UPDATE) == []
 

@@ -21,11 +21,11 @@ def plan(desired: list[DesiredResource], live: list[LiveResource]) -> Any:
                       desired=desired, live={r.address: r for r in live}, kinds=all_kinds())
 
 
-USER = LiveResource("iam.user.u", "iam.user", "u", {"name": "u", "protect": True})
+USER = LiveResource("iam.user.u", "iam.user", "u", {"name": "u"}, protect=True)
 KEYS = LiveResource("iam.user.u.access_keys", "iam.access_key", "u", {"user": "u", "keys": [], "store": {"ssm": "/k"}},
                     depends_on=("iam.user.u",))
-VPC = LiveResource("vpc.main", "ec2.vpc", "vpc-1", {"protect": True})
-IGW = LiveResource("vpc.main.igw", "ec2.internet_gateway", "igw-1", {"protect": False})
+VPC = LiveResource("vpc.main", "ec2.vpc", "vpc-1", {}, protect=True)
+IGW = LiveResource("vpc.main.igw", "ec2.internet_gateway", "igw-1", {})
 
 
 def test_the_parts_of_a_protected_resource_that_leaves_are_refused_too() -> None:
@@ -44,7 +44,7 @@ def test_parts_of_a_protected_resource_that_stays_are_managed_as_usual() -> None
 
 
 def test_an_unprotected_owner_does_not_protect_its_parts() -> None:
-    user = LiveResource("iam.user.u", "iam.user", "u", {"name": "u", "protect": False})
+    user = LiveResource("iam.user.u", "iam.user", "u", {"name": "u"})
     assert not any(c.blocked for c in plan([], [user, KEYS]).changes)
 
 
@@ -60,8 +60,8 @@ def test_a_document_aws_returns_that_is_not_json_is_a_failed_read_not_a_diff(rea
 
 def test_a_not_checked_address_is_never_diffed_deleted_or_created_by_apply() -> None:
     desired = DesiredResource("iam.user.u", "iam.user", {"name": "u", "path": "/changed", "tags": {}})
-    live = LiveResource("iam.user.u", "iam.user", "u", {"name": "u", "path": "/", "protect": False})
-    orphan = LiveResource("iam.user.gone", "iam.user", "gone", {"name": "gone", "protect": False})
+    live = LiveResource("iam.user.u", "iam.user", "u", {"name": "u", "path": "/"})
+    orphan = LiveResource("iam.user.gone", "iam.user", "gone", {"name": "gone"})
     missing = DesiredResource("iam.user.new", "iam.user", {"name": "new", "path": "/", "tags": {}})
     why = {"iam.user.u": "access denied", "iam.user.gone": "access denied", "iam.user.new": "access denied"}
     result = build_plan(stack="s", region="us-east-1", account="123456789012", manifest_sha256="0" * 64,

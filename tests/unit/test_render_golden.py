@@ -10,20 +10,20 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from reconciler.kinds.base import Kind
 from reconciler.manifest.model import DesiredResource
 from reconciler.manifest.sections.iam import expand as expand_iam
 from reconciler.manifest.validate import load_manifest
 from reconciler.plan.build import build_plan
-from reconciler.plan.diff import diff_spec
 from reconciler.plan.drift import build_drift
-from reconciler.plan.model import Action, AttrChange, KindPlanner, LiveResource, Plan
+from reconciler.plan.kind import KindPlanner
+from reconciler.plan.model import Action, LiveResource, Note, NoteKind, Plan
 from reconciler.render.drift import format_drift_json, format_drift_markdown, format_drift_text
 from reconciler.render.json import format_plan_json
 from reconciler.render.markdown import format_plan_markdown
@@ -36,18 +36,16 @@ INPUTS = ("manifest.yaml", "desired.json", "live.json", "not_checked.json", "kin
 OUTPUTS = ("plan.txt", "plan.json", "plan.md", "drift.txt", "drift.json", "drift.md")
 
 
-@dataclass(frozen=True)
-class GenericPlanner:
-    """The planner for kinds the goldens do not tie to a real kind module."""
+class GenericPlanner(Kind):
+    """The planner for kinds the goldens do not tie to a real kind module: `Kind`'s defaults,
+    plus the notes of notes.json."""
 
-    name: str
-    replace_on: frozenset[str] = frozenset()
-    notes_by_address: Mapping[str, list[str]] = field(default_factory=dict)
+    def __init__(self, name: str, replace_on: frozenset[str], notes_by_address: Mapping[str, list[Note]]) -> None:
+        self.name = name  # type: ignore[misc]
+        self.replace_on = replace_on  # type: ignore[misc]
+        self.notes_by_address = notes_by_address
 
-    def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:
-        return diff_spec(desired.spec, live.attrs, self.replace_on)
-
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         address = desired.address if desired is not None else live.address if live is not None else ""
         return list(self.notes_by_address.get(address, []))
 
@@ -57,7 +55,7 @@ def _load(case: Path, name: str, default: Any) -> Any:
     return json.loads(path.read_text()) if path.exists() else default
 
 
-def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource]]:
+def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource], dict[str, KindPlanner]]:
     from reconciler.kinds.iam.access_key import KIND as ACCESS_KEY
     from reconciler.kinds.iam.group import KIND as GROUP
     from reconciler.kinds.iam.user import KIND as USER
@@ -74,9 +72,10 @@ def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource]]:
                                        tuple(item.get("depends_on", ())), item.get("protect", False)))
     live = {item["address"]: LiveResource(item["address"], item["kind"], item["id"], item["attrs"],
                                           item.get("owned", True), tuple(item.get("depends_on", ())),
-                                          tuple(item.get("unmanaged", ())))
+                                          tuple(item.get("unmanaged", ())), protect=item.get("protect", False))
             for item in _load(case, "live.json", [])}
-    notes = _load(case, "notes.json", {})
+    notes = {address: [Note(NoteKind(n["kind"]), n["text"]) for n in items]
+             for address, items in _load(case, "notes.json", {}).items()}
     kinds: dict[str, KindPlanner] = {}
     for kind in sorted({d.kind for d in desired} | {r.kind for r in live.values()}):
         kinds[kind] = GenericPlanner(kind, frozenset(_load(case, "kinds.json", {}).get(kind, {}).get(
@@ -89,12 +88,12 @@ def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource]]:
     plan = build_plan(stack=stack, region=region, account="123456789012", manifest_sha256=digest.hexdigest(),
                       desired=sorted(desired, key=lambda d: d.address), live=live, kinds=kinds,
                       not_checked=_load(case, "not_checked.json", {}))
-    return plan, live
+    return plan, live, kinds
 
 
 def render_case(name: str) -> dict[str, str]:
-    plan, live = case_plan(name)
-    report = build_drift(plan, live)
+    plan, live, kinds = case_plan(name)
+    report = build_drift(plan, kinds, live)
     return {
         "plan.txt": format_plan_text(plan),
         "plan.json": format_plan_json(plan),

@@ -89,4 +89,4 @@ def test_a_plan_with_security_notes_and_blocked_changes_validates() -> None:
     data = json.loads(render(desired, live, {}))
     VALIDATOR.validate(data)
     (change,) = data["changes"]
-    assert any(n.startswith("SECURITY:") and "AdministratorAccess" in n for n in change["notes"])
+    assert any(n["kind"] == "security" and "AdministratorAccess" in n["text"] for n in change["notes"])

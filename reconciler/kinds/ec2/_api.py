@@ -31,6 +31,7 @@ from reconciler.aws import absent_none, error_code
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context
 from reconciler.ownership import ADDRESS_TAG, PROTECT_TAG, STACK_TAG, tag_dict, tag_list
+from reconciler.plan.model import Note, cost
 
 NAT_GHOSTS = frozenset({"deleting", "deleted", "failed"})
 ENDPOINT_GHOSTS = frozenset({"deleting", "deleted", "failed", "rejected", "expired"})
@@ -378,17 +379,17 @@ def prices() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def cost_note(region: str, item: str, what: str, units: float = 1.0, action: str = "create") -> str:
-    """`cost: ~$45/month (NAT gateway, ap-northeast-1, prices as of ...)`; item is a key of the region's table,
-    or `instance:<type>`."""
+def cost_note(region: str, item: str, what: str, units: float = 1.0, action: str = "create") -> Note:
+    """A COST note, `~$45/month (NAT gateway, ap-northeast-1, prices as of ...)`; item is a key of the region's
+    table, or `instance:<type>`."""
     table = prices()
     regional = table["regions"].get(region, {})
     if item.startswith("instance:"):
         hourly = regional.get("instances", {}).get(item.split(":", 1)[1])
     else:
         hourly = regional.get(item)
-    prefix = "cost: saves" if action == "delete" else "cost:"
+    prefix = "saves " if action == "delete" else ""
     if hourly is None:
-        return f"{prefix} unknown ({what}: no {region} price in the table as of {table['as_of']})"
+        return cost(f"{prefix}unknown ({what}: no {region} price in the table as of {table['as_of']})")
     monthly = float(hourly) * HOURS_PER_MONTH * units
-    return f"{prefix} ~${monthly:,.0f}/month ({what}, {region}, prices as of {table['as_of']})"
+    return cost(f"{prefix}~${monthly:,.0f}/month ({what}, {region}, prices as of {table['as_of']})")

@@ -16,7 +16,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note
 
 
 def release(ctx: Context, allocation_id: str, address: str) -> None:
@@ -49,11 +49,10 @@ class ElasticIp(Kind):
                 "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
                 "public_ip": item.get("PublicIp"),
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=(igw,) if igw else ())
+            }, protect=_ec2.protected(tags), depends_on=(igw,) if igw else ())
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if action not in (Action.CREATE, Action.DELETE):
             return []
         source = desired.spec if desired is not None else live.attrs if live is not None else {}
@@ -61,8 +60,7 @@ class ElasticIp(Kind):
         return [_ec2.cost_note(region, "public_ipv4", "public IPv4 address", action=action.value)]
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         existing = _ec2.find_owned(ctx, "addresses", change.address)
         if existing:
             _ec2.converge_tags(ctx, existing[0]["AllocationId"], spec["tags"], tags_of(existing[0]))
@@ -73,12 +71,10 @@ class ElasticIp(Kind):
         return str(made["AllocationId"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        release(ctx, change.live.id, change.address)
+        release(ctx, change.have.id, change.address)
 
 
 KIND = ElasticIp()

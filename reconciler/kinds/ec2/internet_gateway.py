@@ -61,14 +61,12 @@ class InternetGateway(Kind):
                 "vpc": vpc,
                 "vpc_cidr": _ec2.vpc_cidr(ctx, vpcs[0]) if vpcs else None,
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-                "attached_vpc_ids": vpcs,
-            }, depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)))
+            }, protect=_ec2.protected(tags), private={"attached_vpc_ids": vpcs},
+                depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ec2 = ctx.client("ec2")
         existing = _ec2.find_owned(ctx, "internet_gateways", change.address)
         if existing:
@@ -92,14 +90,12 @@ class InternetGateway(Kind):
                               "Resource.AlreadyAssociated")
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._attach(ctx, change.live.id, ctx.resolve(change.desired.spec["vpc"]),
-                     change.live.attrs.get("attached_vpc_ids", []))
-        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+        self._attach(ctx, change.have.id, ctx.resolve(change.want.spec["vpc"]),
+                     change.have.private.get("attached_vpc_ids", []))
+        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        detach_and_delete(ctx, change.live.id, change.live.attrs.get("attached_vpc_ids", []), change.address)
+        detach_and_delete(ctx, change.have.id, change.have.private.get("attached_vpc_ids", []), change.address)
 
 
 KIND = InternetGateway()

@@ -17,7 +17,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note
 
 WAIT = {"Delay": 5, "MaxAttempts": 180}
 ROUTE_DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")
@@ -76,11 +76,11 @@ class NatGateway(Kind):
                 "az": placement.get("az"),
                 "eip": eip,
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address)) if x})))
+            }, protect=_ec2.protected(tags),
+                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address)) if x})))
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if action not in (Action.CREATE, Action.DELETE):
             return []
         source = desired.spec if desired is not None else live.attrs if live is not None else {}
@@ -89,8 +89,7 @@ class NatGateway(Kind):
                                action=action.value)]
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ec2 = ctx.client("ec2")
         existing = _ec2.find_owned(ctx, "nat_gateways", change.address)
         if existing:
@@ -113,18 +112,15 @@ class NatGateway(Kind):
         return nat_id
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_nat_gateway(ctx, change.live.id)
+        delete_nat_gateway(ctx, change.have.id)
 
     def replace(self, ctx: Context, change: Change) -> str:
-        assert change.live is not None
-        delete_nat_gateway(ctx, change.live.id)
+        delete_nat_gateway(ctx, change.have.id)
         new_id = self.create(ctx, change)
-        repoint_routes(ctx, "NatGatewayId", change.live.id, new_id)
+        repoint_routes(ctx, "NatGatewayId", change.have.id, new_id)
         return new_id
 
 

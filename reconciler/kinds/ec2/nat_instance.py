@@ -23,7 +23,7 @@ from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.kinds.ec2.nat_gateway import repoint_routes
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 WAIT = {"Delay": 5, "MaxAttempts": 120}
 
@@ -121,27 +121,25 @@ class NatInstance(Kind):
                 "eip": eip,
                 "security_groups": groups,
                 "source_dest_check": bool(instance.get("SourceDestCheck", True)),
-                "eni": _eni(instance),
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address), *groups) if x})))
+            }, protect=_ec2.protected(tags), private={"eni": _eni(instance)},
+                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address), *groups) if x})))
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
-        notes = []
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
+        notes: list[Note] = []
         if action in (Action.CREATE, Action.DELETE):
             source = desired.spec if desired is not None else live.attrs if live is not None else {}
             region = str(source.get("az") or "")[:-1]
             kind = str(source.get("instance_type"))
             notes.append(_ec2.cost_note(region, f"instance:{kind}", f"NAT instance {kind}", action=action.value))
         if live is not None and live.attrs.get("ami_latest") not in (None, live.attrs.get("image_id")):
-            notes.append(f"a newer AMI {live.attrs['ami_latest']} is published for {live.attrs.get('ami')}; "
-                         f"this instance runs {live.attrs.get('image_id')} (replace it by hand to upgrade)")
+            notes.append(info(f"a newer AMI {live.attrs['ami_latest']} is published for {live.attrs.get('ami')}; "
+                              f"this instance runs {live.attrs.get('image_id')} (replace it by hand to upgrade)"))
         return notes
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ec2 = ctx.client("ec2")
         existing = _ec2.find_owned(ctx, "instances", change.address)
         if existing:
@@ -196,18 +194,15 @@ class NatInstance(Kind):
         _ec2.converge_tags(ctx, instance_id, spec["tags"], live.get("tags", {}))
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._converge(ctx, change.live.id, change.desired.spec, change.live.attrs)
+        self._converge(ctx, change.have.id, change.want.spec, change.have.attrs)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        terminate(ctx, change.live.id)
+        terminate(ctx, change.have.id)
 
     def replace(self, ctx: Context, change: Change) -> str:
-        assert change.live is not None
-        terminate(ctx, change.live.id)
+        terminate(ctx, change.have.id)
         new_id = self.create(ctx, change)
-        old_eni = change.live.attrs.get("eni")
+        old_eni = change.have.private.get("eni")
         if old_eni:
             repoint_routes(ctx, "NetworkInterfaceId", str(old_eni), primary_interface(ctx, new_id))
         return new_id

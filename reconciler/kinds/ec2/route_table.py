@@ -176,13 +176,11 @@ class RouteTable(Kind):
                 "routes": dict(sorted(routes.items())),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=tuple(sorted(deps)))
+            }, protect=_ec2.protected(tags), depends_on=tuple(sorted(deps)))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         existing = _ec2.find_owned(ctx, "route_tables", change.address)
         if existing:
             table_id = str(existing[0]["RouteTableId"])
@@ -196,13 +194,11 @@ class RouteTable(Kind):
         return table_id
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        converge(ctx, change.live.id, change.desired.spec)
-        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+        converge(ctx, change.have.id, change.want.spec)
+        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_route_table(ctx, change.live.id, change.address)
+        delete_route_table(ctx, change.have.id, change.address)
 
 
 KIND = RouteTable()

@@ -26,7 +26,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note, security
 
 PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
 INTERNET = ("0.0.0.0/0", "::/0")
@@ -196,25 +196,23 @@ class SecurityGroup(Kind):
                 "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
                 "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=(str(vpc),) if vpc else ())
+            }, protect=_ec2.protected(tags), depends_on=(str(vpc),) if vpc else ())
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if desired is None or action is Action.DELETE:
             return []
         before = set(live.attrs.get("ingress", {})) if live is not None and action is Action.UPDATE else set()
-        notes = []
+        notes: list[Note] = []
         for key in sorted(set(desired.spec.get("ingress", {})) - before):
             protocol, _, _, peer = parse_rule_key(key)
             if peer in INTERNET:
                 ports = "all ports" if protocol == "all" else key.rsplit(" from ", 1)[0]
-                notes.append(f"security: opens {ports} to the internet ({peer})")
+                notes.append(security(f"opens {ports} to the internet ({peer})"))
         return notes
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         existing = _ec2.find_owned(ctx, "security_groups", change.address)
         if existing:
             group_id = str(existing[0]["GroupId"])
@@ -237,13 +235,11 @@ class SecurityGroup(Kind):
         return group_id
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        converge_rules(ctx, change.live.id, change.desired.spec, change.address)
-        _ec2.converge_tags(ctx, change.live.id, change.desired.spec["tags"], change.live.attrs.get("tags", {}))
+        converge_rules(ctx, change.have.id, change.want.spec, change.address)
+        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_group(ctx, change.live.id, change.address)
+        delete_group(ctx, change.have.id, change.address)
 
 
 KIND = SecurityGroup()

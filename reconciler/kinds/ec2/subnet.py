@@ -21,7 +21,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note, security
 
 
 def delete_subnet(ctx: Context, subnet_id: str, address: str) -> None:
@@ -50,21 +50,19 @@ class Subnet(Kind):
                 "az": subnet["AvailabilityZone"],
                 "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
                 "tags": tags,
-                "protect": _ec2.protected(tags),
-            }, depends_on=(str(vpc),))
+            }, protect=_ec2.protected(tags), depends_on=(str(vpc),))
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if desired is None or action not in (Action.CREATE, Action.UPDATE, Action.REPLACE):
             return []
         was = bool(live.attrs.get("map_public_ip")) if live is not None and action is Action.UPDATE else False
         if desired.spec.get("map_public_ip") and not was:
-            return ["security: instances launched here get a public IPv4 address automatically (RC-NET-002)"]
+            return [security("instances launched here get a public IPv4 address automatically (RC-NET-002)")]
         return []
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ec2 = ctx.client("ec2")
         existing = _ec2.find_owned(ctx, "subnets", change.address)
         if existing:
@@ -93,19 +91,16 @@ class Subnet(Kind):
         _ec2.converge_tags(ctx, subnet_id, spec["tags"], live.get("tags", {}))
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._converge(ctx, change.live.id, change.desired.spec, change.live.attrs)
+        self._converge(ctx, change.have.id, change.want.spec, change.have.attrs)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_subnet(ctx, change.live.id, change.address)
+        delete_subnet(ctx, change.have.id, change.address)
 
     def replace(self, ctx: Context, change: Change) -> str:
-        assert change.live is not None
         from reconciler.kinds.ec2._teardown import vacate_subnet
 
-        vacate_subnet(ctx, change.live.id)
-        delete_subnet(ctx, change.live.id, change.address)
+        vacate_subnet(ctx, change.have.id)
+        delete_subnet(ctx, change.have.id, change.address)
         return self.create(ctx, change)
 
 

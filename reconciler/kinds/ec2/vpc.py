@@ -22,7 +22,7 @@ from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import other_owner, owned_by
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
 def _dns(ctx: Context, vpc_id: str) -> dict[str, bool]:
@@ -89,18 +89,17 @@ class Vpc(Kind):
             tags = tags_of(vpc)
             address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
             found[address] = LiveResource(address, self.name, vpc["VpcId"], {
-                "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags, "protect": _ec2.protected(tags),
-            }, owned=owned, owner=other_owner(tags, ctx.stack))
+                "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags,
+            }, protect=_ec2.protected(tags), owned=owned, owner=other_owner(tags, ctx.stack))
         return ReadResult(found)
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if action is Action.REPLACE:
-            return ["replacing a VPC deletes and re-creates everything in it (a full network outage)"]
+            return [info("replacing a VPC deletes and re-creates everything in it (a full network outage)")]
         return []
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ec2 = ctx.client("ec2")
         existing = _ec2.find_owned(ctx, "vpcs", change.address)
         if existing:
@@ -116,21 +115,18 @@ class Vpc(Kind):
         return vpc_id
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        spec, live = change.desired.spec, change.live.attrs
-        set_dns(ctx, change.live.id, spec["dns"], live.get("dns", {}))
-        _ec2.converge_tags(ctx, change.live.id, spec["tags"], live.get("tags", {}))
+        spec, live = change.want.spec, change.have.attrs
+        set_dns(ctx, change.have.id, spec["dns"], live.get("dns", {}))
+        _ec2.converge_tags(ctx, change.have.id, spec["tags"], live.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_vpc(ctx, change.live.id, change.address)
+        delete_vpc(ctx, change.have.id, change.address)
 
     def replace(self, ctx: Context, change: Change) -> str:
-        assert change.live is not None
         from reconciler.kinds.ec2._teardown import vacate_vpc
 
-        vacate_vpc(ctx, change.live.id)
-        delete_vpc(ctx, change.live.id, change.address)
+        vacate_vpc(ctx, change.have.id)
+        delete_vpc(ctx, change.have.id, change.address)
         return self.create(ctx, change)
 
 

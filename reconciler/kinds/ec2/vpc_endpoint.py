@@ -20,7 +20,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _api as _ec2
 from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note
 
 GHOSTS = _ec2.ENDPOINT_GHOSTS
 
@@ -98,7 +98,6 @@ class VpcEndpoint(Kind):
                 "type": kind,
                 "policy": _policy(endpoint.get("PolicyDocument")),
                 "tags": tags,
-                "protect": _ec2.protected(tags),
             }
             if kind == "Gateway":
                 attrs["route_tables"] = sorted(str(ref(ctx, r)) for r in endpoint.get("RouteTableIds", []))
@@ -109,6 +108,7 @@ class VpcEndpoint(Kind):
             deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
                     *attrs.get("security_groups", [])}
             found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs,
+                                          protect=_ec2.protected(tags),
                                           depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))))
         return ReadResult(found)
 
@@ -123,7 +123,7 @@ class VpcEndpoint(Kind):
             out.append(change)
         return out
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         source = desired.spec if desired is not None else live.attrs if live is not None else {}
         if action not in (Action.CREATE, Action.DELETE) or source.get("type") != "Interface":
             return []
@@ -133,8 +133,7 @@ class VpcEndpoint(Kind):
                                units=azs, action=action.value)]
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         existing = _ec2.find_owned(ctx, "vpc_endpoints", change.address)
         if existing:
             endpoint_id = str(existing[0]["VpcEndpointId"])
@@ -191,12 +190,10 @@ class VpcEndpoint(Kind):
         _ec2.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._converge(ctx, change.live.id, change.desired.spec, change.address)
+        self._converge(ctx, change.have.id, change.want.spec, change.address)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        delete_endpoint(ctx, change.live.id, change.address)
+        delete_endpoint(ctx, change.have.id, change.address)
 
 
 KIND = VpcEndpoint()

@@ -34,7 +34,7 @@ from reconciler.errors import DockerError
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ecr._api import inputs_tag, repository_owned, tagged_images
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note, Origin, info
 
 
 def short(digest: str | None) -> str:
@@ -94,6 +94,14 @@ class Image(Kind):
         return live is not None and bool(desired.spec.get("immutable")) and live.attrs.get("inputs") != \
             desired.spec["inputs"]
 
+    def classify(self, change: Change, attr: AttrChange) -> Origin:
+        # the whole diff follows from what read reports in `unmanaged` (a tag pushed outside the tool:
+        # digest and inputs differ because of it)
+        return Origin.ADDED if change.have.unmanaged else Origin.MODIFIED
+
+    def describe_added(self, change: Change, attr: AttrChange) -> list[str]:
+        return []  # `unmanaged` already names the tag pushed by hand
+
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
         if desired is None or not self._conflict(desired, live):
             return None
@@ -106,25 +114,25 @@ class Image(Kind):
                 "push a new tag (change `tags:` of this image in the manifest) or set `tag_mutability: mutable` "
                 "on the repository")
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if desired is None:
             return []
         spec = desired.spec
         where = f"{spec['repository']}:{spec['tag']}"
         if live is None:
-            return [f"push: {where} is missing; inputs {short(spec['inputs'])} (built unless the repository "
-                    "already holds a build of them)"]
+            return [info(f"push: {where} is missing; inputs {short(spec['inputs'])} (built unless the "
+                         "repository already holds a build of them)")]
         if self._conflict(desired, live):
-            return [f"conflict: {where} holds {short(live.attrs.get('digest'))}"]
+            return [info(f"conflict: {where} holds {short(live.attrs.get('digest'))}")]
         if action is Action.NOOP:
-            return [f"no-op: {where} holds {short(live.attrs.get('digest'))}, built from inputs "
-                    f"{short(spec['inputs'])}"]
+            return [info(f"no-op: {where} holds {short(live.attrs.get('digest'))}, built from inputs "
+                         f"{short(spec['inputs'])}")]
         held = live.attrs.get("inputs")
         origin = f"built from inputs {short(held)}" if held else "not pushed by reconciler"
         built = live.attrs.get("built_digest")
         how = f"retag {short(built)}, already built from them" if built else "build and push"
-        return [f"push: {where} holds {short(live.attrs.get('digest'))} ({origin}); inputs are now "
-                f"{short(spec['inputs'])}: {how}"]
+        return [info(f"push: {where} holds {short(live.attrs.get('digest'))} ({origin}); inputs are now "
+                     f"{short(spec['inputs'])}: {how}")]
 
     def create(self, ctx: Context, change: Change) -> str:
         return self._push(ctx, change)
@@ -139,9 +147,7 @@ class Image(Kind):
     def _push(self, ctx: Context, change: Change) -> str:
         """Point the tag at a build of the inputs: retag an existing build, or build once and push."""
         from reconciler.kinds.ecr._registry import registry
-
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         repo, tag = spec["repository"], spec["tag"]
         reg = registry(ctx)
 

@@ -36,7 +36,7 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ecr._api import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import PROTECT_TAG, other_owner, owned_by, tag_list
-from reconciler.plan.model import Action, Change, LiveResource
+from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
 def _mutability(value: str) -> str:
@@ -84,10 +84,10 @@ class EcrRepository(Kind):
                 "lifecycle_rules": rules,
                 "policy": doc,
                 "force_delete": repo_tags.get(FORCE_DELETE_TAG) == "true",
-                "protect": repo_tags.get(PROTECT_TAG) == "true",
                 "holds_images": has_images,
                 "tags": repo_tags,
-            }, owned=owned_by(repo_tags, ctx.stack), owner=other_owner(repo_tags, ctx.stack))
+            }, protect=repo_tags.get(PROTECT_TAG) == "true", owned=owned_by(repo_tags, ctx.stack),
+                owner=other_owner(repo_tags, ctx.stack))
         return ReadResult(found)
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
@@ -103,20 +103,19 @@ class EcrRepository(Kind):
         return (f"repository {live.id} holds images and {verb} it would delete them; {how}, "
                 "or delete the images first")
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if action is Action.REPLACE and live is not None:
-            out = ["encryption cannot change in place: the repository is deleted and created again"]
+            out = [info("encryption cannot change in place: the repository is deleted and created again")]
             if live.attrs.get("holds_images"):
-                out.append("its images are deleted with it (force_delete); the manifest's images are pushed "
-                           "again by the next apply")
+                out.append(info("its images are deleted with it (force_delete); the manifest's images are "
+                                "pushed again by the next apply"))
             return out
         if action is Action.DELETE and live is not None and live.attrs.get("holds_images"):
-            return ["the repository holds images; they are deleted with it (force_delete)"]
+            return [info("the repository holds images; they are deleted with it (force_delete)")]
         return []
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         ecr = ctx.client("ecr")
         encryption: dict[str, str] = {"encryptionType": spec["encryption"]["type"]}
         if spec["encryption"].get("kms_key"):
@@ -159,8 +158,7 @@ class EcrRepository(Kind):
         return str(spec["name"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._converge(ctx, change.desired.spec, change.live.attrs)
+        self._converge(ctx, change.want.spec, change.have.attrs)
 
     def _converge(self, ctx: Context, spec: Mapping[str, Any], live: Mapping[str, Any]) -> None:
         """Make every in-place setting match; each call only when its setting differs."""
@@ -199,10 +197,9 @@ class EcrRepository(Kind):
             ecr.untag_resource(resourceArn=arn or _arn(ctx, name), tagKeys=[FORCE_DELETE_TAG])
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        name = change.live.id
-        force = bool(change.desired.spec.get("force_delete") if change.desired is not None
-                     else change.live.attrs.get("force_delete"))
+        name = change.have.id
+        force = bool(change.want.spec.get("force_delete") if change.desired is not None
+                     else change.have.attrs.get("force_delete"))
         if not force and holds_images(ctx, name):
             raise AwsError(f"{change.address}: repository {name} holds images; refusing to delete it without "
                            "force_delete: true")

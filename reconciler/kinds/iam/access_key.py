@@ -48,15 +48,15 @@ import botocore.exceptions
 from reconciler.aws import absent_ok, error_code
 from reconciler.errors import TerminalAwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.iam._hygiene import access_key_findings, classify_key_change, describe_key
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import STACK_TAG, owned_by, tag_dict, tag_list
-from reconciler.plan.model import Action, AttrChange, Change, LiveResource
+from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin, info
 from reconciler.secret import Secret
 
 KEY_IDS_TAG = "reconciler:key-ids"
 INTENT_TAG = "reconciler:key-intent"
 RETIRED_PREFIX = "reconciler:key-retired-"
-UNUSED_DAYS = 45
 
 
 @dataclass(frozen=True)
@@ -186,20 +186,30 @@ class AccessKeys(Kind):
                 changes.append(AttrChange(f"keys.{step.key}", before, f"{after}: {step.why}"))
         return changes
 
-    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[str]:
-        notes = []
+    def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
+        notes: list[Note] = []
         if live is not None:
             for key in live.attrs.get("keys", []):
                 if key["role"] == "unknown":
-                    notes.append(f"WARNING: key {key['id']} is unknown to the store (created by hand)")
+                    notes.append(info(f"WARNING: key {key['id']} is unknown to the store (created by hand)"))
             for tag in live.attrs.get("unreadable_tags", []):
-                notes.append(f"WARNING: tag {tag} on user {live.attrs['user']} has an unreadable value "
-                             "(edited by hand?); no key is deleted because of it")
+                notes.append(info(f"WARNING: tag {tag} on user {live.attrs['user']} has an unreadable value "
+                                  "(edited by hand?); no key is deleted because of it"))
         if desired is not None and live is not None and action is not Action.DELETE:
-            notes.extend(f"waiting: {s.why}" for s in key_steps(desired.spec, live.attrs) if s.op == "wait")
+            notes.extend(info(f"waiting: {s.why}") for s in key_steps(desired.spec, live.attrs) if s.op == "wait")
         if action is Action.DELETE and live is not None:
-            notes.append(f"deletes every access key of {live.attrs['user']} and the stored secret")
+            notes.append(info(f"deletes every access key of {live.attrs['user']} and the stored secret"))
         return notes
+
+    # drift and hygiene: the rules live in _hygiene.py (pure, kind-specific, out of plan/)
+    def classify(self, change: Change, attr: AttrChange) -> Origin:
+        return classify_key_change(change, attr)
+
+    def describe_added(self, change: Change, attr: AttrChange) -> list[str]:
+        return [describe_key(change, attr)]
+
+    def findings(self, change: Change) -> list[HygieneFinding]:
+        return access_key_findings(change)
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
         """Another stack's store is never taken over, not even with --adopt (that would take its data);
@@ -312,13 +322,11 @@ class AccessKeys(Kind):
     # -- apply --------------------------------------------------------------
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        self._run(ctx, change.desired.spec, {"keys": [], "store": {}, "store_missing": True})
-        return str(change.desired.spec["user"])
+        self._run(ctx, change.want.spec, {"keys": [], "store": {}, "store_missing": True})
+        return str(change.want.spec["user"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._run(ctx, change.desired.spec, change.live.attrs)
+        self._run(ctx, change.want.spec, change.have.attrs)
 
     def _run(self, ctx: Context, spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
         iam = ctx.client("iam")
@@ -361,18 +369,16 @@ class AccessKeys(Kind):
             _set_store_kms(ctx, spec)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
-        user = change.live.attrs["user"]
-        for key in change.live.attrs.get("keys", []):
+        user = change.have.attrs["user"]
+        for key in change.have.attrs.get("keys", []):
             _delete_key(ctx, user, key["id"])
-        _untag_user(ctx, user, [INTENT_TAG, *(RETIRED_PREFIX + k["id"] for k in change.live.attrs.get("keys", []))])
-        _delete_store(ctx, change.live.attrs.get("store", {}))
+        _untag_user(ctx, user, [INTENT_TAG, *(RETIRED_PREFIX + k["id"] for k in change.have.attrs.get("keys", []))])
+        _delete_store(ctx, change.have.attrs.get("store", {}))
 
     def replace(self, ctx: Context, change: Change) -> str:
         # new store first, so the user is never without a stored working key
-        assert change.desired is not None and change.live is not None
-        old = change.live.attrs
-        self._run(ctx, change.desired.spec, {"keys": [], "store": {}, "store_missing": True})
+        old = change.have.attrs
+        self._run(ctx, change.want.spec, {"keys": [], "store": {}, "store_missing": True})
         for key in old.get("keys", []):
             if key["role"] != "delivered" or key["status"] != "Active":
                 continue
@@ -380,7 +386,7 @@ class AccessKeys(Kind):
             ctx.client("iam").tag_user(UserName=old["user"], Tags=[{"Key": RETIRED_PREFIX + key["id"],
                                                                     "Value": _format_time(ctx.now)}])
         _delete_store(ctx, old.get("store", {}))
-        return str(change.desired.spec["user"])
+        return str(change.want.spec["user"])
 
 
 # -- helpers -------------------------------------------------------------------

@@ -40,13 +40,12 @@ class IamGroup(Kind):
                 "path": group["Path"],
                 "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
                 "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
-                "protect": group["Path"] == group_path(ctx.stack, protect=True),
-            }, owned=owned, owner=None if owned else group_path_stack(group["Path"]))
+            }, protect=group["Path"] == group_path(ctx.stack, protect=True), owned=owned,
+                owner=None if owned else group_path_stack(group["Path"]))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         iam = ctx.client("iam")
         try:
             iam.create_group(GroupName=spec["name"], Path=spec["path"])
@@ -62,16 +61,14 @@ class IamGroup(Kind):
         return str(spec["name"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        spec = change.desired.spec
-        if change.live.attrs["path"] != spec["path"]:
+        spec = change.want.spec
+        if change.have.attrs["path"] != spec["path"]:
             ctx.client("iam").update_group(GroupName=spec["name"], NewPath=spec["path"])
-        converge_policies(ctx, entity="group", name=spec["name"], desired=spec, live=change.live.attrs)
+        converge_policies(ctx, entity="group", name=spec["name"], desired=spec, live=change.have.attrs)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
         iam = ctx.client("iam")
-        name = change.live.id
+        name = change.have.id
         try:
             members = iam.get_group(GroupName=name)["Users"]
         except Exception as exc:
@@ -81,7 +78,7 @@ class IamGroup(Kind):
         for member in members:
             with absent_ok("NoSuchEntity"):
                 iam.remove_user_from_group(GroupName=name, UserName=member["UserName"])
-        converge_policies(ctx, entity="group", name=name, desired={}, live=change.live.attrs)
+        converge_policies(ctx, entity="group", name=name, desired={}, live=change.have.attrs)
         with absent_ok("NoSuchEntity"):
             iam.delete_group(GroupName=name)
 

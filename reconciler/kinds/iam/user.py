@@ -54,15 +54,13 @@ class IamUser(Kind):
                 "console_access": console,
                 "tags": {k: v for k, v in tags.items() if not k.startswith(BOOKKEEPING_PREFIX)},
                 # from the user's own tag, so a user dropped from the manifest (or `destroy`) is still refused
-                "protect": tags.get(PROTECT_TAG) == "true",
-            }, owned=owned, owner=other_owner(tags, ctx.stack),
+            }, protect=tags.get(PROTECT_TAG) == "true", owned=owned, owner=other_owner(tags, ctx.stack),
                 depends_on=tuple(f"iam.group.{g}" for g in sorted(user.get("GroupList", []))),
                 unmanaged=("console password",) if console else ())
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
-        assert change.desired is not None
-        spec = change.desired.spec
+        spec = change.want.spec
         iam = ctx.client("iam")
         try:
             iam.create_user(UserName=spec["name"], Path=spec["path"], Tags=tag_list(spec["tags"]))
@@ -81,8 +79,7 @@ class IamUser(Kind):
         return str(spec["name"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        assert change.desired is not None and change.live is not None
-        self._converge(ctx, change.desired.spec, change.live.attrs)
+        self._converge(ctx, change.want.spec, change.have.attrs)
 
     def _converge(self, ctx: Context, spec: Mapping[str, Any], live: Mapping[str, Any]) -> None:
         iam = ctx.client("iam")
@@ -102,9 +99,8 @@ class IamUser(Kind):
             _delete_login_profile(ctx, name)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        assert change.live is not None
         iam = ctx.client("iam")
-        name = change.live.id
+        name = change.have.id
         try:
             keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
         except Exception as exc:
@@ -116,7 +112,7 @@ class IamUser(Kind):
             iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
         for group in _groups(ctx, name):
             iam.remove_user_from_group(UserName=name, GroupName=group)
-        converge_policies(ctx, entity="user", name=name, desired={}, live=change.live.attrs)
+        converge_policies(ctx, entity="user", name=name, desired={}, live=change.have.attrs)
         with absent_ok("NoSuchEntity"):
             iam.delete_user(UserName=name)
 

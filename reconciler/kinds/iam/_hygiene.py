@@ -1,4 +1,8 @@
-"""Access-key hygiene, from the live attributes of `iam.access_key` resources. Pure.
+"""Access-key hygiene and drift rules, from the live attributes of `iam.access_key` resources. Pure.
+
+Why here and not in `plan/`: the planner names no kind; these rules reach it through
+the access-key kind's `findings` / `classify` / `describe_added` (the planning contract
+in `plan/kind.py`).
 
 The access-key kind reports, per key: `id`, `status` (Active/Inactive), `role`
 (delivered / retired / unknown / undelivered), `age_days`, `last_used_days`
@@ -23,9 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan.model import AttrChange, Change
+from reconciler.plan.model import AttrChange, Change, HygieneFinding, Origin
 
-ACCESS_KEY_KIND = "iam.access_key"
 UNUSED_DAYS = 45
 DEFAULT_ROTATE_AFTER_DAYS = 90
 
@@ -44,18 +47,8 @@ RULES = {r.id: r for r in (
 )}
 
 
-@dataclass(frozen=True)
-class HygieneFinding:
-    """One hygiene problem at one address; `key` names the access key it is about, if one."""
-
-    address: str
-    rule: str
-    message: str
-    key: str | None = None
-
-    @property
-    def reference(self) -> str:
-        return RULES[self.rule].reference
+def _finding(address: str, rule: str, message: str, key: str | None = None) -> HygieneFinding:
+    return HygieneFinding(address, rule, message, RULES[rule].reference, key)
 
 
 def _keys(attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -64,60 +57,60 @@ def _keys(attrs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _rotate_after(change: Change) -> int:
     if change.desired is not None:
-        return int(change.desired.spec.get("rotate_after_days", DEFAULT_ROTATE_AFTER_DAYS))
+        return int(change.want.spec.get("rotate_after_days", DEFAULT_ROTATE_AFTER_DAYS))
     return DEFAULT_ROTATE_AFTER_DAYS
 
 
 def access_key_findings(change: Change, unused_days: int = UNUSED_DAYS) -> list[HygieneFinding]:
-    """Hygiene findings for one `iam.access_key` change (empty when nothing is live)."""
-    if change.kind != ACCESS_KEY_KIND or change.live is None:
+    """Hygiene findings for one access-key change (empty when nothing is live)."""
+    if change.live is None:
         return []
     rotate = _rotate_after(change)
-    user = change.live.attrs.get("user", change.live.id)
-    active = [k for k in _keys(change.live.attrs) if k.get("status") == "Active"]
+    user = change.have.attrs.get("user", change.have.id)
+    active = [k for k in _keys(change.have.attrs) if k.get("status") == "Active"]
     found: list[HygieneFinding] = []
     for key in active:
         ident = str(key.get("id"))
         age = key.get("age_days")
         if isinstance(age, int) and age >= rotate:
-            found.append(HygieneFinding(change.address, "KEY_AGE",
-                                        f"key {ident} of {user} is {age} days old (rotate_after_days: {rotate})",
-                                        ident))
+            found.append(_finding(change.address, "KEY_AGE",
+                                  f"key {ident} of {user} is {age} days old (rotate_after_days: {rotate})",
+                                  ident))
         used = key.get("last_used_days")
         if isinstance(used, int) and used >= unused_days:
-            found.append(HygieneFinding(change.address, "KEY_UNUSED",
-                                        f"key {ident} of {user} was last used {used} days ago", ident))
+            found.append(_finding(change.address, "KEY_UNUSED",
+                                  f"key {ident} of {user} was last used {used} days ago", ident))
         elif used is None and isinstance(age, int) and age >= unused_days:
-            found.append(HygieneFinding(change.address, "KEY_UNUSED",
-                                        f"key {ident} of {user} was never used in its {age} days", ident))
+            found.append(_finding(change.address, "KEY_UNUSED",
+                                  f"key {ident} of {user} was never used in its {age} days", ident))
     if len(active) > 1:
         ids = ", ".join(str(k.get("id")) for k in active)
-        count = change.desired.spec.get("count") if change.desired is not None else None
+        count = change.want.spec.get("count") if change.desired is not None else None
         asked = f"; the manifest asks for count: {count}" if isinstance(count, int) and count > 1 else ""
-        found.append(HygieneFinding(change.address, "KEY_ACTIVE_COUNT",
-                                    f"{user} has {len(active)} active keys ({ids}){asked}"))
+        found.append(_finding(change.address, "KEY_ACTIVE_COUNT",
+                              f"{user} has {len(active)} active keys ({ids}){asked}"))
     return found
 
 
-def classify_key_change(change: Change, attr: AttrChange) -> str:
-    """`scheduled`, `added` or `modified` for one diff entry of an `iam.access_key` change."""
+def classify_key_change(change: Change, attr: AttrChange) -> Origin:
+    """SCHEDULED, ADDED or MODIFIED for one diff entry of an access-key change."""
     if change.live is None:
-        return "modified"
+        return Origin.MODIFIED
     rotate = _rotate_after(change)
-    keys = {str(k.get("id")): k for k in change.live.attrs.get("keys", [])}
+    keys = {str(k.get("id")): k for k in change.have.attrs.get("keys", [])}
     due = [k for k in keys.values() if _is_due(k, rotate)]
     if attr.path == "keys.new":
         # a new key is maintenance only when an old one is being rotated out
-        return "scheduled" if due else "modified"
+        return Origin.SCHEDULED if due else Origin.MODIFIED
     if attr.path.startswith("keys."):
         key = keys.get(attr.path[len("keys."):])
         if key is None:
-            return "modified"
+            return Origin.MODIFIED
         if key.get("role") == "unknown":
-            return "added"
+            return Origin.ADDED
         if key.get("role") == "retired" or _is_due(key, rotate):
-            return "scheduled"
-    return "modified"
+            return Origin.SCHEDULED
+    return Origin.MODIFIED
 
 
 def _is_due(key: Mapping[str, Any], rotate: int) -> bool:

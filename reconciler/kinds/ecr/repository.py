@@ -17,7 +17,8 @@ Safety invariants:
   (recorded on the repository as tag `reconciler:force-delete=true`, so `destroy` and
   the deletion of a repository dropped from the manifest honour it too): the plan
   marks the change blocked and `delete` re-checks before calling AWS;
-- a same-named repository without the stack tag is never touched (plan: blocked).
+- a same-named repository without the stack tag, or tagged as another kind, is never
+  touched (plan: blocked); one without a kind tag (made before it) is ours and gets it.
 """
 
 from __future__ import annotations

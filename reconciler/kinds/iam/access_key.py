@@ -24,9 +24,10 @@ for which key and how many days), and the key in use stays active until its
 replacement exists. A bookkeeping tag edited past reading never deletes a key.
 
 The store is ownership-checked like any resource: one that exists under the manifest's
-name without our stack tag is a blocked conflict (unless --adopt; another stack's store,
-never), re-checked just before a key is created and before the write, and destroy or
-replace deletes a store only while it carries our stack tag.
+name without our stack tag, or tagged as another kind (`reconciler:kind`; a store without
+the kind tag was made before it and is ours: the next apply adds it), is a blocked conflict
+(unless --adopt; another stack's or kind's store, never), re-checked just before a key is
+created and before the write, and destroy or replace deletes a store only while it is ours.
 
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.

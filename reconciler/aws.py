@@ -32,6 +32,7 @@ NOT_FOUND: dict[str, frozenset[str]] = {
                       "RepositoryPolicyNotFoundException"}),
     "ssm": frozenset({"ParameterNotFound"}),
     "secretsmanager": frozenset({"ResourceNotFoundException"}),
+    "kms": frozenset({"NotFoundException"}),
     "sts": frozenset(),
 }
 

@@ -27,7 +27,7 @@ import botocore.exceptions
 
 from reconciler.engine.unparseable import refuse_unreadable
 from reconciler.error_text import describe_error
-from reconciler.errors import AwsError, ReconcilerError, RetryableAwsError, TerminalAwsError, UsageError
+from reconciler.errors import AmbiguousWriteError, AwsError, ReadOnlyViolation, TerminalAwsError, UsageError
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
 # Reads whose name does not say so.
@@ -42,14 +42,6 @@ UNTOKENED_CREATES = frozenset({("ec2", "CreateVpc"), ("ec2", "CreateInternetGate
 _NOT_SENT = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 _THROTTLED = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled",
                         "TooManyRequestsException", "SlowDown"})
-
-
-class ReadOnlyViolation(ReconcilerError):
-    """A mutating call was attempted during plan or drift (a bug; nothing was sent)."""
-
-
-class AmbiguousWriteError(RetryableAwsError):
-    """A non-idempotent create may or may not have happened; not retried blindly (re-run apply)."""
 
 
 def refuse_blind_retry(operation: Any, caught_exception: BaseException | None = None,

@@ -44,7 +44,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from reconciler.aws import error_code
+from reconciler.aws import absent_ok, error_code, is_absent
 from reconciler.engine.clients import seconds_from_env
 from reconciler.error_text import describe_error
 from reconciler.errors import LockError
@@ -224,7 +224,7 @@ class Lease:
             try:
                 value = self.ssm.get_parameter(Name=name)["Parameter"]["Value"]
             except botocore.exceptions.ClientError as again:
-                if error_code(again) == "ParameterNotFound":
+                if is_absent(again, "ssm"):
                     return False  # released between our two calls: look again
                 raise aws_error("taking the lease", again) from None
             except botocore.exceptions.BotoCoreError as again:
@@ -254,12 +254,9 @@ class Lease:
 
     def _delete_if(self, name: str, value: str) -> None:
         """Delete `name` if it still holds `value` (a lapsed generation; another apply may be cleaning too)."""
-        try:
+        with absent_ok("ssm"):
             if self.ssm.get_parameter(Name=name)["Parameter"]["Value"] == value:
                 self.ssm.delete_parameter(Name=name)
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ParameterNotFound":
-                raise
 
     def _delete_ours(self) -> bool:
         if self.name is None:
@@ -271,7 +268,7 @@ class Lease:
             self.ssm.delete_parameter(Name=name)
             return True
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ParameterNotFound":
+            if is_absent(exc, "ssm"):
                 return False
             raise
 
@@ -336,12 +333,9 @@ def remove_all(ssm: Any, stack: str) -> int:
     """Delete every generation of the stack's lease (`reconcile unlock --force`); returns how many."""
     removed = 0
     for gen in holders(ssm, stack):
-        try:
+        with absent_ok("ssm"):  # gone meanwhile: another unlock, or its holder released it
             ssm.delete_parameter(Name=gen.name)
             removed += 1
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) != "ParameterNotFound":
-                raise
     return removed
 
 

@@ -15,12 +15,7 @@ import json
 import xml.etree.ElementTree as ElementTree
 from typing import Any
 
-from reconciler.errors import RetryableAwsError
-
-
-class UnreadableResponseError(RetryableAwsError):
-    """AWS answered a call with a body that does not parse; the body is never shown (it may hold a secret)."""
-
+from reconciler.errors import UnreadableResponseError
 
 _JSON_PROTOCOLS = frozenset({"json", "rest-json"})
 _XML_PROTOCOLS = frozenset({"query", "ec2", "rest-xml"})

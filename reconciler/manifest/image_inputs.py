@@ -25,14 +25,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import DockerignoreError as DockerignoreError  # re-exported: checks.py imports it from here
 from reconciler.manifest.paths import PathRefused, read_regular, resolve_inside, sha256_regular
 
 FORMAT = 1
 MAX_DOCKERIGNORE_BYTES = 1024 * 1024  # a pattern list; anything near this is not one
-
-
-class DockerignoreError(ValueError):
-    """The context's `.dockerignore` cannot be used; the message names the problem, never the content."""
 
 
 def _file_sha256(path: Path, shown: str = "build input") -> str:

@@ -29,17 +29,9 @@ import os
 import stat
 from pathlib import Path
 
+from reconciler.errors import PathRefused as PathRefused  # re-exported: the manifest layer imports it from here
+
 CHUNK = 1 << 20
-
-
-class PathRefused(ValueError):
-    """A path a manifest names is not allowed or not usable; `message` and `hint` are safe to show."""
-
-    def __init__(self, message: str, hint: str, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.detail = detail or message  # the message without the path's name: "is a named pipe (FIFO), ..."
 
 
 def tree_root(manifest_dir: Path) -> Path:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.clients import Clients, ReadOnlyViolation
+from reconciler.engine.clients import Clients
+from reconciler.errors import ReadOnlyViolation
 from tests.conftest import Moto
 
 MANIFEST = """\

@@ -14,9 +14,9 @@ import botocore.session
 import botocore.validate
 import pytest
 
-from reconciler.engine.unparseable import UnreadableResponseError, refuse_unreadable
+from reconciler.engine.unparseable import refuse_unreadable
 from reconciler.error_text import MAX_MESSAGE, describe_error
-from reconciler.errors import DockerError
+from reconciler.errors import DockerError, UnreadableResponseError
 from reconciler.secret import Secret
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"

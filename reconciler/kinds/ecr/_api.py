@@ -13,14 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.aws import error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import absent_none, is_absent
 from reconciler.kinds.base import Context
-from reconciler.ownership import owned_by
+from reconciler.ownership import of_kind, owned_by
 
 # A build's inputs digest is recorded as an extra tag on the image it produced:
 # `reconciler-inputs-<hex>` (ECR tags allow 128 characters; this is 82).
 INPUTS_TAG_PREFIX = "reconciler-inputs-"
 FORCE_DELETE_TAG = "reconciler:force-delete"
+REPOSITORY_KIND = "ecr.repository"  # named here too: the image kind asks whether a repository is ours
 
 
 def inputs_tag(inputs: str) -> str:
@@ -47,11 +50,16 @@ def repository_tags(ctx: Context, arn: str) -> dict[str, str]:
 
 
 def repository_owned(ctx: Context, name: str) -> bool | None:
-    """True/False for an existing repository (by the stack tag); None when there is none."""
+    """True/False for an existing repository (by the stack and kind tags); None when there is none."""
     repo = repositories(ctx).get(name)
     if repo is None:
         return None
-    return owned_by(repository_tags(ctx, repo["repositoryArn"]), ctx.stack)
+    return ours(repository_tags(ctx, repo["repositoryArn"]), ctx.stack)
+
+
+def ours(tags: Mapping[str, str], stack: str) -> bool:
+    """A repository of this stack and of the repository kind (no kind tag: made before the tag)."""
+    return owned_by(tags, stack) and of_kind(tags, REPOSITORY_KIND)
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,8 @@ def tagged_images(ctx: Context, name: str) -> RepoImages | None:
         try:
             for page in paginator.paginate(repositoryName=name, filter={"tagStatus": "TAGGED"}):
                 pairs.extend((i["imageDigest"], i["imageTag"]) for i in page["imageIds"] if i.get("imageTag"))
-        except Exception as exc:
-            if error_code(exc) == "RepositoryNotFoundException":
+        except ClientError as exc:
+            if is_absent(exc, "ecr"):
                 return None
             raise
         return parse_images(pairs)
@@ -103,10 +111,5 @@ def tagged_images(ctx: Context, name: str) -> RepoImages | None:
 
 def holds_images(ctx: Context, name: str) -> bool:
     """Whether the repository holds any image, tagged or not (one page of one item)."""
-    try:
-        page = ctx.client("ecr").list_images(repositoryName=name, maxResults=1)
-    except Exception as exc:
-        if error_code(exc) == "RepositoryNotFoundException":
-            return False
-        raise
-    return bool(page.get("imageIds"))
+    page = absent_none(lambda: ctx.client("ecr").list_images(repositoryName=name, maxResults=1), "ecr")
+    return bool(page and page.get("imageIds"))

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from reconciler.aws import error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import absent_none, error_code
 from reconciler.errors import DockerError
 from reconciler.kinds.base import Context
 from reconciler.secret import Secret, redact
@@ -158,9 +160,8 @@ def put_ecr_image(ctx: Context, repository: str, tag: str, manifest: ImageManife
     try:
         ecr.put_image(repositoryName=repository, imageManifest=manifest.body.decode(),
                       imageManifestMediaType=manifest.media_type, imageTag=tag, imageDigest=manifest.digest)
-    except Exception as exc:
-        code = error_code(exc)
-        if code not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
+    except ClientError as exc:
+        if error_code(exc) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
             raise
         if _ecr_tag_digest(ctx, repository, tag) != manifest.digest:
             raise DockerError(f"{repository}:{tag} is immutable and already holds another image; push a new tag "
@@ -168,13 +169,9 @@ def put_ecr_image(ctx: Context, repository: str, tag: str, manifest: ImageManife
 
 
 def _ecr_tag_digest(ctx: Context, repository: str, tag: str) -> str | None:
-    try:
-        found = ctx.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
-    except Exception as exc:
-        if error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
-            return None
-        raise
-    details = found.get("imageDetails", [])
+    found = absent_none(lambda: ctx.client("ecr").describe_images(repositoryName=repository,
+                                                                   imageIds=[{"imageTag": tag}]), "ecr")
+    details = (found or {}).get("imageDetails", [])
     return str(details[0]["imageDigest"]) if details else None
 
 

@@ -17,7 +17,8 @@ Safety invariants:
   (recorded on the repository as tag `reconciler:force-delete=true`, so `destroy` and
   the deletion of a repository dropped from the manifest honour it too): the plan
   marks the change blocked and `delete` re-checks before calling AWS;
-- a same-named repository without the stack tag is never touched (plan: blocked).
+- a same-named repository without the stack tag, or tagged as another kind, is never
+  touched (plan: blocked); one without a kind tag (made before it) is ours and gets it.
 """
 
 from __future__ import annotations
@@ -27,15 +28,22 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import botocore.exceptions
+from botocore.exceptions import ClientError
 
-from reconciler.aws import error_code
+from reconciler.aws import absent_none, absent_ok, error_code, is_absent
 from reconciler.canonical import canonical_json, canonical_lifecycle_rules, canonical_policy
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ecr._api import FORCE_DELETE_TAG, holds_images, repositories, repository_tags
+from reconciler.kinds.ecr._api import (
+    FORCE_DELETE_TAG,
+    REPOSITORY_KIND,
+    holds_images,
+    ours,
+    repositories,
+    repository_tags,
+)
 from reconciler.manifest.model import DesiredResource
-from reconciler.ownership import PROTECT_TAG, other_owner, owned_by, tag_list
+from reconciler.ownership import PROTECT_TAG, other_owner, tag_list
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
@@ -56,7 +64,7 @@ def _parse_json(text: str | None, what: str) -> Any:
 
 
 class EcrRepository(Kind):
-    name = "ecr.repository"
+    name = REPOSITORY_KIND
     replace_on = frozenset({"encryption"})
     services = ("ecr",)
 
@@ -66,7 +74,7 @@ class EcrRepository(Kind):
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecr-read") as pool:
             tags = dict(zip(repos, pool.map(lambda r: repository_tags(ctx, r["repositoryArn"]), repos.values()),
                             strict=True))
-            mine = [name for name in sorted(repos) if owned_by(tags[name], ctx.stack) or name in wanted]
+            mine = [name for name in sorted(repos) if ours(tags[name], ctx.stack) or name in wanted]
             lifecycle = pool.map(lambda n: _lifecycle(ctx, n), mine)
             policy = pool.map(lambda n: _policy(ctx, n), mine)
             images = pool.map(lambda n: holds_images(ctx, n), mine)
@@ -86,7 +94,7 @@ class EcrRepository(Kind):
                 "force_delete": repo_tags.get(FORCE_DELETE_TAG) == "true",
                 "holds_images": has_images,
                 "tags": repo_tags,
-            }, protect=repo_tags.get(PROTECT_TAG) == "true", owned=owned_by(repo_tags, ctx.stack),
+            }, protect=repo_tags.get(PROTECT_TAG) == "true", owned=ours(repo_tags, ctx.stack),
                 owner=other_owner(repo_tags, ctx.stack))
         return ReadResult(found)
 
@@ -131,14 +139,14 @@ class EcrRepository(Kind):
                 encryptionConfiguration=encryption,
                 tags=tag_list(tags),
             )
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc) != "RepositoryAlreadyExistsException":
                 raise
             # a previous run died after creating it: converge from what is there, if it is ours
             repo = ecr.describe_repositories(repositoryNames=[spec["name"]])["repositories"][0]
             live_tags = {t["Key"]: t["Value"] for t in
                          ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])}
-            if not owned_by(live_tags, ctx.stack):
+            if not ours(live_tags, ctx.stack):
                 raise AwsError(f"{change.address}: repository {spec['name']} already exists without the stack "
                                "tag; rename it in the manifest, or re-run with --adopt") from None
             self._converge(ctx, spec, {
@@ -176,15 +184,15 @@ class EcrRepository(Kind):
                 ecr.put_lifecycle_policy(repositoryName=name,
                                          lifecyclePolicyText=json.dumps({"rules": rules}, indent=2, sort_keys=True))
             else:
-                _ignore(lambda: ecr.delete_lifecycle_policy(repositoryName=name),
-                        "LifecyclePolicyNotFoundException")
+                with absent_ok("ecr"):
+                    ecr.delete_lifecycle_policy(repositoryName=name)
         want, have = spec.get("policy"), live.get("policy")
         if _policy_key(want) != _policy_key(have):
             if want:
                 ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(want, indent=2))
             else:
-                _ignore(lambda: ecr.delete_repository_policy(repositoryName=name),
-                        "RepositoryPolicyNotFoundException")
+                with absent_ok("ecr"):
+                    ecr.delete_repository_policy(repositoryName=name)
         live_tags = live.get("tags", {})
         changed = {k: v for k, v in spec["tags"].items() if live_tags.get(k) != v}
         if spec.get("force_delete") and live_tags.get(FORCE_DELETE_TAG) != "true":
@@ -205,11 +213,10 @@ class EcrRepository(Kind):
                            "force_delete: true")
         try:
             ctx.client("ecr").delete_repository(repositoryName=name, force=force)
-        except Exception as exc:
-            code = error_code(exc)
-            if code == "RepositoryNotFoundException":
+        except ClientError as exc:
+            if is_absent(exc, "ecr"):
                 return
-            if code == "RepositoryNotEmptyException":
+            if error_code(exc) == "RepositoryNotEmptyException":
                 raise AwsError(f"{change.address}: repository {name} received images since the plan; refusing "
                                "to delete it without force_delete: true") from None
             raise
@@ -217,14 +224,6 @@ class EcrRepository(Kind):
             from reconciler.kinds.ecr._registry import purge_local_repository
 
             purge_local_repository(ctx, name)
-
-
-def _ignore(call: Any, code: str) -> None:
-    try:
-        call()
-    except Exception as exc:
-        if error_code(exc) != code:
-            raise
 
 
 def _policy_key(doc: Any) -> str:
@@ -242,23 +241,16 @@ def _arn(ctx: Context, name: str) -> str:
 
 
 def _lifecycle(ctx: Context, name: str) -> list[dict[str, Any]]:
-    try:
-        text = ctx.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]
-    except Exception as exc:
-        if error_code(exc) in ("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"):
-            return []
-        raise
+    text = absent_none(lambda: ctx.client("ecr").get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"],
+                       "ecr")
+    if text is None:
+        return []
     doc = _parse_json(text, f"lifecycle policy of repository {name}")
     return canonical_lifecycle_rules(doc.get("rules") if isinstance(doc, Mapping) else None)
 
 
 def _policy(ctx: Context, name: str) -> Any:
-    try:
-        text = ctx.client("ecr").get_repository_policy(repositoryName=name)["policyText"]
-    except Exception as exc:
-        if error_code(exc) in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
-            return None
-        raise
+    text = absent_none(lambda: ctx.client("ecr").get_repository_policy(repositoryName=name)["policyText"], "ecr")
     return _parse_json(text, f"repository policy of {name}")
 
 
@@ -286,9 +278,9 @@ def _kms_arn(ctx: Context, key: str) -> str:
     def load() -> str:
         try:
             return str(ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"])
-        except botocore.exceptions.ClientError as exc:
+        except ClientError as exc:
             code = error_code(exc)
-            if code == "NotFoundException":
+            if is_absent(exc, "kms"):
                 why = "no such key in this account and region; fix kms_key in the manifest"
             elif code == "AccessDeniedException":
                 why = "access denied; grant kms:DescribeKey on it, or name the key by its ARN in the manifest"

@@ -11,6 +11,9 @@ from reconciler.aws import absent_ok
 from reconciler.canonical import canonical_policy
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context
+from reconciler.ownership import of_kind, owned_by
+
+USER_KIND = "iam.user"  # named here too: the access-key kind's ownership follows its user's
 
 
 def authorization_details(ctx: Context) -> dict[str, list[dict[str, Any]]]:
@@ -26,6 +29,11 @@ def authorization_details(ctx: Context) -> dict[str, list[dict[str, Any]]]:
         return {"users": users, "groups": groups}
 
     return ctx.memo("iam:authorization-details", fetch)
+
+
+def user_owned(tags: Mapping[str, str], stack: str) -> bool:
+    """A user of this stack and of the user kind (no kind tag: made before the tag, still ours)."""
+    return owned_by(tags, stack) and of_kind(tags, USER_KIND)
 
 
 def document(value: Any) -> Any:
@@ -65,7 +73,7 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
     for arn in sorted(want_arns - have_arns):
         getattr(iam, f"attach_{entity}_policy")(**{key: name, "PolicyArn": arn})
     for arn in sorted(have_arns - want_arns):
-        with absent_ok("NoSuchEntity"):
+        with absent_ok("iam"):
             getattr(iam, f"detach_{entity}_policy")(**{key: name, "PolicyArn": arn})
     want = desired.get("inline_policies", {})
     have = live.get("inline_policies", {})
@@ -74,5 +82,5 @@ def converge_policies(ctx: Context, *, entity: str, name: str, desired: Mapping[
             getattr(iam, f"put_{entity}_policy")(**{key: name, "PolicyName": policy_name,
                                                      "PolicyDocument": policy_json(doc)})
     for policy_name in sorted(set(have) - set(want)):
-        with absent_ok("NoSuchEntity"):
+        with absent_ok("iam"):
             getattr(iam, f"delete_{entity}_policy")(**{key: name, "PolicyName": policy_name})

@@ -24,9 +24,10 @@ for which key and how many days), and the key in use stays active until its
 replacement exists. A bookkeeping tag edited past reading never deletes a key.
 
 The store is ownership-checked like any resource: one that exists under the manifest's
-name without our stack tag is a blocked conflict (unless --adopt; another stack's store,
-never), re-checked just before a key is created and before the write, and destroy or
-replace deletes a store only while it carries our stack tag.
+name without our stack tag, or tagged as another kind (`reconciler:kind`; a store without
+the kind tag was made before it and is ours: the next apply adds it), is a blocked conflict
+(unless --adopt; another stack's or kind's store, never), re-checked just before a key is
+created and before the write, and destroy or replace deletes a store only while it is ours.
 
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.
@@ -43,14 +44,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
+from botocore.exceptions import ClientError
 
-from reconciler.aws import absent_ok, error_code
+from reconciler.aws import absent_none, absent_ok, error_code
 from reconciler.errors import TerminalAwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.iam._api import authorization_details, user_owned
 from reconciler.kinds.iam._hygiene import access_key_findings, classify_key_change, describe_key
 from reconciler.manifest.model import DesiredResource
-from reconciler.ownership import STACK_TAG, owned_by, tag_dict, tag_list
+from reconciler.ownership import ADDRESS_TAG, KIND_TAG, STACK_TAG, of_kind, owned_by, tag_dict, tag_list
+from reconciler.plan.diff import diff_values
 from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin, info
 from reconciler.secret import Secret
 
@@ -171,6 +174,8 @@ class AccessKeys(Kind):
             want, have = _kms(desired.spec["store"].get("kms_key")), live.attrs.get("store", {}).get("kms_key")
             if want != have:
                 changes.append(AttrChange("store.kms_key", have or DEFAULT_KMS, want or DEFAULT_KMS))
+            if "store_tags" in live.attrs:
+                changes.extend(diff_values(desired.spec.get("tags", {}), live.attrs["store_tags"], "store.tags"))
         keys = {k["id"]: k for k in live.attrs.get("keys", [])}
         for step in key_steps(desired.spec, live.attrs):
             if step.op == "wait":
@@ -226,8 +231,6 @@ class AccessKeys(Kind):
     # -- read ---------------------------------------------------------------
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
-        from reconciler.kinds.iam._api import authorization_details
-
         stores = _stores(ctx)
         users: dict[str, dict[str, str]] = {}
         wanted = {d.spec["user"] for d in desired}
@@ -235,7 +238,7 @@ class AccessKeys(Kind):
             tags = tag_dict(user.get("Tags"))
             # a same-named user the stack does not own is read too: its keys show in the plan (blocked
             # unless --adopt), instead of being met for the first time during apply
-            if owned_by(tags, ctx.stack) or user["UserName"] in wanted:
+            if user_owned(tags, ctx.stack) or user["UserName"] in wanted:
                 users[user["UserName"]] = tags
         with ThreadPoolExecutor(max_workers=8) as pool:
             listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
@@ -249,8 +252,8 @@ class AccessKeys(Kind):
             mine = stores.get(f"iam.user.{name}.access_keys")
             if mine is None or store_label(mine["store"]) != store_label(spec_store):  # new, or moved
                 there = _describe_store(ctx, spec_store)
-                if there is not None and not owned_by(there["tags"], ctx.stack):
-                    foreign[name] = (spec_store, there["tags"].get(STACK_TAG, ""), mine is not None)
+                if there is not None and not _store_ours(there["tags"], ctx.stack):
+                    foreign[name] = (spec_store, _store_owner(there["tags"]), mine is not None)
         for name, (spec_store, owner, moving) in foreign.items():
             if name not in users:  # the user does not exist yet: the store alone is the conflict
                 found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving)
@@ -265,7 +268,7 @@ class AccessKeys(Kind):
                 if zero:  # no keys wanted and none there: in sync, nothing to store
                     found[address] = LiveResource(address, self.name, name, {
                         "user": name, "keys": [], "store": dict(zero[0].spec["store"])},
-                        owned=owned_by(tags, ctx.stack), depends_on=(f"iam.user.{name}",))
+                        owned=user_owned(tags, ctx.stack), depends_on=(f"iam.user.{name}",))
                 continue  # nothing exists yet: the plan creates it
             delivered = set((store or {}).get("key_ids", []))
             unreadable: list[str] = []
@@ -302,6 +305,8 @@ class AccessKeys(Kind):
             if store is None:
                 attrs["store_missing"] = True
             else:
+                # compared with the desired tags (declared keys only), so a store made before a tag gets it
+                attrs["store_tags"] = {k: v for k, v in store["tags"].items() if k != KEY_IDS_TAG}
                 if store.get("held"):
                     attrs["held"] = store["held"]
                 want = wanted_store.get(name, {})
@@ -315,7 +320,7 @@ class AccessKeys(Kind):
                 attrs["stale_intent"] = True
             if unreadable:
                 attrs["unreadable_tags"] = sorted(unreadable)
-            found[address] = LiveResource(address, self.name, name, attrs, owned=owned_by(tags, ctx.stack),
+            found[address] = LiveResource(address, self.name, name, attrs, owned=user_owned(tags, ctx.stack),
                                           depends_on=(f"iam.user.{name}",))
         return ReadResult(found, not_checked)
 
@@ -363,7 +368,7 @@ class AccessKeys(Kind):
                 _untag_user(ctx, user, [INTENT_TAG])
         if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store") \
                 and "store_owner" not in attrs:  # bookkeeping goes only on a store that is ours
-            _tag_store(ctx, spec["store"], delivered)
+            _tag_store(ctx, spec, delivered)
         if not attrs.get("store_missing") and "store_owner" not in attrs and \
                 _kms(spec["store"].get("kms_key")) != attrs.get("store", {}).get("kms_key"):
             _set_store_kms(ctx, spec)
@@ -421,28 +426,28 @@ def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:
 
 
 def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
-    """Every store owned by the stack, by the address tag: two batched listings."""
+    """Every store of the stack and this kind, by the address tag: two batched listings."""
     found: dict[str, dict[str, Any]] = {}
     sm = ctx.client("secretsmanager")
     for page in sm.get_paginator("list_secrets").paginate(
             Filters=[{"Key": "tag-key", "Values": [STACK_TAG]}, {"Key": "tag-value", "Values": [ctx.stack]}]):
         for item in page.get("SecretList", []):
             tags = tag_dict(item.get("Tags"))
-            if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+            if _store_ours(tags, ctx.stack) and ADDRESS_TAG in tags:
                 held = held_key_id(versions=item.get("SecretVersionsToStages"))
-                found[tags["reconciler:address"]] = {"store": {"secretsmanager": item["Name"]},
-                                                     "key_ids": _delivered(tags, held), "held": held,
-                                                     "kms_key": _kms(item.get("KmsKeyId"))}
+                found[tags[ADDRESS_TAG]] = {"store": {"secretsmanager": item["Name"]},
+                                            "key_ids": _delivered(tags, held), "held": held,
+                                            "kms_key": _kms(item.get("KmsKeyId")), "tags": tags}
     ssm = ctx.client("ssm")
     params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
     for param in params:
         name = param["Name"]
         tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
-        if owned_by(tags, ctx.stack) and "reconciler:address" in tags:
+        if _store_ours(tags, ctx.stack) and ADDRESS_TAG in tags:
             held = held_key_id(description=param.get("Description"))
-            found[tags["reconciler:address"]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
-                                                 "held": held, "kms_key": _kms(param.get("KeyId"))}
+            found[tags[ADDRESS_TAG]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
+                                        "held": held, "kms_key": _kms(param.get("KeyId")), "tags": tags}
     return found
 
 
@@ -469,7 +474,7 @@ def _same_kms(ctx: Context, want: str | None, have: str | None) -> tuple[str | N
     try:
         if _key_arn(ctx, want) == _key_arn(ctx, have):
             return want, None
-    except botocore.exceptions.ClientError as exc:
+    except ClientError as exc:
         return want, f"store kms_key not compared: kms:DescribeKey failed ({error_code(exc)})"
     return have, None
 
@@ -517,16 +522,24 @@ def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[s
                         owned=False, depends_on=(f"iam.user.{user}",))
 
 
+def _store_ours(tags: Mapping[str, str], stack: str) -> bool:
+    """A store of this stack and of this kind (no kind tag: made before the tag, still ours)."""
+    return owned_by(tags, stack) and of_kind(tags, KIND.name)
+
+
+def _store_owner(tags: Mapping[str, str]) -> str:
+    """Who a store that is not ours belongs to, for messages: its stack ('' for nobody), and its kind if another."""
+    stack, kind = tags.get(STACK_TAG, ""), tags.get(KIND_TAG)
+    return f"{stack} (as {kind})" if stack and kind and kind != KIND.name else stack
+
+
 def _describe_store(ctx: Context, store: Mapping[str, Any]) -> dict[str, Any] | None:
     """Tags of the store named in `store`, or None when there is no such store. Read-only calls only."""
     if "secretsmanager" in store:
-        try:
-            found = ctx.client("secretsmanager").describe_secret(SecretId=store["secretsmanager"])
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise  # a denied or failed read fails the run; it never reads as "no store"
-        return {"tags": tag_dict(found.get("Tags"))}
+        # only "not found" reads as no store: a denied or failed read fails the run
+        found = absent_none(lambda: ctx.client("secretsmanager").describe_secret(SecretId=store["secretsmanager"]),
+                            "secretsmanager")
+        return None if found is None else {"tags": tag_dict(found.get("Tags"))}
     ssm = ctx.client("ssm")
     listed = ssm.describe_parameters(
         ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [store["ssm"]]}])["Parameters"]
@@ -542,9 +555,9 @@ def _check_store_writable(ctx: Context, store: Mapping[str, Any], *, adopt: bool
     Writable: no such store, a store tagged with our stack, or (`adopt`, approved in the plan) an untagged one.
     """
     there = _describe_store(ctx, store)
-    if there is None or owned_by(there["tags"], ctx.stack):
+    if there is None or _store_ours(there["tags"], ctx.stack):
         return
-    owner = there["tags"].get(STACK_TAG, "")
+    owner = _store_owner(there["tags"])
     if adopt and not owner:
         return
     raise TerminalAwsError(f"{store_label(store)} already exists and is owned by "
@@ -569,7 +582,7 @@ def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids
             sm.create_secret(Name=store["secretsmanager"], SecretString=payload.reveal(), Tags=tag_list(tags),
                              Description=f"access key of IAM user {spec['user']}, managed by reconciler",
                              ClientRequestToken=token, **extra)
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc) != "ResourceExistsException":
                 raise
             _check_store_writable(ctx, store, adopt=adopt)  # created by someone else since the first check?
@@ -582,7 +595,7 @@ def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids
         try:
             ssm.put_parameter(Name=store["ssm"], Value=payload.reveal(), Type="SecureString", Tags=tag_list(tags),
                               Description=_description(spec["user"], key_id), **extra)
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc) != "ParameterAlreadyExists":
                 raise
             _check_store_writable(ctx, store, adopt=adopt)
@@ -618,8 +631,10 @@ def held_key_id(*, versions: Mapping[str, Sequence[str]] | None = None, descript
     return found.group(1) if found else None
 
 
-def _tag_store(ctx: Context, store: Mapping[str, Any], key_ids: list[str]) -> None:
-    tag = [{"Key": KEY_IDS_TAG, "Value": " ".join(key_ids)}]
+def _tag_store(ctx: Context, spec: Mapping[str, Any], key_ids: list[str]) -> None:
+    """The bookkeeping tag and the desired tags (a store made before `reconciler:kind` gets it here)."""
+    store = spec["store"]
+    tag = tag_list({**spec.get("tags", {}), KEY_IDS_TAG: " ".join(key_ids)})
     if "secretsmanager" in store:
         ctx.client("secretsmanager").tag_resource(SecretId=store["secretsmanager"], Tags=tag)
     elif "ssm" in store:
@@ -633,10 +648,10 @@ def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
     there = _describe_store(ctx, store)
     if there is None:
         return
-    if not owned_by(there["tags"], ctx.stack):
-        ctx.log(f"  left {store_label(store)} in place: it is not tagged with stack {ctx.stack}")
+    if not _store_ours(there["tags"], ctx.stack):
+        ctx.log(f"  left {store_label(store)} in place: it is not tagged as this stack's key store")
         return
-    with absent_ok("ResourceNotFoundException", "ParameterNotFound"):
+    with absent_ok("secretsmanager", "ssm"):
         if "secretsmanager" in store:
             ctx.client("secretsmanager").delete_secret(SecretId=store["secretsmanager"],
                                                        ForceDeleteWithoutRecovery=True)
@@ -645,7 +660,7 @@ def _delete_store(ctx: Context, store: Mapping[str, Any]) -> None:
 
 
 def _delete_key(ctx: Context, user: str, key_id: str) -> None:
-    with absent_ok("NoSuchEntity"):
+    with absent_ok("iam"):
         ctx.client("iam").delete_access_key(UserName=user, AccessKeyId=key_id)
 
 
@@ -664,7 +679,7 @@ def _list_keys_metadata(ctx: Context, user: str) -> list[dict[str, Any]]:
 
 def _untag_user(ctx: Context, user: str, keys: list[str]) -> None:
     if keys:
-        with absent_ok("NoSuchEntity"):
+        with absent_ok("iam"):
             ctx.client("iam").untag_user(UserName=user, TagKeys=keys)
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.aws import absent_ok, error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import absent_none, absent_ok, error_code
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
 from reconciler.manifest.model import DesiredResource
@@ -49,7 +51,7 @@ class IamGroup(Kind):
         iam = ctx.client("iam")
         try:
             iam.create_group(GroupName=spec["name"], Path=spec["path"])
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc) != "EntityAlreadyExists":
                 raise
             existing = iam.get_group(GroupName=spec["name"])["Group"]
@@ -69,17 +71,14 @@ class IamGroup(Kind):
     def delete(self, ctx: Context, change: Change) -> None:
         iam = ctx.client("iam")
         name = change.have.id
-        try:
-            members = iam.get_group(GroupName=name)["Users"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return
-            raise
+        members = absent_none(lambda: iam.get_group(GroupName=name)["Users"], "iam")
+        if members is None:
+            return  # already gone (a re-run, or deleted by hand)
         for member in members:
-            with absent_ok("NoSuchEntity"):
+            with absent_ok("iam"):
                 iam.remove_user_from_group(GroupName=name, UserName=member["UserName"])
         converge_policies(ctx, entity="group", name=name, desired={}, live=change.have.attrs)
-        with absent_ok("NoSuchEntity"):
+        with absent_ok("iam"):
             iam.delete_group(GroupName=name)
 
 

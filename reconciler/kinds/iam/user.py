@@ -17,11 +17,20 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from reconciler.aws import absent_ok, error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import absent_none, absent_ok, error_code
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.iam._api import attached, authorization_details, converge_policies, inline_policies
+from reconciler.kinds.iam._api import (
+    USER_KIND,
+    attached,
+    authorization_details,
+    converge_policies,
+    inline_policies,
+    user_owned,
+)
 from reconciler.manifest.model import DesiredResource
-from reconciler.ownership import PROTECT_TAG, other_owner, owned_by, tag_dict, tag_list
+from reconciler.ownership import PROTECT_TAG, other_owner, tag_dict, tag_list
 from reconciler.plan.model import Change, LiveResource
 
 # Tags the tool itself keeps on a user (key-delivery bookkeeping); never diffed.
@@ -29,7 +38,7 @@ BOOKKEEPING_PREFIX = "reconciler:key-"
 
 
 class IamUser(Kind):
-    name = "iam.user"
+    name = USER_KIND
     services = ("iam",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
@@ -37,7 +46,7 @@ class IamUser(Kind):
         users = []
         for user in authorization_details(ctx)["users"]:
             tags = tag_dict(user.get("Tags"))
-            owned = owned_by(tags, ctx.stack)
+            owned = user_owned(tags, ctx.stack)
             if owned or user["UserName"] in wanted:
                 users.append((user, tags, owned))
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -65,12 +74,12 @@ class IamUser(Kind):
         try:
             iam.create_user(UserName=spec["name"], Path=spec["path"], Tags=tag_list(spec["tags"]))
             live: dict[str, Any] = {}
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc) != "EntityAlreadyExists":
                 raise
             # a previous run died after creating it: converge from what is there
             existing = iam.get_user(UserName=spec["name"])["User"]
-            if not owned_by(tag_dict(existing.get("Tags")), ctx.stack):
+            if not user_owned(tag_dict(existing.get("Tags")), ctx.stack):
                 raise
             live = {"path": existing["Path"], "tags": tag_dict(existing.get("Tags"))}
             self._converge(ctx, spec, {**live, "groups": _groups(ctx, spec["name"])})
@@ -101,19 +110,16 @@ class IamUser(Kind):
     def delete(self, ctx: Context, change: Change) -> None:
         iam = ctx.client("iam")
         name = change.have.id
-        try:
-            keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return
-            raise
+        keys = absent_none(lambda: iam.list_access_keys(UserName=name)["AccessKeyMetadata"], "iam")
+        if keys is None:
+            return  # already gone (a re-run, or deleted by hand)
         _delete_login_profile(ctx, name)
         for key in keys:
             iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
         for group in _groups(ctx, name):
             iam.remove_user_from_group(UserName=name, GroupName=group)
         converge_policies(ctx, entity="user", name=name, desired={}, live=change.have.attrs)
-        with absent_ok("NoSuchEntity"):
+        with absent_ok("iam"):
             iam.delete_user(UserName=name)
 
 
@@ -123,17 +129,11 @@ def _groups(ctx: Context, name: str) -> list[str]:
 
 
 def _has_login_profile(ctx: Context, name: str) -> bool:
-    try:
-        ctx.client("iam").get_login_profile(UserName=name)
-        return True
-    except Exception as exc:
-        if error_code(exc) == "NoSuchEntity":
-            return False
-        raise
+    return absent_none(lambda: ctx.client("iam").get_login_profile(UserName=name), "iam") is not None
 
 
 def _delete_login_profile(ctx: Context, name: str) -> None:
-    with absent_ok("NoSuchEntity"):
+    with absent_ok("iam"):
         ctx.client("iam").delete_login_profile(UserName=name)
 
 

@@ -6,7 +6,8 @@
     ├── StalePlanError              exit 4: the account or manifest changed since the plan
     ├── AwsError                    exit 1: talking to AWS failed
     │   ├── RetryableAwsError       throttling, 5xx, timeouts that outlived botocore's retries
-    │   └── TerminalAwsError        access denied, validation, not found where it must exist
+    │   ├── TerminalAwsError        access denied, validation, not found where it must exist
+    │   └── DependencyBlocked       a delete still refused as "in use" at the deadline; names the blockers
     ├── DockerError                 exit 1: build or push failed
     ├── LockError                   exit 1: another apply holds the stack lock, or taking/renewing it failed
     ├── Interrupted                 exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
@@ -71,6 +72,10 @@ class RetryableAwsError(AwsError):
 
 class TerminalAwsError(AwsError):
     pass
+
+
+class DependencyBlocked(AwsError):
+    """A delete kept failing with DependencyViolation until the deadline; names what blocks it."""
 
 
 class DockerError(ReconcilerError):

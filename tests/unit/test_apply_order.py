@@ -289,3 +289,12 @@ def test_a_replacement_whose_create_fails_is_failed() -> None:
     assert [(r.address, r.outcome) for r in results] == [("vpc.main.nat.pub", Outcome.FAILED),
                                                          ("vpc.main.route_table.private", Outcome.SKIPPED)]
     assert results[0].message.startswith("delete done; create: ")
+
+
+def test_only_access_key_rotation_replaces_itself_and_every_kind_declares_its_order() -> None:
+    from reconciler.kinds import all_kinds
+    from reconciler.kinds.base import ReplacesInSteps
+
+    kinds = all_kinds()
+    assert sorted(name for name, kind in kinds.items() if isinstance(kind, ReplacesInSteps)) == ["iam.access_key"]
+    assert all(isinstance(kind.replace_order, ReplaceOrder) for kind in kinds.values())

@@ -228,9 +228,10 @@ def _confirm(auto_approve: bool, what: str) -> None:
 
 
 def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
-    from reconciler.engine.apply import Outcome, apply_plan
+    from reconciler.engine.apply import apply_plan
     from reconciler.engine.clients import seconds_from_env
     from reconciler.kinds import all_kinds
+    from reconciler.plan.model import Outcome
     from reconciler.render.text import format_results_text
 
     blocked = run.plan.blocked

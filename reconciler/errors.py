@@ -9,7 +9,8 @@
     │   ├── RetryableAwsError       throttling, 5xx, timeouts that outlived botocore's retries
     │   │   ├── AmbiguousWriteError      an untokened create may have happened: not retried blindly
     │   │   └── UnreadableResponseError  an answer that does not parse (never shown: it may hold a secret)
-    │   └── TerminalAwsError        access denied, validation, not found where it must exist
+    │   ├── TerminalAwsError        access denied, validation, not found where it must exist
+    │   └── DependencyBlocked       a delete still refused as "in use" at the deadline; names the blockers
     ├── DockerError                 exit 1: build or push failed
     ├── LockError                   exit 1: another apply holds the stack lock, or taking/renewing it failed
     ├── Interrupted                 exit 130 (SIGINT) / 143 (SIGTERM): stopped by a signal
@@ -94,6 +95,10 @@ class TerminalAwsError(AwsError):
 
 class ReadOnlyViolation(ReconcilerError):
     """A mutating call was attempted during plan or drift (a bug; nothing was sent)."""
+
+
+class DependencyBlocked(AwsError):
+    """A delete kept failing with DependencyViolation until the deadline; names what blocks it."""
 
 
 class DockerError(ReconcilerError):

@@ -21,12 +21,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.diff import diff_spec
 from reconciler.plan.drift import classify_generic, describe_generic
-from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin
+from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin, ReplaceOrder
 
 T = TypeVar("T")
 
@@ -92,11 +92,16 @@ class ReadResult:
 
 
 class Kind:
-    """Base class: the planning contract with defaults, and a generic replace; subclasses implement
-    read/create/update/delete and override the planning methods they need."""
+    """Base class: the planning contract with defaults; subclasses implement read/create/update/delete
+    and override the planning methods they need.
+
+    A replacement is never a method of its own: apply runs it as this kind's `delete` and
+    `create`, two vertices of the graph, in `replace_order`.
+    """
 
     name: ClassVar[str] = ""
     replace_on: ClassVar[frozenset[str]] = frozenset()
+    replace_order: ClassVar[ReplaceOrder] = ReplaceOrder.DELETE_FIRST
     # Services this kind's read talks to; plan/drift list them for NOT_CHECKED reporting.
     services: ClassVar[tuple[str, ...]] = ()
 
@@ -135,6 +140,14 @@ class Kind:
     def delete(self, ctx: Context, change: Change) -> None:
         raise NotImplementedError
 
-    def replace(self, ctx: Context, change: Change) -> str:
-        self.delete(ctx, change)
-        return self.create(ctx, change)
+
+@runtime_checkable
+class ReplacesInSteps(Protocol):
+    """A kind whose replacement is its own sequence of steps, not a delete and a create.
+
+    Access-key rotation is one: the new store and key come first and the old key is
+    retired (kept, inactive), never deleted on the spot. Apply runs such a replacement
+    as one vertex; every other kind's replacement is two (see `Kind.replace_order`).
+    """
+
+    def replace(self, ctx: Context, change: Change) -> str: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 
@@ -35,6 +36,26 @@ def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set
         if owner is not None and owner.owned and owner.address not in wanted and owner.protect:
             return owner.address
     return None
+
+
+def _follow_replacements(changes: list[Change]) -> list[Change]:
+    """A change that would be NOOP but depends on a REPLACEd address becomes an UPDATE.
+
+    The replaced resource keeps its address but gets a new AWS id; what refers to it (a
+    route table routing to a NAT, associating a subnet) must be re-pointed. Its kind's
+    `update` re-resolves every reference through the ids known at apply time, and the
+    apply graph runs it after the replacement's create. This is why no kind re-points
+    referrers itself. A blocked change stays as it is (apply refuses it anyway).
+    """
+    replaced = {c.address for c in changes if c.action is Action.REPLACE}
+    out = []
+    for change in changes:
+        follows = sorted(replaced.intersection(change.depends_on)) if change.action is Action.NOOP else []
+        if follows and change.blocked is None:
+            change = dataclasses.replace(change, action=Action.UPDATE,
+                                         reason="follows the replacement of " + ", ".join(follows))
+        out.append(change)
+    return out
 
 
 def _not_checked(why: str) -> str:
@@ -121,6 +142,7 @@ def build_plan(
         blocked = blocked or kind.blocked(None, found, Action.DELETE)
         changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
+    changes = _follow_replacements(changes)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
     live_sha, prints = live_digest(live, not_checked)
     return Plan(stack, region, account, manifest_sha256, live_sha, tuple(changes), prints, not_checked)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin
+from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin, ReplaceOrder
 
 
 class KindPlanner(Protocol):
@@ -30,6 +30,11 @@ class KindPlanner(Protocol):
     @property
     def replace_on(self) -> frozenset[str]:
         """Top-level spec keys whose change forces a replacement."""
+        ...
+
+    @property
+    def replace_order(self) -> ReplaceOrder:
+        """Whether a replacement deletes the old resource first (a name must be free) or creates first."""
         ...
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> Sequence[AttrChange]:

@@ -28,6 +28,19 @@ class Action(enum.Enum):
 ACTION_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3, Action.NOOP: 4}
 
 
+class ReplaceOrder(enum.Enum):
+    """How a kind's replacement runs as its two apply vertices.
+
+    DELETE_FIRST (the default, as Terraform's): the old resource goes, then the new one
+    is made; right when the two cannot coexist (a subnet's CIDR, a NAT's Elastic IP, a
+    name AWS keeps unique). CREATE_FIRST: the new one is made, the referrers move to it,
+    then the old one goes; only for kinds whose create never finds the old resource.
+    """
+
+    DELETE_FIRST = "delete_first"
+    CREATE_FIRST = "create_first"
+
+
 # Observations that move with the clock or with use, not because anyone changed the
 # resource (a key's age, when it was last used). They are left out of fingerprints, or a
 # plan reviewed yesterday would be stale today; what they decide (a rotation falling due)
@@ -217,3 +230,27 @@ class Plan:
         for change in self.changes:
             counts["unchanged" if change.action is Action.NOOP else change.action.value] += 1
         return counts
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What apply did with one pending change (both halves of a replacement in one Result).
+
+    Invariants: one Result per pending change, in plan order; `message` is empty when DONE
+    and never holds an AWS response body or a secret; a replacement is FAILED if either half
+    failed, SKIPPED if neither failed but one did not run.
+    """
+
+    address: str
+    action: Action
+    outcome: Outcome
+    message: str = ""
+    seconds: float = 0.0
+
+

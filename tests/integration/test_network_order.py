@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.apply import Outcome, Result, apply_plan
+from reconciler.engine.apply import apply_plan
 from reconciler.engine.clients import Clients, is_read
 from reconciler.engine.run import Options, Run, plan_run
 from reconciler.kinds import all_kinds
+from reconciler.plan.model import Outcome, Result
 from tests.conftest import FAKE_KEY, Moto
 
 REGION = "us-east-1"
@@ -362,11 +363,14 @@ def test_nat_mode_switch_and_vpc_replacement_keep_aws_order(aws: Moto, tmp_path:
     after = ec2.describe_addresses()["Addresses"]
     assert [a["AllocationId"] for a in after] == [a["AllocationId"] for a in before]
     assert after[0]["InstanceId"].startswith("i-")
-    # a new VPC CIDR replaces the VPC and everything in it, children moved out first
+    # a new VPC CIDR replaces the VPC and everything in it; the graph deletes the children first
     manifest.write_text(SMALL.replace("mode: gateway", "mode: instance").replace("10.8.", "10.18."))
     strict = StrictAws(aws)
     run, results = converge(manifest, aws, strict=strict)
-    assert len(run.plan.pending) == len([c for c in run.plan.changes if not c.address.startswith("vpc.main.eip")])
+    # everything in the VPC is replaced; the Elastic IP survives and only follows the new internet gateway
+    assert {c.address: c.action.value for c in run.plan.pending if c.action.value != "replace"} == {
+        "vpc.main.eip.pub": "update"}
+    assert len(run.plan.pending) == len(run.plan.changes)
     assert_done(results)
     assert strict.refused == []
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:reconciler:stack", "Values": ["order"]}])["Vpcs"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from reconciler.engine.apply import Outcome, apply_plan
+from reconciler.engine.apply import apply_plan
+from reconciler.plan.model import Outcome
 from tests.unit.test_apply_order import Recorder, create, ctx, plan
 
 

@@ -64,7 +64,7 @@ def test_sensitive_entries_are_never_inspected_and_output_is_sorted() -> None:
 
 
 def test_cost_notes_are_typed_by_the_kind_not_guessed_from_wording() -> None:
-    from reconciler.kinds.ec2._api import cost_note
+    from reconciler.kinds.ec2._prices import cost_note
 
     note = cost_note("us-east-1", "nat_gateway", "NAT gateway")
     assert note.kind is NoteKind.COST and note.text.startswith("~$") and "/month" in note.text

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.kinds import all_kinds
-from reconciler.kinds.ec2 import _api as _ec2
+from reconciler.kinds.ec2 import _prices
+from reconciler.kinds.ec2._pacing import TokenBucket
 from reconciler.kinds.ec2.route_table import managed_by_aws
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, LiveResource, cost, security
@@ -23,7 +24,7 @@ def test_token_bucket_allows_a_burst_of_four_then_paces() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    bucket = _ec2.TokenBucket(capacity=4, rate=0.3, clock=lambda: now[0], sleep=sleep)
+    bucket = TokenBucket(capacity=4, rate=0.3, clock=lambda: now[0], sleep=sleep)
     assert [bucket.take() for _ in range(4)] == [0.0] * 4
     waited = bucket.take()
     assert abs(waited - 1 / 0.3) < 1e-9
@@ -33,7 +34,7 @@ def test_token_bucket_allows_a_burst_of_four_then_paces() -> None:
 
 
 def test_price_table_is_dated_sourced_and_shipped() -> None:
-    table = _ec2.prices()
+    table = _prices.prices()
     assert table["as_of"] and table["source"].startswith("AWS public price pages")
     for region in ("us-east-1", "ap-northeast-1"):
         prices = table["regions"][region]
@@ -52,7 +53,7 @@ def test_cost_notes_on_create_and_savings_on_delete() -> None:
     nat = _desired("vpc.main.nat.public-a", "ec2.nat_gateway", {"az": "ap-northeast-1a"})
     note = kinds["ec2.nat_gateway"].notes(nat, None, Action.CREATE)
     assert note == [cost("~$45/month (NAT gateway, hourly charge; data processing extra, ap-northeast-1, "
-                         f"prices as of {_ec2.prices()['as_of']})")]
+                         f"prices as of {_prices.prices()['as_of']})")]
     live = LiveResource("vpc.main.nat.public-a", "ec2.nat_gateway", "nat-1", {"az": "ap-northeast-1a"})
     assert kinds["ec2.nat_gateway"].notes(None, live, Action.DELETE)[0].text.startswith("saves ~$45/month")
     assert kinds["ec2.nat_gateway"].notes(nat, live, Action.NOOP) == []

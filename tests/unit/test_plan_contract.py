@@ -41,7 +41,7 @@ PLANNER_METHODS = [name for name in vars(KindPlanner) if not name.startswith("_"
 
 
 def test_the_protocol_lists_the_whole_planning_contract() -> None:
-    assert set(PLANNER_METHODS) == {"name", "replace_on", "diff", "notes", "blocked", "classify",
+    assert set(PLANNER_METHODS) == {"name", "replace_on", "replace_order", "diff", "notes", "blocked", "classify",
                                     "describe_added", "findings"}
 
 

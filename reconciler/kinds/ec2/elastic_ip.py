@@ -13,9 +13,11 @@ from collections.abc import Sequence
 
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._prices import cost_note
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, igw_of, tags_of
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note
 
 
@@ -27,9 +29,8 @@ def release(ctx: Context, allocation_id: str, address: str) -> None:
         return [f"{a.get('PublicIp')} associated with {a.get('InstanceId') or a.get('NetworkInterfaceId')}"
                 for a in found if a.get("AssociationId")]
 
-    _ec2.until_free(ctx, f"{address} ({allocation_id})",
-                    lambda: absent_none(lambda: ec2.release_address(AllocationId=allocation_id),
-                                              "InvalidAllocationID.NotFound"),
+    _ops.until_free(ctx, f"{address} ({allocation_id})",
+                    lambda: absent_none(lambda: ec2.release_address(AllocationId=allocation_id), "ec2"),
                     users)
 
 
@@ -43,13 +44,13 @@ class ElasticIp(Kind):
         for item in describe(ctx, "addresses"):
             address = address_of(item, item["AllocationId"])
             tags = tags_of(item)
-            igw = _ec2.igw_of(address)
+            igw = igw_of(address)
             found[address] = LiveResource(address, self.name, item["AllocationId"], {
                 # AWS reports it; an emulator may not (then it is the region, AWS's default)
                 "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
                 "public_ip": item.get("PublicIp"),
                 "tags": tags,
-            }, protect=_ec2.protected(tags), depends_on=(igw,) if igw else ())
+            }, protect=protected(tags), depends_on=(igw,) if igw else ())
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
@@ -57,21 +58,21 @@ class ElasticIp(Kind):
             return []
         source = desired.spec if desired is not None else live.attrs if live is not None else {}
         region = str(source.get("network_border_group", ""))
-        return [_ec2.cost_note(region, "public_ipv4", "public IPv4 address", action=action.value)]
+        return [cost_note(region, "public_ipv4", "public IPv4 address", action=action.value)]
 
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
-        existing = _ec2.find_owned(ctx, "addresses", change.address)
+        existing = find_owned(ctx, "addresses", change.address)
         if existing:
-            _ec2.converge_tags(ctx, existing[0]["AllocationId"], spec["tags"], tags_of(existing[0]))
+            _ops.converge_tags(ctx, existing[0]["AllocationId"], spec["tags"], tags_of(existing[0]))
             return str(existing[0]["AllocationId"])
         made = ctx.client("ec2").allocate_address(
             Domain="vpc", NetworkBorderGroup=spec["network_border_group"],
-            TagSpecifications=_ec2.tag_specs("elastic-ip", spec["tags"]))
+            TagSpecifications=_ops.tag_specs("elastic-ip", spec["tags"]))
         return str(made["AllocationId"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
+        _ops.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
         release(ctx, change.have.id, change.address)

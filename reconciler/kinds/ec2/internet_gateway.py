@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
 
 
@@ -22,27 +23,6 @@ def _attached(gateway: dict[str, object]) -> list[str]:
     attachments = gateway.get("Attachments") or []
     assert isinstance(attachments, list)
     return [a["VpcId"] for a in attachments if a.get("State") in ("available", "attached", "attaching")]
-
-
-def _public_interfaces(ctx: Context, vpc_id: str) -> list[str]:
-    enis = ctx.client("ec2").describe_network_interfaces(
-        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NetworkInterfaces"]
-    return [f"{e['NetworkInterfaceId']} (public IP {e['Association']['PublicIp']})"
-            for e in sorted(enis, key=lambda e: e["NetworkInterfaceId"]) if e.get("Association", {}).get("PublicIp")]
-
-
-def detach_and_delete(ctx: Context, gateway_id: str, vpc_ids: Sequence[str], address: str) -> None:
-    ec2 = ctx.client("ec2")
-    for vpc_id in vpc_ids:
-        _ec2.until_free(ctx, f"{address} ({gateway_id}) detach from {vpc_id}",
-                        lambda v=vpc_id: absent_none(  # type: ignore[misc]
-                            lambda: ec2.detach_internet_gateway(InternetGatewayId=gateway_id, VpcId=v),
-                            "Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"),
-                        lambda v=vpc_id: _public_interfaces(ctx, v))  # type: ignore[misc]
-    _ec2.until_free(ctx, f"{address} ({gateway_id})",
-                    lambda: absent_none(lambda: ec2.delete_internet_gateway(InternetGatewayId=gateway_id),
-                                              "InvalidInternetGatewayID.NotFound"),
-                    lambda: [])
 
 
 class InternetGateway(Kind):
@@ -59,23 +39,23 @@ class InternetGateway(Kind):
             vpc = ref(ctx, vpcs[0]) if len(vpcs) == 1 else sorted(str(ref(ctx, v)) for v in vpcs) or None
             found[address] = LiveResource(address, self.name, gateway["InternetGatewayId"], {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, vpcs[0]) if vpcs else None,
+                "vpc_cidr": vpc_cidr(ctx, vpcs[0]) if vpcs else None,
                 "tags": tags,
-            }, protect=_ec2.protected(tags), private={"attached_vpc_ids": vpcs},
+            }, protect=protected(tags), private={"attached_vpc_ids": vpcs},
                 depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
         ec2 = ctx.client("ec2")
-        existing = _ec2.find_owned(ctx, "internet_gateways", change.address)
+        existing = find_owned(ctx, "internet_gateways", change.address)
         if existing:
             gateway_id = str(existing[0]["InternetGatewayId"])
             self._attach(ctx, gateway_id, ctx.resolve(spec["vpc"]), _attached(existing[0]))
-            _ec2.converge_tags(ctx, gateway_id, spec["tags"], tags_of(existing[0]))
+            _ops.converge_tags(ctx, gateway_id, spec["tags"], tags_of(existing[0]))
             return gateway_id
         gateway_id = str(ec2.create_internet_gateway(
-            TagSpecifications=_ec2.tag_specs("internet-gateway", spec["tags"]))["InternetGateway"]["InternetGatewayId"])
+            TagSpecifications=_ops.tag_specs("internet-gateway", spec["tags"]))["InternetGateway"]["InternetGatewayId"])
         self._attach(ctx, gateway_id, ctx.resolve(spec["vpc"]), [])
         return gateway_id
 
@@ -84,7 +64,7 @@ class InternetGateway(Kind):
         for other in attached:
             if other != vpc_id:
                 absent_none(lambda o=other: ec2.detach_internet_gateway(  # type: ignore[misc]
-                    InternetGatewayId=gateway_id, VpcId=o), "Gateway.NotAttached")
+                    InternetGatewayId=gateway_id, VpcId=o), "ec2")
         if vpc_id not in attached:
             absent_none(lambda: ec2.attach_internet_gateway(InternetGatewayId=gateway_id, VpcId=vpc_id),
                               "Resource.AlreadyAssociated")
@@ -92,10 +72,10 @@ class InternetGateway(Kind):
     def update(self, ctx: Context, change: Change) -> None:
         self._attach(ctx, change.have.id, ctx.resolve(change.want.spec["vpc"]),
                      change.have.private.get("attached_vpc_ids", []))
-        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
+        _ops.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        detach_and_delete(ctx, change.have.id, change.have.private.get("attached_vpc_ids", []), change.address)
+        _ops.detach_and_delete(ctx, change.have.id, change.have.private.get("attached_vpc_ids", []), change.address)
 
 
 KIND = InternetGateway()

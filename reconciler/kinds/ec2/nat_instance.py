@@ -8,7 +8,9 @@ The AMI may be an id or `ssm:/parameter/name` (an AWS public parameter). An SSM
 AMI is resolved when the instance is created and never forces a replacement when
 AWS publishes a newer image (that would cut egress on a routine apply); the plan
 notes the newer image instead. An AMI id written in the manifest does force it.
-A replaced instance takes its routes with it (see nat_gateway.repoint_routes).
+A replacement is terminate-then-run (the new instance needs the Elastic IP); the
+route tables that route to it are planned as updates that follow the replacement
+and point their routes at the new instance's interface.
 """
 
 from __future__ import annotations
@@ -16,16 +18,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.aws import error_code
-from reconciler.errors import AwsError
-from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
-from reconciler.kinds.ec2.nat_gateway import repoint_routes
-from reconciler.manifest.model import DesiredResource
-from reconciler.plan.model import Action, Change, LiveResource, Note, info
+from botocore.exceptions import ClientError
 
-WAIT = {"Delay": 5, "MaxAttempts": 120}
+from reconciler.aws import is_absent
+from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._prices import cost_note
+from reconciler.kinds.ec2._read import (
+    address_of,
+    describe,
+    find_owned,
+    first_interface,
+    igw_of,
+    ref,
+    subnet_placement,
+    tags_of,
+    vpc_cidr,
+)
+from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
+from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 USER_DATA = """#!/bin/bash
 # reconciler NAT instance: forward and masquerade everything from the VPC
@@ -54,36 +66,10 @@ def _latest(ctx: Context, ami: str) -> str | None:
     """The image an SSM AMI names today, for a note only: a missing parameter must not fail the read."""
     try:
         return resolve_ami(ctx, ami)
-    except Exception as exc:
-        if error_code(exc) in ("ParameterNotFound", "AccessDeniedException"):
+    except ClientError as exc:
+        if is_absent(exc, "ssm", "AccessDeniedException"):
             return None
         raise
-
-
-def _eni(instance: Mapping[str, Any]) -> str | None:
-    interfaces = sorted(instance.get("NetworkInterfaces", []),
-                        key=lambda e: e.get("Attachment", {}).get("DeviceIndex", 0))
-    return str(interfaces[0]["NetworkInterfaceId"]) if interfaces else None
-
-
-def primary_interface(ctx: Context, instance_id: str) -> str:
-    """The network interface routes point at (AWS routes to an interface, not an instance)."""
-    reservations = ctx.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-    eni = _eni(reservations[0]["Instances"][0])
-    if eni is None:
-        raise AwsError(f"instance {instance_id} has no network interface yet")
-    return eni
-
-
-def terminate(ctx: Context, instance_id: str) -> None:
-    ec2 = ctx.client("ec2")
-    try:
-        ec2.terminate_instances(InstanceIds=[instance_id])
-    except Exception as exc:
-        if error_code(exc) == "InvalidInstanceID.NotFound":
-            return
-        raise
-    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=WAIT)
 
 
 class NatInstance(Kind):
@@ -100,7 +86,7 @@ class NatInstance(Kind):
             if ".nat_instance." not in address:
                 continue
             tags = tags_of(instance)
-            placement = _ec2.subnet_placement(ctx, instance["SubnetId"])
+            placement = subnet_placement(ctx, instance["SubnetId"])
             image = instance["ImageId"]
             written = wanted_ami.get(address, image)
             latest = _latest(ctx, written) if written.startswith("ssm:") else image
@@ -109,7 +95,7 @@ class NatInstance(Kind):
             groups = sorted(str(ref(ctx, g["GroupId"])) for g in instance.get("SecurityGroups", []))
             found[address] = LiveResource(address, self.name, instance["InstanceId"], {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, instance["VpcId"]),
+                "vpc_cidr": vpc_cidr(ctx, instance["VpcId"]),
                 "subnet": subnet,
                 "subnet_cidr": placement.get("cidr"),
                 "az": placement.get("az"),
@@ -122,8 +108,8 @@ class NatInstance(Kind):
                 "security_groups": groups,
                 "source_dest_check": bool(instance.get("SourceDestCheck", True)),
                 "tags": tags,
-            }, protect=_ec2.protected(tags), private={"eni": _eni(instance)},
-                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, _ec2.igw_of(address), *groups) if x})))
+            }, protect=protected(tags), private={"eni": first_interface(instance)},
+                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address), *groups) if x})))
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
@@ -132,7 +118,7 @@ class NatInstance(Kind):
             source = desired.spec if desired is not None else live.attrs if live is not None else {}
             region = str(source.get("az") or "")[:-1]
             kind = str(source.get("instance_type"))
-            notes.append(_ec2.cost_note(region, f"instance:{kind}", f"NAT instance {kind}", action=action.value))
+            notes.append(cost_note(region, f"instance:{kind}", f"NAT instance {kind}", action=action.value))
         if live is not None and live.attrs.get("ami_latest") not in (None, live.attrs.get("image_id")):
             notes.append(info(f"a newer AMI {live.attrs['ami_latest']} is published for {live.attrs.get('ami')}; "
                               f"this instance runs {live.attrs.get('image_id')} (replace it by hand to upgrade)"))
@@ -141,7 +127,7 @@ class NatInstance(Kind):
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
         ec2 = ctx.client("ec2")
-        existing = _ec2.find_owned(ctx, "instances", change.address)
+        existing = find_owned(ctx, "instances", change.address)
         if existing:
             instance_id = str(existing[0]["InstanceId"])
         else:
@@ -152,11 +138,11 @@ class NatInstance(Kind):
                 ImageId=resolve_ami(ctx, spec["ami"]), InstanceType=spec["instance_type"], MinCount=1, MaxCount=1,
                 SubnetId=subnet_id, SecurityGroupIds=groups, UserData=USER_DATA,
                 MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-                ClientToken=_ec2.client_token(ctx, change.address, subnet_id),
-                TagSpecifications=[*_ec2.tag_specs("instance", tags), *_ec2.tag_specs("volume", tags),
-                                   *_ec2.tag_specs("network-interface", tags)])
+                ClientToken=_ops.client_token(ctx, change.address, subnet_id),
+                TagSpecifications=[*_ops.tag_specs("instance", tags), *_ops.tag_specs("volume", tags),
+                                   *_ops.tag_specs("network-interface", tags)])
             instance_id = str(made["Instances"][0]["InstanceId"])
-        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=WAIT)
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=_ops.INSTANCE_WAIT)
         current = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         self._converge(ctx, instance_id, spec, {
             "source_dest_check": current.get("SourceDestCheck", True),
@@ -184,28 +170,20 @@ class NatInstance(Kind):
                     now = ec2.describe_addresses(AllocationIds=[allocation]).get("Addresses", [])
                     if now and now[0].get("InstanceId") == instance_id:
                         return None  # a retried associate after a lost response already did it
-                    _ec2.free_stale_association(ctx, allocation)
+                    _ops.free_stale_association(ctx, allocation)
                     return ec2.associate_address(AllocationId=allocation, InstanceId=instance_id,
                                                  AllowReassociation=False)
 
                 # the Elastic IP may still be held by a NAT gateway being deleted (a mode switch): wait for it
-                _ec2.until_free(ctx, f"associate {spec['eip']} with {instance_id}", attempt,
+                _ops.until_free(ctx, f"associate {spec['eip']} with {instance_id}", attempt,
                                 lambda: [f"{a.get('PublicIp')} held by {a.get('NetworkInterfaceId')}" for a in held])
-        _ec2.converge_tags(ctx, instance_id, spec["tags"], live.get("tags", {}))
+        _ops.converge_tags(ctx, instance_id, spec["tags"], live.get("tags", {}))
 
     def update(self, ctx: Context, change: Change) -> None:
         self._converge(ctx, change.have.id, change.want.spec, change.have.attrs)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        terminate(ctx, change.have.id)
-
-    def replace(self, ctx: Context, change: Change) -> str:
-        terminate(ctx, change.have.id)
-        new_id = self.create(ctx, change)
-        old_eni = change.have.private.get("eni")
-        if old_eni:
-            repoint_routes(ctx, "NetworkInterfaceId", str(old_eni), primary_interface(ctx, new_id))
-        return new_id
+        _ops.terminate(ctx, change.have.id)
 
 
 KIND = NatInstance()

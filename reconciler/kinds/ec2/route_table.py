@@ -10,8 +10,11 @@ routes via `vpce-`), and propagated routes. Everything else in a managed table
 is ours: a route added by hand shows as an extra key and apply removes it.
 
 `update` re-reads the one table it converges and compares AWS ids, not the plan's
-addresses: a NAT replaced earlier in the same apply has a new id behind the same
-address.
+addresses: a NAT or subnet replaced earlier in the same apply has a new id behind
+the same address. That is how a replacement reaches its referrers: the planner
+turns a table that routes to (or associates) a replaced address into an UPDATE
+("follows the replacement of ..."), which runs after the new resource exists and
+re-resolves every reference through `ctx.ids`.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.aws import absent_none, error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import absent_none, error_code, is_absent
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
-from reconciler.kinds.ec2.nat_instance import primary_interface
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, placements, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
 
 TARGET_KEYS = ("GatewayId", "NatGatewayId", "NetworkInterfaceId", "InstanceId", "VpcPeeringConnectionId",
@@ -66,7 +71,7 @@ def target_of(route: Mapping[str, Any]) -> str | None:
 def target_param(ctx: Context, target_id: str) -> tuple[str, str]:
     """The create_route keyword for a target id (an instance is routed to by its primary interface)."""
     if target_id.startswith("i-"):
-        return "NetworkInterfaceId", primary_interface(ctx, target_id)
+        return "NetworkInterfaceId", _ops.primary_interface(ctx, target_id)
     for prefix, key in TARGET_BY_PREFIX.items():
         if target_id.startswith(prefix):
             return key, target_id
@@ -85,12 +90,12 @@ def associate(ctx: Context, table_id: str, subnet_id: str) -> None:
                     ec2.replace_route_table_association(AssociationId=assoc["RouteTableAssociationId"],
                                                         RouteTableId=table_id)
                     return
-                except Exception as exc:  # that table let go of it meanwhile (being deleted): associate afresh
-                    if error_code(exc) != "InvalidAssociationID.NotFound":
+                except ClientError as exc:  # that table let go of it meanwhile (being deleted): associate afresh
+                    if not is_absent(exc, "ec2"):
                         raise
     try:
         ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
-    except Exception as exc:  # a retried associate after a lost response is fine if it is ours now
+    except ClientError as exc:  # a retried associate after a lost response is fine if it is ours now
         if error_code(exc) != "Resource.AlreadyAssociated":
             raise
         now = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"][0]
@@ -109,7 +114,7 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
         if route is None:
             try:
                 ec2.create_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
-            except Exception as exc:  # a retried create after a lost response: make sure it points right
+            except ClientError as exc:  # a retried create after a lost response: make sure it points right
                 if error_code(exc) != "RouteAlreadyExists":
                     raise
                 ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
@@ -117,7 +122,7 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
             ec2.replace_route(RouteTableId=table_id, **destination_param(dest), **{key: value})
     for dest in sorted(set(current) - set(spec["routes"])):
         absent_none(lambda d=dest: ec2.delete_route(  # type: ignore[misc]
-            RouteTableId=table_id, **destination_param(d)), "InvalidRoute.NotFound")
+            RouteTableId=table_id, **destination_param(d)), "ec2")
     have = {a["SubnetId"]: a["RouteTableAssociationId"] for a in table.get("Associations", [])
             if a.get("SubnetId") and not a.get("Main")}
     want = {ctx.resolve(address) for address in spec["subnets"]}
@@ -125,31 +130,7 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
         associate(ctx, table_id, subnet_id)
     for subnet_id in sorted(set(have) - want):
         absent_none(lambda s=subnet_id: ec2.disassociate_route_table(  # type: ignore[misc]
-            AssociationId=have[s]), "InvalidAssociationID.NotFound")
-
-
-def delete_route_table(ctx: Context, table_id: str, address: str) -> None:
-    ec2 = ctx.client("ec2")
-    try:
-        table = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"][0]
-    except Exception as exc:
-        if error_code(exc) == "InvalidRouteTableID.NotFound":
-            return
-        raise
-    for assoc in table.get("Associations", []):
-        if not assoc.get("Main") and assoc.get("RouteTableAssociationId"):
-            absent_none(lambda a=assoc: ec2.disassociate_route_table(  # type: ignore[misc]
-                AssociationId=a["RouteTableAssociationId"]), "InvalidAssociationID.NotFound")
-
-    def blockers() -> list[str]:
-        left = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
-        return [f"association {a.get('RouteTableAssociationId')} ({a.get('SubnetId') or a.get('GatewayId')})"
-                for t in left for a in t.get("Associations", [])]
-
-    _ec2.until_free(ctx, f"{address} ({table_id})",
-                    lambda: absent_none(lambda: ec2.delete_route_table(RouteTableId=table_id),
-                                              "InvalidRouteTableID.NotFound"),
-                    blockers)
+            AssociationId=have[s]), "ec2")
 
 
 class RouteTable(Kind):
@@ -167,38 +148,38 @@ class RouteTable(Kind):
                                 if a.get("SubnetId") and not a.get("Main")
                                 and a.get("AssociationState", {}).get("State", "associated") in
                                 ("associated", "associating"))
-            subnets = _ec2.placements(ctx, subnet_ids)
+            subnets = placements(ctx, subnet_ids)
             vpc = ref(ctx, table["VpcId"])
             deps = {str(vpc), *subnets, *(str(t) for t in routes.values() if t and str(t).startswith("vpc."))}
             found[address] = LiveResource(address, self.name, table["RouteTableId"], {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, table["VpcId"]),
+                "vpc_cidr": vpc_cidr(ctx, table["VpcId"]),
                 "routes": dict(sorted(routes.items())),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=_ec2.protected(tags), depends_on=tuple(sorted(deps)))
+            }, protect=protected(tags), depends_on=tuple(sorted(deps)))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
-        existing = _ec2.find_owned(ctx, "route_tables", change.address)
+        existing = find_owned(ctx, "route_tables", change.address)
         if existing:
             table_id = str(existing[0]["RouteTableId"])
-            _ec2.converge_tags(ctx, table_id, spec["tags"], tags_of(existing[0]))
+            _ops.converge_tags(ctx, table_id, spec["tags"], tags_of(existing[0]))
         else:
             vpc_id = ctx.resolve(spec["vpc"])
             table_id = str(ctx.client("ec2").create_route_table(
-                VpcId=vpc_id, ClientToken=_ec2.client_token(ctx, change.address, vpc_id),
-                TagSpecifications=_ec2.tag_specs("route-table", spec["tags"]))["RouteTable"]["RouteTableId"])
+                VpcId=vpc_id, ClientToken=_ops.client_token(ctx, change.address, vpc_id),
+                TagSpecifications=_ops.tag_specs("route-table", spec["tags"]))["RouteTable"]["RouteTableId"])
         converge(ctx, table_id, spec)
         return table_id
 
     def update(self, ctx: Context, change: Change) -> None:
         converge(ctx, change.have.id, change.want.spec)
-        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
+        _ops.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        delete_route_table(ctx, change.have.id, change.address)
+        _ops.delete_route_table(ctx, change.have.id, change.address)
 
 
 KIND = RouteTable()

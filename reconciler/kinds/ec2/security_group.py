@@ -19,13 +19,25 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from reconciler.aws import absent_none, error_code
 from reconciler.canonical import parse_rule_key, rule_key
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._read import (
+    address_of,
+    describe,
+    find_owned,
+    paginate,
+    ref,
+    security_group_rules,
+    tags_of,
+    vpc_cidr,
+)
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, security
 
 PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
@@ -59,9 +71,8 @@ def _rules_by_group(ctx: Context, rules: Sequence[Mapping[str, Any]]) -> dict[st
 
 
 def _fresh_rules(ctx: Context, group_id: str) -> dict[str, dict[str, Any]]:
-    paginator = ctx.client("ec2").get_paginator("describe_security_group_rules")
-    rules = [r for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": [group_id]}])
-             for r in page.get("SecurityGroupRules", [])]
+    rules = paginate(ctx, "describe_security_group_rules", "SecurityGroupRules",
+                     Filters=[{"Name": "group-id", "Values": [group_id]}])
     return _rules_by_group(ctx, rules).get(group_id, {"ingress": {}, "egress": {}})
 
 
@@ -115,7 +126,7 @@ def _authorize(ec2: Any, direction: str, group_id: str, grant: list[dict[str, An
     call = getattr(ec2, f"authorize_security_group_{direction}")
     try:
         call(GroupId=group_id, IpPermissions=grant)
-    except Exception as exc:
+    except ClientError as exc:
         if error_code(exc) != "InvalidPermission.Duplicate":
             raise
         for permission in grant:
@@ -133,7 +144,7 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
         revoke = [have[k]["id"] for k in sorted(set(have) - set(want))]
         if revoke:  # NotFound: a retry after a lost response already did it
             absent_none(lambda d=direction, r=revoke: getattr(ec2, f"revoke_security_group_{d}")(  # type: ignore[misc]
-                GroupId=group_id, SecurityGroupRuleIds=r), "InvalidPermission.NotFound")
+                GroupId=group_id, SecurityGroupRuleIds=r), "ec2")
         grant = []
         for key in sorted(set(want) - set(have)):
             peer = _peer(ctx, parse_rule_key(key)[3], address, group_id)
@@ -154,34 +165,13 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
             ec2.modify_security_group_rules(GroupId=group_id, SecurityGroupRules=described)
 
 
-def delete_group(ctx: Context, group_id: str, address: str) -> None:
-    ec2 = ctx.client("ec2")
-    # rules of other stack groups naming this one would block it; none of them can be wanted
-    groups = _ec2.mine(ctx, ec2.describe_security_groups(Filters=_ec2.stack_filter(ctx))["SecurityGroups"])
-    others = sorted(g["GroupId"] for g in groups if g["GroupId"] != group_id)
-    if others:
-        paginator = ec2.get_paginator("describe_security_group_rules")
-        rules = [r for page in paginator.paginate(Filters=[{"Name": "group-id", "Values": others}])
-                 for r in page.get("SecurityGroupRules", [])]
-        for rule in rules:
-            if (rule.get("ReferencedGroupInfo") or {}).get("GroupId") == group_id:
-                direction = "egress" if rule.get("IsEgress") else "ingress"
-                absent_none(lambda r=rule, d=direction: getattr(  # type: ignore[misc]
-                    ec2, f"revoke_security_group_{d}")(GroupId=r["GroupId"], SecurityGroupRuleIds=[
-                        r["SecurityGroupRuleId"]]), "InvalidPermission.NotFound", "InvalidGroup.NotFound")
-    _ec2.until_free(ctx, f"{address} ({group_id})",
-                    lambda: absent_none(lambda: ec2.delete_security_group(GroupId=group_id),
-                                              "InvalidGroup.NotFound"),
-                    lambda: _ec2.network_interfaces(ctx, "group-id", group_id))
-
-
 class SecurityGroup(Kind):
     name = "ec2.security_group"
     replace_on = frozenset({"vpc", "vpc_cidr", "group_name", "description"})
     services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
-        rules = _rules_by_group(ctx, describe(ctx, "security_group_rules"))
+        rules = _rules_by_group(ctx, security_group_rules(ctx))
         found: dict[str, LiveResource] = {}
         for group in describe(ctx, "security_groups"):
             address = address_of(group, group["GroupId"])
@@ -190,13 +180,13 @@ class SecurityGroup(Kind):
             vpc = ref(ctx, group.get("VpcId"))
             found[address] = LiveResource(address, self.name, group["GroupId"], {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, group.get("VpcId")),
+                "vpc_cidr": vpc_cidr(ctx, group.get("VpcId")),
                 "group_name": group["GroupName"],
                 "description": group.get("Description", ""),
                 "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
                 "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
-            }, protect=_ec2.protected(tags), depends_on=(str(vpc),) if vpc else ())
+            }, protect=protected(tags), depends_on=(str(vpc),) if vpc else ())
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
@@ -213,19 +203,19 @@ class SecurityGroup(Kind):
 
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
-        existing = _ec2.find_owned(ctx, "security_groups", change.address)
+        existing = find_owned(ctx, "security_groups", change.address)
         if existing:
             group_id = str(existing[0]["GroupId"])
-            _ec2.converge_tags(ctx, group_id, spec["tags"], tags_of(existing[0]))
+            _ops.converge_tags(ctx, group_id, spec["tags"], tags_of(existing[0]))
         else:
             try:
                 group_id = str(ctx.client("ec2").create_security_group(
                     GroupName=spec["group_name"], Description=spec["description"], VpcId=ctx.resolve(spec["vpc"]),
-                    TagSpecifications=_ec2.tag_specs("security-group", spec["tags"]))["GroupId"])
-            except Exception as exc:
+                    TagSpecifications=_ops.tag_specs("security-group", spec["tags"]))["GroupId"])
+            except ClientError as exc:
                 if error_code(exc) != "InvalidGroup.Duplicate":
                     raise
-                retried = _ec2.find_owned(ctx, "security_groups", change.address)
+                retried = find_owned(ctx, "security_groups", change.address)
                 if not retried:
                     raise AwsError(
                         f"{change.address}: a security group named {spec['group_name']!r} already exists in "
@@ -236,10 +226,10 @@ class SecurityGroup(Kind):
 
     def update(self, ctx: Context, change: Change) -> None:
         converge_rules(ctx, change.have.id, change.want.spec, change.address)
-        _ec2.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
+        _ops.converge_tags(ctx, change.have.id, change.want.spec["tags"], change.have.attrs.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
-        delete_group(ctx, change.have.id, change.address)
+        _ops.delete_group(ctx, change.have.id, change.address)
 
 
 KIND = SecurityGroup()

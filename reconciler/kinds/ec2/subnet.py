@@ -1,14 +1,13 @@
 """Subnets: VPC, CIDR and AZ force replacement; `map_public_ip` is managed only where written.
 
-Replacement (a new CIDR or AZ) is delete-then-create, because the new range may
-overlap the old one. AWS refuses to delete a subnet that still holds network
-interfaces, so `replace` first moves the stack's own occupants out (interface
-endpoints, NAT gateways, NAT instances, all waited until gone). The plan already
-shows those occupants as REPLACED (their specs carry the subnet's CIDR and AZ),
-so their own replacement, which runs after this one, finds them gone and only
-creates; route table associations are re-made by the route table's UPDATE.
-Anything else in the subnet (not ours) makes the delete fail at the deadline,
-naming its network interfaces.
+Replacement (a new CIDR or AZ) is delete-then-create (the default replace order),
+because the new range may overlap the old one. AWS refuses to delete a subnet that
+still holds network interfaces; the plan shows the stack's own occupants (interface
+endpoints, NAT gateways, NAT instances) as REPLACED too (their specs carry the
+subnet's CIDR and AZ), and the apply graph deletes them before the subnet and
+creates them after it. Route table associations are re-made by the route table's
+UPDATE. Anything else in the subnet (not ours) makes the delete fail at the
+deadline, naming its network interfaces.
 """
 
 from __future__ import annotations
@@ -16,20 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.aws import absent_none, error_code
+from botocore.exceptions import ClientError
+
+from reconciler.aws import error_code
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, security
-
-
-def delete_subnet(ctx: Context, subnet_id: str, address: str) -> None:
-    ec2 = ctx.client("ec2")
-    _ec2.until_free(ctx, f"{address} ({subnet_id})",
-                    lambda: absent_none(lambda: ec2.delete_subnet(SubnetId=subnet_id),
-                                              "InvalidSubnetID.NotFound"),
-                    lambda: _ec2.network_interfaces(ctx, "subnet-id", subnet_id))
 
 
 class Subnet(Kind):
@@ -45,12 +39,12 @@ class Subnet(Kind):
             vpc = ref(ctx, subnet["VpcId"])
             found[address] = LiveResource(address, self.name, subnet["SubnetId"], {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, subnet["VpcId"]),
+                "vpc_cidr": vpc_cidr(ctx, subnet["VpcId"]),
                 "cidr": subnet["CidrBlock"],
                 "az": subnet["AvailabilityZone"],
                 "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
                 "tags": tags,
-            }, protect=_ec2.protected(tags), depends_on=(str(vpc),))
+            }, protect=protected(tags), depends_on=(str(vpc),))
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
@@ -64,7 +58,7 @@ class Subnet(Kind):
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
         ec2 = ctx.client("ec2")
-        existing = _ec2.find_owned(ctx, "subnets", change.address)
+        existing = find_owned(ctx, "subnets", change.address)
         if existing:
             subnet_id = str(existing[0]["SubnetId"])
             live = {"map_public_ip": bool(existing[0].get("MapPublicIpOnLaunch")), "tags": tags_of(existing[0])}
@@ -73,9 +67,9 @@ class Subnet(Kind):
         try:
             subnet_id = str(ec2.create_subnet(
                 VpcId=ctx.resolve(spec["vpc"]), CidrBlock=spec["cidr"], AvailabilityZone=spec["az"],
-                TagSpecifications=_ec2.tag_specs("subnet", spec["tags"]))["Subnet"]["SubnetId"])
-        except Exception as exc:
-            retried = _ec2.find_owned(ctx, "subnets", change.address) \
+                TagSpecifications=_ops.tag_specs("subnet", spec["tags"]))["Subnet"]["SubnetId"])
+        except ClientError as exc:
+            retried = find_owned(ctx, "subnets", change.address) \
                 if error_code(exc) == "InvalidSubnet.Conflict" else []
             if not retried:
                 raise
@@ -88,20 +82,13 @@ class Subnet(Kind):
         if "map_public_ip" in spec and bool(spec["map_public_ip"]) != bool(live.get("map_public_ip")):
             ctx.client("ec2").modify_subnet_attribute(SubnetId=subnet_id,
                                                       MapPublicIpOnLaunch={"Value": bool(spec["map_public_ip"])})
-        _ec2.converge_tags(ctx, subnet_id, spec["tags"], live.get("tags", {}))
+        _ops.converge_tags(ctx, subnet_id, spec["tags"], live.get("tags", {}))
 
     def update(self, ctx: Context, change: Change) -> None:
         self._converge(ctx, change.have.id, change.want.spec, change.have.attrs)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        delete_subnet(ctx, change.have.id, change.address)
-
-    def replace(self, ctx: Context, change: Change) -> str:
-        from reconciler.kinds.ec2._teardown import vacate_subnet
-
-        vacate_subnet(ctx, change.have.id)
-        delete_subnet(ctx, change.have.id, change.address)
-        return self.create(ctx, change)
+        _ops.delete_subnet(ctx, change.have.id, change.address)
 
 
 KIND = Subnet()

@@ -6,9 +6,9 @@ but with a desired VPC's Name tag is reported as a conflict (blocked unless
 --adopt) and never touched otherwise.
 
 Replacing a VPC replaces everything in it (the expansion makes every child's
-`vpc_cidr` force its own replacement); before deleting the old VPC, `replace`
-tears down the stack's resources inside it in AWS's order, so the children's own
-replacements find them gone and only create.
+`vpc_cidr` force its own replacement). The apply graph deletes the children's old
+halves before the old VPC (destroy edges run in reverse dependency order) and
+creates them after the new one; nothing here vacates the VPC by hand.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, network_interfaces, tags_of
 from reconciler.manifest.model import DesiredResource
-from reconciler.ownership import other_owner, owned_by
+from reconciler.ownership import other_owner, owned_by, protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
@@ -45,7 +45,7 @@ def set_dns(ctx: Context, vpc_id: str, want: Mapping[str, bool], have: Mapping[s
 def vpc_blockers(ctx: Context, vpc_id: str) -> list[str]:
     """What keeps a VPC alive: network interfaces, and the subnets, gateways and tables still in it."""
     ec2 = ctx.client("ec2")
-    found = _ec2.network_interfaces(ctx, "vpc-id", vpc_id)
+    found = network_interfaces(ctx, "vpc-id", vpc_id)
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]]
     gateways = [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(
         Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]]
@@ -58,8 +58,7 @@ def vpc_blockers(ctx: Context, vpc_id: str) -> list[str]:
 
 def delete_vpc(ctx: Context, vpc_id: str, address: str) -> None:
     ec2 = ctx.client("ec2")
-    _ec2.until_free(ctx, f"{address} ({vpc_id})",
-                    lambda: absent_none(lambda: ec2.delete_vpc(VpcId=vpc_id), "InvalidVpcID.NotFound"),
+    _ops.until_free(ctx, f"{address} ({vpc_id})", lambda: absent_none(lambda: ec2.delete_vpc(VpcId=vpc_id), "ec2"),
                     lambda: vpc_blockers(ctx, vpc_id))
 
 
@@ -90,7 +89,7 @@ class Vpc(Kind):
             address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
             found[address] = LiveResource(address, self.name, vpc["VpcId"], {
                 "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags,
-            }, protect=_ec2.protected(tags), owned=owned, owner=other_owner(tags, ctx.stack))
+            }, protect=protected(tags), owned=owned, owner=other_owner(tags, ctx.stack))
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
@@ -101,14 +100,14 @@ class Vpc(Kind):
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
         ec2 = ctx.client("ec2")
-        existing = _ec2.find_owned(ctx, "vpcs", change.address)
+        existing = find_owned(ctx, "vpcs", change.address)
         if existing:
             vpc_id = str(existing[0]["VpcId"])
             set_dns(ctx, vpc_id, spec["dns"], _dns(ctx, vpc_id))
-            _ec2.converge_tags(ctx, vpc_id, spec["tags"], tags_of(existing[0]))
+            _ops.converge_tags(ctx, vpc_id, spec["tags"], tags_of(existing[0]))
             return vpc_id
         vpc_id = str(ec2.create_vpc(CidrBlock=spec["cidr"],
-                                    TagSpecifications=_ec2.tag_specs("vpc", spec["tags"]))["Vpc"]["VpcId"])
+                                    TagSpecifications=_ops.tag_specs("vpc", spec["tags"]))["Vpc"]["VpcId"])
         ec2.get_waiter("vpc_available").wait(VpcIds=[vpc_id], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
         # AWS's defaults for a new VPC: support on, hostnames off
         set_dns(ctx, vpc_id, spec["dns"], {"support": True, "hostnames": False})
@@ -117,17 +116,10 @@ class Vpc(Kind):
     def update(self, ctx: Context, change: Change) -> None:
         spec, live = change.want.spec, change.have.attrs
         set_dns(ctx, change.have.id, spec["dns"], live.get("dns", {}))
-        _ec2.converge_tags(ctx, change.have.id, spec["tags"], live.get("tags", {}))
+        _ops.converge_tags(ctx, change.have.id, spec["tags"], live.get("tags", {}))
 
     def delete(self, ctx: Context, change: Change) -> None:
         delete_vpc(ctx, change.have.id, change.address)
-
-    def replace(self, ctx: Context, change: Change) -> str:
-        from reconciler.kinds.ec2._teardown import vacate_vpc
-
-        vacate_vpc(ctx, change.have.id)
-        delete_vpc(ctx, change.have.id, change.address)
-        return self.create(ctx, change)
 
 
 KIND = Vpc()

@@ -1,7 +1,7 @@
 """VPC endpoints: gateway (S3, DynamoDB: on route tables) and interface (ENIs in subnets, private DNS,
 security groups); policies compare by meaning. Interface endpoints show their monthly cost per AZ.
 
-Every create, modify and delete goes through `_ec2.ENDPOINT_PACER` (AWS throttles
+Every create, modify and delete goes through `ENDPOINT_PACER` (AWS throttles
 these calls hardest). Creation and deletion wait until the endpoint is
 `available` / gone. An interface endpoint is replaced when a subnet it sits in is
 replaced (the subnet's `{az, cidr}` changed under the same address); adding or
@@ -14,15 +14,27 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.aws import error_code
+from reconciler.canonical import canonical_policy
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ec2 import _api as _ec2
-from reconciler.kinds.ec2._api import address_of, describe, ref, tags_of
+from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._pacing import ENDPOINT_PACER
+from reconciler.kinds.ec2._prices import cost_note
+from reconciler.kinds.ec2._read import (
+    ENDPOINT_GHOSTS,
+    address_of,
+    describe,
+    describe_endpoint,
+    endpoint_state,
+    find_owned,
+    placements,
+    ref,
+    tags_of,
+    vpc_cidr,
+)
 from reconciler.manifest.model import DesiredResource
+from reconciler.ownership import protected
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note
-
-GHOSTS = _ec2.ENDPOINT_GHOSTS
 
 
 def _policy(text: Any) -> Any:
@@ -36,39 +48,9 @@ def _policy(text: Any) -> Any:
     return text or None
 
 
-def _describe_one(ctx: Context, endpoint_id: str) -> dict[str, Any] | None:
-    try:
-        found = ctx.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[endpoint_id]).get("VpcEndpoints", [])
-    except Exception as exc:
-        if error_code(exc) in ("InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound"):
-            return None
-        raise
-    return found[0] if found else None
-
-
-def _state(ctx: Context, endpoint_id: str) -> str | None:
-    found = _describe_one(ctx, endpoint_id)
-    return str(found.get("State", "")).lower() if found else None
-
-
 def wait_available(ctx: Context, endpoint_id: str, address: str) -> None:
-    _ec2.wait_for(f"{address} ({endpoint_id})", lambda: _state(ctx, endpoint_id),
-                  done=lambda s: s == "available", failed=lambda s: s in GHOSTS or s is None)
-
-
-def delete_endpoint(ctx: Context, endpoint_id: str, address: str) -> None:
-    """Delete (paced) and wait until it is gone."""
-    if _state(ctx, endpoint_id) in (None, "deleted"):
-        return
-    _ec2.ENDPOINT_PACER.take()
-    result = ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
-    for failure in result.get("Unsuccessful", []):
-        code = failure.get("Error", {}).get("Code", "")
-        if "NotFound" not in code:
-            raise AwsError(f"{address} ({endpoint_id}): delete failed: {code}: "
-                                f"{failure.get('Error', {}).get('Message', '')}")
-    _ec2.wait_for(f"{address} ({endpoint_id}) deletion", lambda: _state(ctx, endpoint_id),
-                  done=lambda s: s in (None, "deleted"))
+    _ops.wait_for(f"{address} ({endpoint_id})", lambda: endpoint_state(ctx, endpoint_id),
+                  done=lambda s: s == "available", failed=lambda s: s in ENDPOINT_GHOSTS or s is None)
 
 
 def _region(spec: Mapping[str, Any]) -> str:
@@ -93,7 +75,7 @@ class VpcEndpoint(Kind):
             vpc = ref(ctx, endpoint["VpcId"])
             attrs: dict[str, Any] = {
                 "vpc": vpc,
-                "vpc_cidr": _ec2.vpc_cidr(ctx, endpoint["VpcId"]),
+                "vpc_cidr": vpc_cidr(ctx, endpoint["VpcId"]),
                 "service": endpoint["ServiceName"],
                 "type": kind,
                 "policy": _policy(endpoint.get("PolicyDocument")),
@@ -102,13 +84,12 @@ class VpcEndpoint(Kind):
             if kind == "Gateway":
                 attrs["route_tables"] = sorted(str(ref(ctx, r)) for r in endpoint.get("RouteTableIds", []))
             else:
-                attrs["subnets"] = dict(sorted(_ec2.placements(ctx, endpoint.get("SubnetIds", [])).items()))
+                attrs["subnets"] = dict(sorted(placements(ctx, endpoint.get("SubnetIds", [])).items()))
                 attrs["security_groups"] = sorted(str(ref(ctx, g["GroupId"])) for g in endpoint.get("Groups", []))
                 attrs["private_dns"] = bool(endpoint.get("PrivateDnsEnabled", False))
             deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
                     *attrs.get("security_groups", [])}
-            found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs,
-                                          protect=_ec2.protected(tags),
+            found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs, protect=protected(tags),
                                           depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))))
         return ReadResult(found)
 
@@ -128,13 +109,13 @@ class VpcEndpoint(Kind):
         if action not in (Action.CREATE, Action.DELETE) or source.get("type") != "Interface":
             return []
         azs = len(source.get("subnets", {})) or 1
-        return [_ec2.cost_note(_region(source), "interface_endpoint_az",
+        return [cost_note(_region(source), "interface_endpoint_az",
                                f"interface endpoint in {azs} AZ{'s' if azs > 1 else ''}; data processing extra",
                                units=azs, action=action.value)]
 
     def create(self, ctx: Context, change: Change) -> str:
         spec = change.want.spec
-        existing = _ec2.find_owned(ctx, "vpc_endpoints", change.address)
+        existing = find_owned(ctx, "vpc_endpoints", change.address)
         if existing:
             endpoint_id = str(existing[0]["VpcEndpointId"])
             wait_available(ctx, endpoint_id, change.address)
@@ -143,8 +124,8 @@ class VpcEndpoint(Kind):
         vpc_id = ctx.resolve(spec["vpc"])
         request: dict[str, Any] = {
             "VpcEndpointType": spec["type"], "VpcId": vpc_id, "ServiceName": spec["service"],
-            "ClientToken": _ec2.client_token(ctx, change.address, vpc_id),
-            "TagSpecifications": _ec2.tag_specs("vpc-endpoint", spec["tags"]),
+            "ClientToken": _ops.client_token(ctx, change.address, vpc_id),
+            "TagSpecifications": _ops.tag_specs("vpc-endpoint", spec["tags"]),
         }
         if spec["type"] == "Gateway":
             request["RouteTableIds"] = sorted(ctx.resolve(r) for r in spec["route_tables"])
@@ -154,14 +135,14 @@ class VpcEndpoint(Kind):
             request["PrivateDnsEnabled"] = bool(spec["private_dns"])
         if "policy" in spec:
             request["PolicyDocument"] = json.dumps(spec["policy"])
-        _ec2.ENDPOINT_PACER.take()
+        ENDPOINT_PACER.take()
         endpoint_id = str(ctx.client("ec2").create_vpc_endpoint(**request)["VpcEndpoint"]["VpcEndpointId"])
         wait_available(ctx, endpoint_id, change.address)
         return endpoint_id
 
     def _converge(self, ctx: Context, endpoint_id: str, spec: Mapping[str, Any], address: str) -> None:
         """One (paced) modify with everything that differs, computed on AWS ids from a fresh read."""
-        current = _describe_one(ctx, endpoint_id)
+        current = describe_endpoint(ctx, endpoint_id)
         if current is None:
             raise AwsError(f"{address} ({endpoint_id}) disappeared; re-run apply to re-create it")
         request: dict[str, Any] = {}
@@ -179,21 +160,19 @@ class VpcEndpoint(Kind):
         if "private_dns" in spec and bool(current.get("PrivateDnsEnabled")) != spec["private_dns"]:
             request["PrivateDnsEnabled"] = bool(spec["private_dns"])
         if "policy" in spec:
-            from reconciler.canonical import canonical_policy
-
             have_policy = _policy(current.get("PolicyDocument"))
             if not isinstance(have_policy, dict) or canonical_policy(have_policy) != canonical_policy(spec["policy"]):
                 request["PolicyDocument"] = json.dumps(spec["policy"])
         if request:
-            _ec2.ENDPOINT_PACER.take()
+            ENDPOINT_PACER.take()
             ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=endpoint_id, **request)
-        _ec2.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
+        _ops.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
 
     def update(self, ctx: Context, change: Change) -> None:
         self._converge(ctx, change.have.id, change.want.spec, change.address)
 
     def delete(self, ctx: Context, change: Change) -> None:
-        delete_endpoint(ctx, change.have.id, change.address)
+        _ops.delete_endpoint(ctx, change.have.id, change.address)
 
 
 KIND = VpcEndpoint()

@@ -8,6 +8,7 @@ line of text each, digests over deterministic JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -90,3 +91,38 @@ def parse_rule_key(key: str) -> tuple[str, int | None, int | None, str]:
         return protocol, int(low), int(high), peer
     low, _, high = parts[1].partition("-")
     return protocol, int(low), int(high or low), peer
+
+
+# Network-ACL protocols: AWS answers with IANA numbers, the manifest writes names (or a number).
+ACL_PROTOCOL_NAMES = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp"}
+
+
+def acl_protocol(value: str | int) -> str:
+    """`tcp`/`udp`/`icmp`/`all` for those protocols however written (`6`, `"-1"`, `TCP`), else the number as text."""
+    text = str(value).strip().lower()
+    return ACL_PROTOCOL_NAMES.get(text, text)
+
+
+def acl_entry_key(direction: str, rule: int) -> str:
+    """The key of one network-ACL entry: `ingress 100`, `egress 32766` (a rule number is unique per direction)."""
+    return f"{direction} {int(rule)}"
+
+
+def acl_entry(protocol: str | int, from_port: int | None, to_port: int | None, cidr: str,
+              action: str) -> dict[str, str]:
+    """One network-ACL entry by meaning: `{protocol, ports, cidr, action}`, `ports` only for tcp/udp
+    (`"22"`, `"1024-65535"`); AWS ignores ports on other protocols, so neither side may carry them."""
+    name = acl_protocol(protocol)
+    out = {"protocol": name, "cidr": canonical_cidr(cidr), "action": str(action).lower()}
+    if name in ("tcp", "udp") and from_port is not None:
+        high = from_port if to_port is None else to_port
+        out["ports"] = str(from_port) if from_port == high else f"{from_port}-{high}"
+    return out
+
+
+def canonical_cidr(cidr: str) -> str:
+    """A CIDR as AWS writes it back (IPv6 compressed, lower case); text that is no network is kept as is."""
+    try:
+        return ipaddress.ip_network(cidr.strip(), strict=False).compressed
+    except ValueError:
+        return cidr

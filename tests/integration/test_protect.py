@@ -71,6 +71,11 @@ network:
         - name: app
           protect: true
           ingress: [{protocol: tcp, ports: "8080", from: "10.61.0.0/16"}]
+      network_acls:
+        - name: app
+          protect: true
+          subnets: [priv]
+          ingress: [{rule: 100, protocol: tcp, ports: "8080", cidr: "10.61.0.0/16", action: allow}]
     - name: inst
       cidr: 10.62.0.0/16
       protect: true
@@ -96,6 +101,7 @@ PROTECTED_BY = {
     "ec2.nat_gateway": "being part of a protected VPC (derived: no protect of its own)",
     "ec2.nat_instance": "being part of a protected VPC (derived: no protect of its own)",
     "ec2.route_table": "being part of a protected VPC (derived: no protect of its own)",
+    "ec2.network_acl": "its tag reconciler:protect=true",
 }
 IMAGE_TAG = "1.0"
 
@@ -236,6 +242,7 @@ FOUND: dict[str, Callable[[Moto], set[str]]] = {
     "ec2.nat_instance": _ec2("describe_instances", "Reservations",
                              lambda i: i["State"]["Name"] not in ("shutting-down", "terminated")),
     "ec2.route_table": _ec2("describe_route_tables", "RouteTables"),
+    "ec2.network_acl": _ec2("describe_network_acls", "NetworkAcls"),
 }
 
 

@@ -76,6 +76,7 @@ TYPES: dict[str, Ec2Type] = {
     "security_groups": Ec2Type("describe_security_groups", "SecurityGroups", "GroupId", "ec2.security_group"),
     "instances": Ec2Type("describe_instances", "Reservations", "InstanceId", "ec2.nat_instance",
                          nested="Instances", state=("State", "Name"), ghosts=INSTANCE_GHOSTS),
+    "network_acls": Ec2Type("describe_network_acls", "NetworkAcls", "NetworkAclId", "ec2.network_acl"),
 }
 
 # Set by `describe` on the extra copies a retried create left behind (see `_dedupe`).

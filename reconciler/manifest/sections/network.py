@@ -16,6 +16,7 @@ ordinary DesiredResource with a stable address:
     vpc.main.endpoint.s3                    ec2.vpc_endpoint
     vpc.main.sg.app                         ec2.security_group
     vpc.main.sg.endpoints                   ec2.security_group (default group of interface endpoints)
+    vpc.main.nacl.web                       ec2.network_acl
 
 Choices and why:
 - Routes and subnet associations live *inside* the route table's spec
@@ -41,6 +42,11 @@ Choices and why:
   hand is one precise diff line. `rule_key` is shared with the kind's read.
 - A user security group named `endpoints` *is* the default endpoint group
   (declare it to customise what interface endpoints allow).
+- Network ACL entries are dicts keyed `"ingress 100"` -> `{protocol, ports?, cidr, action}`
+  in the form of `canonical.acl_entry` (shared with the kind's read); an ACL's `subnets`
+  carry their `{az, cidr}` as route tables' do, so a replaced subnet is re-associated.
+  AWS's own entries (rule 32767) and the VPC's default ACL are never described: a
+  subnet no named ACL lists stays on the default ACL, which the tool never edits.
 
 Invariants: every address in any `depends_on` is produced here; security-group
 peer edges never form a cycle (a cycle's closing edge is dropped: that rule is
@@ -51,11 +57,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-from reconciler.canonical import rule_key
+from reconciler.canonical import acl_entry, acl_entry_key, acl_protocol, canonical_cidr, rule_key
 from reconciler.errors import Problem
 from reconciler.manifest.common import duplicates, policy_document, protected_tags
 from reconciler.manifest.loader import Path, Source
@@ -243,6 +249,7 @@ class _Vpc:
         private_tables = self.expand_route_tables(igw, nat_by_az)
         self.expand_security_groups()
         self.expand_endpoints(private_tables)
+        self.out.extend(_expand_acls(self.vpc, self.addr, self.cidr, self.tags))
         return self.out
 
     def nat_subnets(self) -> list[Mapping[str, Any]]:
@@ -437,6 +444,7 @@ def checks(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, An
                                  "subnets of a VPC must not overlap")
         yield from _network_routing(vpc, at, source)
         yield from _security_groups(vpc, at, source)
+        yield from _acl_problems(vpc, at, source)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -583,8 +591,9 @@ def _security_groups(vpc: dict[str, Any], at: Path, source: Source) -> Iterator[
 
 
 def findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[RawFinding]:
-    """Public IPs by default, and ingress from anywhere on SSH/RDP or on every port."""
+    """Public IPs by default, and ingress from anywhere on SSH/RDP (security groups, network ACLs) or on every port."""
     for vi, vpc in enumerate(data.get("network", {}).get("vpcs", [])):
+        yield from _acl_findings(vpc, vi)
         for si, subnet in enumerate(vpc.get("subnets", [])):
             if subnet.get("map_public_ip"):
                 yield ("RC-NET-002", ("network", "vpcs", vi, "subnets", si, "map_public_ip"),
@@ -608,10 +617,145 @@ def findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[RawFind
                         yield "RC-NET-001", at, f"group {group['name']} opens SSH/RDP ({ports}) to anywhere"
 
 
+# -- network ACLs ---------------------------------------------------------------
+
+ACL_KIND = "ec2.network_acl"
+# how an ACL gets its tags: (address, name suffix, extra tags, protect) -> tags (`_Vpc.tags`)
+AclTags = Callable[[str, str, Mapping[str, str] | None, bool], dict[str, str]]
+ACL_DIRECTIONS = ("ingress", "egress")
+MAX_ACL_RULE = 32766  # 32767 is AWS's own default deny
+ANYWHERE = ("0.0.0.0/0", "::/0")
+REMOTE_ADMIN = ((22, "SSH"), (3389, "RDP"))
+
+def _acl_ports(entry: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(from, to) of an entry's `ports` ("443", "1024-65535"), or (None, None)."""
+    if "ports" not in entry:
+        return None, None
+    low, _, high = str(entry["ports"]).partition("-")
+    return int(low), int(high or low)
+
+
+def _acl_entries(acl: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    out = {}
+    for direction in ACL_DIRECTIONS:
+        for entry in acl.get(direction, []):
+            low, high = _acl_ports(entry)
+            out[acl_entry_key(direction, entry["rule"])] = acl_entry(
+                entry["protocol"], low, high, entry["cidr"], entry["action"])
+    return dict(sorted(out.items()))
+
+
+def _expand_acls(vpc: Mapping[str, Any], vpc_address: str, vpc_cidr: str, tags: AclTags) -> list[DesiredResource]:
+    """One `ec2.network_acl` per named ACL of one VPC; `tags(address, name suffix, extra, protect)`."""
+    subnets = {s["name"]: s for s in vpc.get("subnets", [])}
+    out = []
+    for acl in vpc.get("network_acls", []):
+        address = f"{vpc_address}.nacl.{acl['name']}"
+        protect = bool(acl.get("protect", False))
+        placed = {f"{vpc_address}.subnet.{n}": {"az": str(subnets[n]["az"]), "cidr": str(subnets[n]["cidr"])}
+                  for n in sorted(set(acl.get("subnets", [])))}
+        spec = {"vpc": vpc_address, "vpc_cidr": vpc_cidr, "entries": _acl_entries(acl), "subnets": placed,
+                "tags": tags(address, f"nacl-{acl['name']}", acl.get("tags"), protect)}
+        out.append(DesiredResource(address, ACL_KIND, spec, tuple(sorted({vpc_address, *placed})), protect))
+    return out
+
+
+def _acl_problems(vpc: Mapping[str, Any], at: Path, source: Source) -> Iterator[Problem]:
+    """Bad input in one VPC's `network_acls` (the schema has checked its shape)."""
+    acls = vpc.get("network_acls", [])
+    subnet_names = {s["name"] for s in vpc.get("subnets", [])}
+    named: dict[str, int] = {}
+    placed: dict[str, str] = {}
+    for ai, acl in enumerate(acls):
+        aat: Path = (*at, "network_acls", ai)
+        if acl["name"] in named:
+            yield source.problem((*aat, "name"), f"duplicate network ACL {acl['name']!r} (also at index "
+                                 f"{named[acl['name']]})", "network ACL names must be unique in the VPC")
+        named.setdefault(acl["name"], ai)
+        for direction in ACL_DIRECTIONS:
+            rules: dict[int, int] = {}
+            for ei, entry in enumerate(acl.get(direction, [])):
+                yield from _acl_entry_problems(entry, (*aat, direction, ei), source, direction, rules, ei)
+        for si, subnet in enumerate(acl.get("subnets", [])):
+            where: Path = (*aat, "subnets", si)
+            if subnet not in subnet_names:
+                yield source.problem(where, f"unknown subnet {subnet!r}", "name a subnet of this VPC")
+            elif subnet in placed and placed[subnet] != acl["name"]:
+                yield source.problem(where, f"subnet {subnet!r} is already in network ACL {placed[subnet]!r}",
+                                     "a subnet is associated with exactly one network ACL")
+            else:
+                placed[subnet] = acl["name"]
+
+
+def _acl_entry_problems(entry: Mapping[str, Any], eat: Path, source: Source, direction: str,
+                    rules: dict[int, int], index: int) -> Iterator[Problem]:
+    rule = entry["rule"]
+    if not 1 <= rule <= MAX_ACL_RULE:
+        yield source.problem((*eat, "rule"), f"rule number {rule} is outside 1..{MAX_ACL_RULE}",
+                             "32767 and above belong to AWS's own default entry")
+    elif rule in rules:
+        yield source.problem((*eat, "rule"), f"duplicate {direction} rule {rule} (also at index {rules[rule]})",
+                             "rule numbers are unique per direction; AWS evaluates them in order")
+    else:
+        rules[rule] = index
+    try:
+        ipaddress.ip_network(entry["cidr"], strict=True)
+    except ValueError:
+        yield source.problem((*eat, "cidr"), f"{entry['cidr']!r} is not a valid CIDR",
+                             "write a network such as 10.0.0.0/16 or ::/0, without host bits")
+    protocol = acl_protocol(entry["protocol"])
+    if protocol not in ("tcp", "udp", "icmp", "all") and not 0 <= int(protocol) <= 255:
+        yield source.problem((*eat, "protocol"), f"protocol {protocol} is not an IP protocol number",
+                             "use tcp, udp, icmp, all, or a number 0-255")
+    ports = entry.get("ports")
+    if protocol in ("tcp", "udp"):
+        if ports is None:
+            yield source.problem(eat, f"{protocol} entries need `ports`", 'add ports: "443" or "1024-65535"')
+        else:
+            low, high = _acl_ports(entry)
+            if low is None or high is None or not 0 <= low <= high <= 65535:
+                yield source.problem((*eat, "ports"), f"port range {ports} is invalid",
+                                     "ports run from 0 to 65535, low-high")
+    elif ports is not None:
+        yield source.problem((*eat, "ports"), f"protocol {entry['protocol']} takes no ports", "remove ports")
+
+
+def _acl_covers(entry: Mapping[str, Any], port: int) -> bool:
+    protocol = acl_protocol(entry["protocol"])
+    if protocol == "all":
+        return True
+    low, high = _acl_ports(entry)
+    return protocol == "tcp" and low is not None and high is not None and low <= port <= high
+
+
+def _acl_findings(vpc: Mapping[str, Any], vi: int) -> Iterator[tuple[str, Path, str]]:
+    """RC-NET-001 for an ingress entry that lets SSH or RDP in from anywhere (`0.0.0.0/0`, `::/0`).
+
+    AWS evaluates entries lowest number first and the first match decides, so an allow
+    shadowed by a lower-numbered deny of the same whole-internet CIDR is not a finding.
+    """
+    for ai, acl in enumerate(vpc.get("network_acls", [])):
+        ingress = sorted(enumerate(acl.get("ingress", [])), key=lambda item: item[1]["rule"])
+        flagged: dict[int, list[str]] = {}
+        for cidr in ANYWHERE:
+            for port, label in REMOTE_ADMIN:
+                for ei, entry in ingress:
+                    if canonical_cidr(entry["cidr"]) == cidr and _acl_covers(entry, port):
+                        if entry["action"] == "allow":
+                            flagged.setdefault(ei, []).append(label)
+                        break
+        for ei, labels in sorted(flagged.items()):
+            entry = acl["ingress"][ei]
+            what = f"{entry['protocol']} {entry['ports']}" if "ports" in entry else str(entry["protocol"])
+            yield ("RC-NET-001", ("network", "vpcs", vi, "network_acls", ai, "ingress", ei),
+                   f"network ACL {acl['name']} lets {'/'.join(dict.fromkeys(labels))} in from {entry['cidr']} "
+                   f"(rule {entry['rule']}: {what})")
+
+
 SECTION = Section(
     key="network",
     kinds=("ec2.vpc", "ec2.subnet", "ec2.internet_gateway", "ec2.elastic_ip", "ec2.nat_gateway",
-           "ec2.nat_instance", "ec2.route_table", "ec2.vpc_endpoint", "ec2.security_group"),
+           "ec2.nat_instance", "ec2.route_table", "ec2.vpc_endpoint", "ec2.security_group", "ec2.network_acl"),
     expand=expand,
     checks=checks,
     findings=findings,

@@ -102,8 +102,6 @@ class Kind:
     name: ClassVar[str] = ""
     replace_on: ClassVar[frozenset[str]] = frozenset()
     replace_order: ClassVar[ReplaceOrder] = ReplaceOrder.DELETE_FIRST
-    # Services this kind's read talks to; plan/drift list them for NOT_CHECKED reporting.
-    services: ClassVar[tuple[str, ...]] = ()
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         raise NotImplementedError

@@ -37,7 +37,6 @@ def release(ctx: Context, allocation_id: str, address: str) -> None:
 class ElasticIp(Kind):
     name = "ec2.elastic_ip"
     replace_on = frozenset({"network_border_group"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

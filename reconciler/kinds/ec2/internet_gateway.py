@@ -28,7 +28,6 @@ def _attached(gateway: dict[str, object]) -> list[str]:
 class InternetGateway(Kind):
     name = "ec2.internet_gateway"
     replace_on = frozenset({"vpc", "vpc_cidr"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

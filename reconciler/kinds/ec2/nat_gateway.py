@@ -34,7 +34,6 @@ from reconciler.plan.model import Action, Change, LiveResource, Note
 class NatGateway(Kind):
     name = "ec2.nat_gateway"
     replace_on = frozenset({"vpc", "vpc_cidr", "subnet", "subnet_cidr", "az", "eip"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

@@ -75,7 +75,6 @@ def _latest(ctx: Context, ami: str) -> str | None:
 class NatInstance(Kind):
     name = "ec2.nat_instance"
     replace_on = frozenset({"vpc", "vpc_cidr", "subnet", "subnet_cidr", "az", "instance_type", "ami"})
-    services = ("ec2", "ssm")
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted_ami = {d.address: str(d.spec["ami"]) for d in desired}

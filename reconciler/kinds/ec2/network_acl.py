@@ -170,7 +170,6 @@ def delete_acl(ctx: Context, acl_id: str, address: str) -> None:
 class NetworkAcl(Kind):
     name = "ec2.network_acl"
     replace_on = frozenset({"vpc", "vpc_cidr"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

@@ -136,7 +136,6 @@ def converge(ctx: Context, table_id: str, spec: Mapping[str, Any]) -> None:
 class RouteTable(Kind):
     name = "ec2.route_table"
     replace_on = frozenset({"vpc", "vpc_cidr"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

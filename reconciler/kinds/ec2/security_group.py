@@ -168,7 +168,6 @@ def converge_rules(ctx: Context, group_id: str, spec: Mapping[str, Any], address
 class SecurityGroup(Kind):
     name = "ec2.security_group"
     replace_on = frozenset({"vpc", "vpc_cidr", "group_name", "description"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         rules = _rules_by_group(ctx, security_group_rules(ctx))

@@ -29,7 +29,6 @@ from reconciler.plan.model import Action, Change, LiveResource, Note, security
 class Subnet(Kind):
     name = "ec2.subnet"
     replace_on = frozenset({"vpc", "vpc_cidr", "cidr", "az"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

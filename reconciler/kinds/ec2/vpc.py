@@ -65,7 +65,6 @@ def delete_vpc(ctx: Context, vpc_id: str, address: str) -> None:
 class Vpc(Kind):
     name = "ec2.vpc"
     replace_on = frozenset({"cidr"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         vpcs = [(v, True) for v in describe(ctx, "vpcs")]

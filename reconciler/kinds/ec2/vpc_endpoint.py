@@ -64,7 +64,6 @@ def _region(spec: Mapping[str, Any]) -> str:
 class VpcEndpoint(Kind):
     name = "ec2.vpc_endpoint"
     replace_on = frozenset({"vpc", "vpc_cidr", "service", "type"})
-    services = ("ec2",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}

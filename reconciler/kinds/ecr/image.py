@@ -44,7 +44,6 @@ def short(digest: str | None) -> str:
 
 class Image(Kind):
     name = "ecr.image"
-    services = ("ecr",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         by_repo: dict[str, list[DesiredResource]] = defaultdict(list)

@@ -66,7 +66,6 @@ def _parse_json(text: str | None, what: str) -> Any:
 class EcrRepository(Kind):
     name = REPOSITORY_KIND
     replace_on = frozenset({"encryption"})
-    services = ("ecr",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"]: d for d in desired}

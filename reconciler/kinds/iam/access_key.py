@@ -159,7 +159,6 @@ def store_label(store: Mapping[str, Any]) -> str:
 
 class AccessKeys(Kind):
     name = "iam.access_key"
-    services = ("iam", "secretsmanager", "ssm", "kms")
     replace_on = frozenset({"store", "user"})
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:

@@ -27,7 +27,6 @@ from reconciler.plan.model import Change, LiveResource
 
 class IamGroup(Kind):
     name = "iam.group"
-    services = ("iam",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"] for d in desired}

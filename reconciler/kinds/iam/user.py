@@ -39,7 +39,6 @@ BOOKKEEPING_PREFIX = "reconciler:key-"
 
 class IamUser(Kind):
     name = USER_KIND
-    services = ("iam",)
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"] for d in desired}

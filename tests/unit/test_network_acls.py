@@ -121,6 +121,14 @@ def test_entries_sent_to_aws_read_back_as_the_spec(tmp_path: Path) -> None:
         "IcmpTypeCode"] == {"Type": -1, "Code": -1}
 
 
+@pytest.mark.parametrize("protocol, cidr", [("icmp", "10.0.0.0/8"), ("58", "2001:db8::/32"), ("58", "10.0.0.0/8")])
+def test_icmp_and_icmpv6_entries_say_every_type_and_code(protocol: str, cidr: str) -> None:
+    """AWS refuses protocol 1, and 58 with an IPv6 CIDR, without IcmpTypeCode (moto accepts it)."""
+    params = _entry_params("ingress 5", {"protocol": protocol, "cidr": cidr, "action": "allow"})
+    assert params["IcmpTypeCode"] == {"Type": -1, "Code": -1}
+    assert "PortRange" not in params
+
+
 def test_associations_are_read_per_subnet() -> None:
     acl = {"Associations": [{"NetworkAclAssociationId": "aclassoc-1", "SubnetId": "subnet-1"},
                             {"NetworkAclAssociationId": "aclassoc-2", "SubnetId": "subnet-2"}]}

@@ -39,6 +39,9 @@ from reconciler.plan.model import Change, LiveResource
 
 AWS_DEFAULT_RULE = 32767  # the `*` entry AWS puts last in every ACL; never ours
 PROTOCOL_NUMBERS = {"all": "-1", "tcp": "6", "udp": "17", "icmp": "1"}
+# AWS requires a type and code for ICMP, and for ICMPv6 (58) with an IPv6 CIDR (refused without one,
+# which moto does not check); with an IPv4 CIDR it ignores them for 58, so both always get "every one"
+ICMP_PROTOCOLS = frozenset({"icmp", "58"})
 
 
 def entries_of(acl: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -69,7 +72,7 @@ def _entry_params(key: str, entry: Mapping[str, str]) -> dict[str, Any]:
     if "ports" in entry:
         low, _, high = entry["ports"].partition("-")
         params["PortRange"] = {"From": int(low), "To": int(high or low)}
-    if protocol == "icmp":  # every ICMP type and code: the manifest does not narrow ICMP
+    if protocol in ICMP_PROTOCOLS:  # every ICMP type and code: the manifest does not narrow ICMP
         params["IcmpTypeCode"] = {"Type": -1, "Code": -1}
     return params
 

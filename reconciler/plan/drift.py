@@ -24,7 +24,9 @@ statuses (SPEC.md §6), decided per address in this order:
 - `IN_SYNC`: nothing of the above. Planned changes that time, not a person, caused
   (the kind's `classify` says SCHEDULED: an access key due for rotation) keep the
   address IN_SYNC; they show in the entry's detail, and the kind's `findings` as
-  hygiene findings.
+  hygiene findings. So does a missing `reconciler:kind` tag: resources made before
+  the tag existed lack it until the next apply adds it, and an upgrade is no
+  by-hand change (a scheduled drift job must not fire on every resource after one).
 
 Drift compares the account with the manifest it is given: an edit not applied yet
 shows as drift too, so scheduled jobs run it on the branch that was applied.
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.canonical import canonical_json
+from reconciler.ownership import KIND_TAG
 from reconciler.plan.kind import KindPlanner
 from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Origin, Plan
 
@@ -142,10 +145,20 @@ def describe_generic(change: Change, attr: AttrChange) -> list[str]:
     return [attr.path]
 
 
+def kind_tag_backfill(attr: AttrChange) -> bool:
+    """Whether a diff entry only adds the `reconciler:kind` tag that an earlier version did not write
+    (on the resource, `tags.`, or on what it keeps elsewhere, `store.tags.`): bookkeeping, not drift."""
+    return attr.before is None and (attr.path == f"tags.{KIND_TAG}" or attr.path.endswith(f".tags.{KIND_TAG}"))
+
+
 def _existing(change: Change, kind: KindPlanner) -> DriftEntry:
     ident = change.have.id
     origins: dict[Origin, list[AttrChange]] = {origin: [] for origin in Origin}
+    backfilled = False
     for attr in change.diff:
+        if kind_tag_backfill(attr):
+            backfilled = True
+            continue
         origins[kind.classify(change, attr)].append(attr)
     unmanaged = list(change.have.unmanaged)
     for attr in origins[Origin.ADDED]:
@@ -156,6 +169,8 @@ def _existing(change: Change, kind: KindPlanner) -> DriftEntry:
     if origins[Origin.SCHEDULED]:
         scheduled = (f"; apply will do {len(origins[Origin.SCHEDULED])} scheduled change(s) "
                      "(key rotation or grace period)")
+    if backfilled:
+        scheduled += f"; apply will add the {KIND_TAG} tag (made by an earlier version)"
     by_hand = tuple(origins[Origin.MODIFIED] + origins[Origin.ADDED])
     if origins[Origin.MODIFIED]:
         paths = sorted({a.path.split(".")[0] for a in origins[Origin.MODIFIED]})

@@ -83,6 +83,13 @@ def test_resources_made_before_the_kind_tag_get_it_on_the_next_apply(cli: Any, m
     sm.untag_resource(SecretId="kindtest/app-sm", TagKeys=[KIND_TAG])
     ssm.remove_tags_from_resource(ResourceType="Parameter", ResourceId="/kindtest/app-ssm/key", TagKeys=[KIND_TAG])
 
+    # nobody changed anything by hand: drift stays quiet (a scheduled drift job right after an upgrade)
+    quiet = cli("drift", str(manifest), "--format", "json")
+    assert quiet.code == 0, quiet.all
+    entries = {e["address"]: e for e in json.loads(quiet.out)["resources"]}
+    assert {e["status"] for e in entries.values()} == {"IN_SYNC"}, entries
+    assert KIND_TAG in entries["iam.user.app-sm.access_keys"]["detail"]
+
     assert_tag_update_only(plan_changes(cli, manifest), {
         "iam.user.app-sm": "iam.user",
         "ecr.repository.kindtest-repo": "ecr.repository",
@@ -131,6 +138,7 @@ def test_a_vpc_made_before_the_kind_tag_gets_it_on_the_next_apply(cli: Any, moto
     assert len(vpcs) == 1
     ec2.delete_tags(Resources=[vpcs[0]["VpcId"]], Tags=[{"Key": KIND_TAG}])
     assert_tag_update_only(plan_changes(cli, manifest), {"vpc.main": "ec2.vpc"})
+    assert cli("drift", str(manifest)).code == 0
     second = cli("apply", str(manifest), "--auto-approve")
     assert second.code == 0, second.all
     assert plan_changes(cli, manifest) == {}

@@ -114,6 +114,24 @@ def test_a_removed_declared_item_is_modified_even_with_additions() -> None:
     assert entry.unmanaged == ("console password",)  # still reported
 
 
+def test_a_kind_tag_an_earlier_version_did_not_write_is_not_drift() -> None:
+    """After an upgrade the plan adds `reconciler:kind` everywhere; drift must not call that a hand change."""
+    tagged = {**TAGS, "reconciler:kind": "iam.user"}
+    report = drift([user(tags=tagged)], [live_user()])
+    (entry,) = report.entries
+    assert entry.status is DriftStatus.IN_SYNC
+    assert entry.action is Action.UPDATE  # apply still adds it
+    assert "reconciler:kind" in entry.detail
+    assert report.drifted == ()
+    # a real change next to it is still drift, and the backfill is not counted as by hand
+    changed = drift([user(tags=tagged)], [live_user(path="/other/")]).entries[0]
+    assert changed.status is DriftStatus.MODIFIED
+    assert [d.path for d in changed.diff] == ["path"]
+    # a kind tag that names another kind is no backfill
+    other = drift([user(tags=tagged)], [live_user(tags={**TAGS, "reconciler:kind": "x.y"})]).entries[0]
+    assert other.status is not DriftStatus.IN_SYNC
+
+
 def test_unmanaged_listed_by_the_kind_without_any_diff() -> None:
     report = drift([user()], [live_user(unmanaged=("an extra route to pcx-1",))])
     assert status(report, "iam.user.u") is DriftStatus.UNMANAGED

@@ -22,6 +22,7 @@ may have made it), then a ClientToken (botocore's retries of one request).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,14 @@ from reconciler.kinds.ec2._read import address_of, describe, find_owned, placeme
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
+
+# Moving a subnet from ACL x to ACL y is two updates at once: x sends it back to the default ACL, y
+# takes it; each replaces an association id that the other may have replaced a moment before (AWS:
+# InvalidAssociationID.NotFound, which `absent_ok` swallowed and left the subnet on the default ACL;
+# moto: a server error). One apply runs its kinds in threads of one process, so one lock makes each
+# ACL's association phase a fresh read and its replacements with nothing moving in between; either
+# order then ends right (y first: x no longer finds the subnet on itself).
+_ASSOCIATIONS = threading.Lock()
 
 AWS_DEFAULT_RULE = 32767  # the `*` entry AWS puts last in every ACL; never ours
 PROTOCOL_NUMBERS = {"all": "-1", "tcp": "6", "udp": "17", "icmp": "1"}
@@ -134,30 +143,35 @@ def converge(ctx: Context, acl_id: str, spec: Mapping[str, Any]) -> None:
         direction, _, rule = key.partition(" ")
         with absent_ok("ec2"):
             ec2.delete_network_acl_entry(NetworkAclId=acl_id, RuleNumber=int(rule), Egress=direction == "egress")
-    associated = associations_of(acl)
     wanted = {ctx.resolve(address) for address in spec["subnets"]}
-    for subnet_id in sorted(wanted - set(associated)):
-        move_subnet(ctx, subnet_id, acl_id)
-    leaving = sorted(set(associated) - wanted)
-    if leaving:
-        fallback = default_acl(ctx, str(acl["VpcId"]))
-        for subnet_id in leaving:
-            with absent_ok("ec2"):
-                ec2.replace_network_acl_association(AssociationId=associated[subnet_id], NetworkAclId=fallback)
+    with _ASSOCIATIONS:
+        now = _fresh(ctx, acl_id)
+        if now is None:
+            raise AwsError(f"network ACL {acl_id} is gone")
+        associated = associations_of(now)
+        for subnet_id in sorted(wanted - set(associated)):
+            move_subnet(ctx, subnet_id, acl_id)
+        leaving = sorted(set(associated) - wanted)
+        if leaving:
+            fallback = default_acl(ctx, str(acl["VpcId"]))
+            for subnet_id in leaving:
+                with absent_ok("ec2"):
+                    ec2.replace_network_acl_association(AssociationId=associated[subnet_id], NetworkAclId=fallback)
 
 
 def delete_acl(ctx: Context, acl_id: str, address: str) -> None:
     """Move its subnets back to the VPC's default ACL, then delete it; absent is fine."""
     ec2 = ctx.client("ec2")
-    acl = _fresh(ctx, acl_id)
-    if acl is None:
-        return
-    associated = associations_of(acl)
-    if associated:
-        fallback = default_acl(ctx, str(acl["VpcId"]))
-        for subnet_id in sorted(associated):
-            with absent_ok("ec2"):
-                ec2.replace_network_acl_association(AssociationId=associated[subnet_id], NetworkAclId=fallback)
+    with _ASSOCIATIONS:  # another ACL's update may be taking one of these subnets right now
+        acl = _fresh(ctx, acl_id)
+        if acl is None:
+            return
+        associated = associations_of(acl)
+        if associated:
+            fallback = default_acl(ctx, str(acl["VpcId"]))
+            for subnet_id in sorted(associated):
+                with absent_ok("ec2"):
+                    ec2.replace_network_acl_association(AssociationId=associated[subnet_id], NetworkAclId=fallback)
 
     def blockers() -> list[str]:
         left = _fresh(ctx, acl_id) or {}

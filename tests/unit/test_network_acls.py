@@ -152,9 +152,11 @@ def _with(entries: str, subnets: str = "[web]", extra: str = "") -> str:
      '            - {rule: 100, protocol: tcp, ports: "80", cidr: 10.0.0.0/8, action: allow}\n',
      "16:22: $.network.vpcs[0].network_acls[0].ingress[1].rule: duplicate ingress rule 100 (also at index 0)"),
     ('            - {rule: 0, protocol: all, cidr: 10.0.0.0/8, action: allow}\n',
-     "15:22: $.network.vpcs[0].network_acls[0].ingress[0].rule: rule number 0 is outside 1..32766"),
+     "15:22: $.network.vpcs[0].network_acls[0].ingress[0].rule: rule number 0 is outside 1..32766 "
+     "(rule numbers start at 1)"),
     ('            - {rule: 32767, protocol: all, cidr: 10.0.0.0/8, action: allow}\n',
-     "15:22: $.network.vpcs[0].network_acls[0].ingress[0].rule: rule number 32767 is outside 1..32766"),
+     "15:22: $.network.vpcs[0].network_acls[0].ingress[0].rule: rule number 32767 is outside 1..32766 "
+     "(32767 and above belong to AWS's own default entry)"),
     ('            - {rule: 1, protocol: all, cidr: 10.0.0.1/8, action: allow}\n',
      "15:46: $.network.vpcs[0].network_acls[0].ingress[0].cidr: '10.0.0.1/8' is not a valid CIDR"),
     ('            - {rule: 1, protocol: all, cidr: nowhere, action: allow}\n',

@@ -692,7 +692,8 @@ def _acl_entry_problems(entry: Mapping[str, Any], eat: Path, source: Source, dir
     rule = entry["rule"]
     if not 1 <= rule <= MAX_ACL_RULE:
         yield source.problem((*eat, "rule"), f"rule number {rule} is outside 1..{MAX_ACL_RULE}",
-                             "32767 and above belong to AWS's own default entry")
+                             "32767 and above belong to AWS's own default entry" if rule > MAX_ACL_RULE
+                             else "rule numbers start at 1")
     elif rule in rules:
         yield source.problem((*eat, "rule"), f"duplicate {direction} rule {rule} (also at index {rules[rule]})",
                              "rule numbers are unique per direction; AWS evaluates them in order")

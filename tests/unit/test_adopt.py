@@ -201,3 +201,14 @@ def test_notes_never_hold_a_secret_and_the_kind_diff_is_pure() -> None:
     first = KEYS.diff(desired()[1], live_keys)
     assert first == KEYS.diff(desired()[1], live_keys)
     assert all("Secret" not in str(c.after) for c in first)
+
+
+def test_adopting_an_image_that_holds_its_build_pushes_nothing() -> None:
+    from reconciler.kinds.ecr.image import KIND as IMAGE
+
+    spec = {"repository": "r", "tag": "v1", "inputs": "sha256:" + "a" * 64}
+    image = Change("ecr.image.r:v1", "ecr.image", Action.ADOPT, "adopt: add the stack tags", (), (),
+                   DesiredResource("ecr.image.r:v1", "ecr.image", spec),
+                   LiveResource("ecr.image.r:v1", "ecr.image", "r:v1", {**spec, "digest": "sha256:" + "b" * 64},
+                                owned=False))
+    IMAGE.update(None, image)  # type: ignore[arg-type]  # no context: any registry call would fail

@@ -365,7 +365,8 @@ class AccessKeys(Kind):
                     foreign[name] = (spec_store, _store_owner(there["tags"]), mine is not None)
         for name, (spec_store, owner, moving) in foreign.items():
             if name not in users:  # the user does not exist yet: the store alone is the conflict
-                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving)
+                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving,
+                                                                   today=day)
         for name, tags in sorted(users.items()):
             address = f"iam.user.{name}.access_keys"
             store = stores.get(address)
@@ -416,7 +417,7 @@ class AccessKeys(Kind):
                 normal.append(entry)
             normal.sort(key=lambda k: (k["age_days"], k["id"]))
             if name in foreign:
-                found[address] = _conflict(self.name, name, normal, *foreign[name])
+                found[address] = _conflict(self.name, name, normal, *foreign[name], today=day)
                 continue
             attrs: dict[str, Any] = {"user": name, "keys": normal, "today": day,
                                      "store": dict((store or {}).get("store", {}))}
@@ -635,7 +636,7 @@ def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:
 
 
 def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
-              owner: str, moving: bool = False) -> LiveResource:
+              owner: str, moving: bool = False, *, today: str | None = None) -> LiveResource:
     """The address, when the store the manifest names exists without our stack tag (`owner`: its stack, or '').
 
     Unowned, so the plan shows a blocked conflict naming the store (unless --adopt; never for another
@@ -644,7 +645,7 @@ def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[s
     label = f"{store_label(store)} (owned by {'stack ' + owner if owner else 'nobody'})"
     return LiveResource(f"iam.user.{user}.access_keys", kind, label,
                         {"user": user, "keys": keys, "store": dict(store), "store_owner": owner,
-                         **({"store_moving": True} if moving else {})},
+                         **({"store_moving": True} if moving else {}), **({"today": today} if today else {})},
                         owned=False, depends_on=(f"iam.user.{user}",))
 
 

@@ -45,7 +45,9 @@ def _parts(change: Change, kind: Kind) -> tuple[str, ...]:
         if kind.replace_order is ReplaceOrder.CREATE_FIRST:
             return ("create", "delete")
         return ("delete", "create")
-    return {Action.CREATE: ("create",), Action.UPDATE: ("update",), Action.DELETE: ("delete",)}[change.action]
+    # an adoption is the kind's update: it writes the stack tags and converges what differs
+    return {Action.CREATE: ("create",), Action.UPDATE: ("update",), Action.ADOPT: ("update",),
+            Action.DELETE: ("delete",)}[change.action]
 
 
 def _graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> dict[Vertex, set[Vertex]]:

@@ -109,7 +109,10 @@ def build_plan(
         else:
             diff = tuple(kind.diff(item, found))
             if not found.owned:
-                action, reason = Action.UPDATE, "adopt: add the stack tags"
+                # the tags change by definition (the stack tags are added); the reason names what else does
+                changed = sorted({c.path.split(".")[0] for c in diff} - {"tags"})
+                action, reason = Action.ADOPT, "adopt: add the stack tags" + (
+                    "; change " + ", ".join(changed) if changed else "")
             elif any(c.forces_replacement for c in diff):
                 forced = sorted({c.path.split(".")[0] for c in diff if c.forces_replacement})
                 action, reason = Action.REPLACE, "changed " + ", ".join(forced)
@@ -120,6 +123,12 @@ def build_plan(
         blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
         if action is Action.REPLACE and item.protect:
             blocked = "protect: true refuses replacement; remove protect to allow it"
+        if action is Action.ADOPT and found is not None and any(c.forces_replacement for c in diff):
+            # adopting takes over what exists; re-creating it would lose what it holds (data, ids, a key)
+            forced = sorted({c.path.split(".")[0] for c in diff if c.forces_replacement})
+            blocked = (f"adopting never re-creates what exists, and {found.id} differs from the manifest in "
+                       f"{', '.join(forced)}, which forces a replacement: make the manifest match the live "
+                       "value (reconcile export shows it), adopt, then change it in a later apply")
         blocked = blocked or kind.blocked(item, found, action)
         notes = tuple(kind.notes(item, found, action))
         if not any(n.kind is NoteKind.SECURITY for n in notes):  # the kind's own flags win; never say it twice

@@ -21,11 +21,15 @@ class Action(enum.Enum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    # an existing resource without the stack tag taken over (`--adopt`): apply runs the kind's
+    # `update`, which writes the stack tags and converges declared differences; never a re-creation
+    ADOPT = "adopt"
     NOOP = "noop"
 
 
 # Deletions first: a reviewer must see what will be destroyed before anything else.
-ACTION_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.CREATE: 3, Action.NOOP: 4}
+ACTION_ORDER = {Action.DELETE: 0, Action.REPLACE: 1, Action.UPDATE: 2, Action.ADOPT: 3, Action.CREATE: 4,
+                Action.NOOP: 5}
 
 
 class ReplaceOrder(enum.Enum):
@@ -45,7 +49,7 @@ class ReplaceOrder(enum.Enum):
 # resource (a key's age, when it was last used). They are left out of fingerprints, or a
 # plan reviewed yesterday would be stale today; what they decide (a rotation falling due)
 # still changes the plan's changes, which `apply --plan` compares too.
-VOLATILE_ATTRS = frozenset({"age_days", "last_used_days", "retired_days"})
+VOLATILE_ATTRS = frozenset({"age_days", "last_used_days", "retired_days", "handover_days", "today"})
 
 
 def _without_volatile(value: Any) -> Any:
@@ -62,6 +66,9 @@ class NoteKind(enum.Enum):
     SECURITY = "security"  # widens access: open ingress, wide actions, public addresses
     COST = "cost"  # adds or removes something billed by the hour or month
     INFO = "info"  # anything else a reviewer should read (waiting rotations, hand-made keys)
+    # a dated step a later apply takes (a hand-made key's deactivation, its deletion): shown even
+    # on an in-sync address, so nothing the tool will do to it is silent
+    SCHEDULED = "scheduled"
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,10 @@ def cost(text: str) -> Note:
 
 def info(text: str) -> Note:
     return Note(NoteKind.INFO, text)
+
+
+def scheduled(text: str) -> Note:
+    return Note(NoteKind.SCHEDULED, text)
 
 
 @dataclass(frozen=True)
@@ -225,7 +236,7 @@ class Plan:
         return tuple(c for c in self.changes if c.blocked)
 
     def summary(self) -> dict[str, int]:
-        counts = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)}
+        counts = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)}
         counts["unchanged"] = 0
         for change in self.changes:
             counts["unchanged" if change.action is Action.NOOP else change.action.value] += 1

@@ -2,7 +2,11 @@
 
 format_version 2: notes are objects `{"kind": "security" | "cost" | "info", "text": ...}`
 (they were strings, their category guessed from the wording), and the image kind is
-`ecr.image` (it was `image`).
+`ecr.image` (it was `image`). Additive within version 2 (a reader of older version-2
+files never meets them, a strict reader of new ones needs the new values only): the
+action `adopt` (an existing resource taken over with --adopt; it was an `update` with
+reason "adopt: ..."), the summary count `adopt`, and the note kind `scheduled` (a dated
+step of a later apply, as a hand-made key's deactivation).
 """
 
 from __future__ import annotations

@@ -15,8 +15,11 @@ from typing import Any
 from reconciler.plan.model import Action, AttrChange, Note, NoteKind, Plan
 
 MAX_VALUE = 200
-SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
-NOTE_LABEL = {NoteKind.SECURITY: "SECURITY: ", NoteKind.COST: "cost: ", NoteKind.INFO: ""}
+# `&`: an adoption joins what exists to the stack (tags written, nothing re-created)
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.DELETE: "-", Action.ADOPT: "&",
+          Action.NOOP: " "}
+NOTE_LABEL = {NoteKind.SECURITY: "SECURITY: ", NoteKind.COST: "cost: ", NoteKind.INFO: "",
+              NoteKind.SCHEDULED: "scheduled: "}
 
 
 def summary_line(plan: Plan) -> str:
@@ -24,8 +27,10 @@ def summary_line(plan: Plan) -> str:
     s = plan.summary()
     if not plan.pending:
         return f"No changes. {s['unchanged']} resource(s) in sync."
+    # adoptions are counted only when there are some: the usual line stays as it always was
+    adopt = f"{s['adopt']} to adopt, " if s.get("adopt") else ""
     return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-            f"{s['delete']} to delete, {s['unchanged']} unchanged.")
+            f"{s['delete']} to delete, {adopt}{s['unchanged']} unchanged.")
 
 
 def note_text(note: Note) -> str:

@@ -31,7 +31,7 @@ MAX_LIST = 30
 MAX_DIFF_LINES = 60
 BY_KIND_FROM = 20  # plans with more pending changes than this open with counts per kind
 ACTION_LABEL = {Action.DELETE: "**delete**", Action.REPLACE: "**replace**", Action.UPDATE: "update",
-                Action.CREATE: "create", Action.NOOP: "no-op"}
+                Action.CREATE: "create", Action.ADOPT: "adopt", Action.NOOP: "no-op"}
 
 
 class Budget:
@@ -108,6 +108,11 @@ def _callouts(plan: Plan) -> str:
     if cost:
         out.append(callout("NOTE", f"{len(cost)} cost-bearing change(s):",
                            [f"{code(c.address)}: {cell(note_text(n))}" for c, n in cost]))
+    # dated steps of later applies (a hand-made key's retirement), even where nothing changes today
+    later = [(c, n) for c in plan.changes for n in c.notes if n.kind is NoteKind.SCHEDULED]
+    if later:
+        out.append(callout("NOTE", f"{len(later)} step(s) scheduled for later applies:",
+                           [f"{code(c.address)}: {cell(n.text)}" for c, n in later]))
     if plan.not_checked:
         out.append(callout("IMPORTANT", f"{len(plan.not_checked)} address(es) not checked; "
                            "the plan may be incomplete there:",
@@ -117,12 +122,14 @@ def _callouts(plan: Plan) -> str:
 
 def by_kind_table(changes: Sequence[Change]) -> str:
     """Counts per kind and action: the overview of a large plan."""
-    actions = (Action.DELETE, Action.REPLACE, Action.UPDATE, Action.CREATE)
+    # an adopt column only when something is adopted: the usual table stays as it was
+    adopting = any(c.action is Action.ADOPT for c in changes)
+    actions = (Action.DELETE, Action.REPLACE, Action.UPDATE, *((Action.ADOPT,) if adopting else ()), Action.CREATE)
     counts: dict[str, dict[Action, int]] = {}
     for change in changes:
         row = counts.setdefault(change.kind, dict.fromkeys(actions, 0))
         row[change.action] += 1
-    lines = ["| Kind | delete | replace | update | create |", "|---|---:|---:|---:|---:|"]
+    lines = ["| Kind | " + " | ".join(a.value for a in actions) + " |", "|---|" + "---:|" * len(actions)]
     for kind, row in sorted(counts.items())[:MAX_LIST * 2]:
         lines.append(f"| {cell(kind)} | " + " | ".join(str(row[a]) for a in actions) + " |")
     return "\n".join(lines) + "\n\n"

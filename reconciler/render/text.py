@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.plan.model import Action, NoteKind, Plan
+from reconciler.plan.model import Action, Change, NoteKind, Plan
 from reconciler.render.lines import SYMBOL, flatten, note_text, summary_line, value_text
 
 VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
-        Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED", Action.NOOP: "is in sync"}
-COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red"}
+        Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED",
+        Action.ADOPT: "will be adopted (stack tags added, nothing re-created)", Action.NOOP: "is in sync"}
+COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red",
+         Action.ADOPT: "bold"}
 NOTE_COLOR = {NoteKind.SECURITY: "red", NoteKind.COST: "yellow"}
 
 
@@ -21,6 +23,11 @@ def _paint(text: str, color: str | None, enabled: bool) -> str:
     return f"\033[{codes[color]}m{text}\033[0m"
 
 
+def _scheduled(change: Change) -> bool:
+    """An in-sync change with something dated to say (a hand-made key's retirement): shown, never silent."""
+    return any(n.kind is NoteKind.SCHEDULED for n in change.notes)
+
+
 def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     lines: list[str] = [f"Plan for stack {plan.stack} in {plan.account}/{plan.region}:", ""]
     deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE)]
@@ -29,7 +36,7 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
         lines.extend(_paint(f"!!   {SYMBOL[c.action]} {c.address}", "red", color) for c in deletions)
         lines.append("")
     for change in plan.changes:
-        if change.action is Action.NOOP and not verbose:
+        if change.action is Action.NOOP and not verbose and not _scheduled(change):
             continue
         head = f"{SYMBOL[change.action]} {change.address} ({change.kind}) {VERB[change.action]}"
         lines.append(_paint(head, COLOR.get(change.action), color) + f"  # {change.reason}")

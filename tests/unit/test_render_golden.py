@@ -32,7 +32,8 @@ from reconciler.render.text import format_plan_text
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 ROOT = GOLDEN.parent.parent
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
-INPUTS = ("manifest.yaml", "desired.json", "live.json", "not_checked.json", "kinds.json", "notes.json")
+INPUTS = ("manifest.yaml", "desired.json", "live.json", "not_checked.json", "kinds.json", "notes.json",
+          "options.json")
 OUTPUTS = ("plan.txt", "plan.json", "plan.md", "drift.txt", "drift.json", "drift.md")
 
 
@@ -87,7 +88,8 @@ def case_plan(name: str) -> tuple[Plan, dict[str, LiveResource], dict[str, KindP
             digest.update(input_name.encode() + b"\0" + (case / input_name).read_bytes())
     plan = build_plan(stack=stack, region=region, account="123456789012", manifest_sha256=digest.hexdigest(),
                       desired=sorted(desired, key=lambda d: d.address), live=live, kinds=kinds,
-                      not_checked=_load(case, "not_checked.json", {}))
+                      not_checked=_load(case, "not_checked.json", {}),
+                      adopt=bool(_load(case, "options.json", {}).get("adopt", False)))
     return plan, live, kinds
 
 

@@ -191,7 +191,8 @@ class SecurityGroup(Kind):
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
         if desired is None or action is Action.DELETE:
             return []
-        before = set(live.attrs.get("ingress", {})) if live is not None and action is Action.UPDATE else set()
+        existing = live is not None and action in (Action.UPDATE, Action.ADOPT)
+        before = set(live.attrs.get("ingress", {})) if live is not None and existing else set()
         notes: list[Note] = []
         for key in sorted(set(desired.spec.get("ingress", {})) - before):
             protocol, _, _, peer = parse_rule_key(key)

@@ -47,9 +47,10 @@ class Subnet(Kind):
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
-        if desired is None or action not in (Action.CREATE, Action.UPDATE, Action.REPLACE):
+        if desired is None or action not in (Action.CREATE, Action.UPDATE, Action.ADOPT, Action.REPLACE):
             return []
-        was = bool(live.attrs.get("map_public_ip")) if live is not None and action is Action.UPDATE else False
+        existing = live is not None and action in (Action.UPDATE, Action.ADOPT)
+        was = bool(live.attrs.get("map_public_ip")) if live is not None and existing else False
         if desired.spec.get("map_public_ip") and not was:
             return [security("instances launched here get a public IPv4 address automatically (RC-NET-002)")]
         return []

@@ -137,6 +137,10 @@ class Image(Kind):
         return self._push(ctx, change)
 
     def update(self, ctx: Context, change: Change) -> None:
+        if change.action is Action.ADOPT and not change.diff:
+            # an image has no tags of its own (its repository's carry the stack): adopting one that already
+            # holds a build of its inputs writes nothing (a follow-up UPDATE with no diff still re-points)
+            return
         self._push(ctx, change)
 
     def delete(self, ctx: Context, change: Change) -> None:

@@ -5,7 +5,7 @@ the access-key kind's `findings` / `classify` / `describe_added` (the planning c
 in `plan/kind.py`).
 
 The access-key kind reports, per key: `id`, `status` (Active/Inactive), `role`
-(delivered / retired / unknown / undelivered), `age_days`, `last_used_days`
+(delivered / retired / handover / unknown / undelivered), `age_days`, `last_used_days`
 (None when never used) and, for retired keys, `retired_days`. From those:
 
 - `KEY_AGE`: an active key older than the manifest's `rotate_after_days`
@@ -108,7 +108,7 @@ def classify_key_change(change: Change, attr: AttrChange) -> Origin:
             return Origin.MODIFIED
         if key.get("role") == "unknown":
             return Origin.ADDED
-        if key.get("role") == "retired" or _is_due(key, rotate):
+        if key.get("role") in ("retired", "handover") or _is_due(key, rotate):
             return Origin.SCHEDULED
     return Origin.MODIFIED
 

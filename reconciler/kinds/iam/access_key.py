@@ -16,11 +16,19 @@ Bookkeeping lives in tags and store metadata, never in a state file:
   left by a run that died after storing its key is removed by the next apply, so it
   can never make a later hand-made key look undelivered (and be deleted silently);
 - user tag `reconciler:key-retired-<KEYID>`: the day a key was deactivated; it is
-  deleted `grace_days` later.
+  deleted `grace_days` later;
+- user tag `reconciler:key-handover-<KEYID>`: the day a hand-made key of an adopted user
+  began its hand-over (written just before the new key is created, so a run that dies in
+  between never leaves it looking merely unknown); it stays active `grace_days` from then,
+  is then retired as above, and keeps the tag until it is deleted, so every plan of the
+  hand-over says, with dates, what happens to it next.
 A key the store does not know (made by hand) is deactivated and retired, loudly in
-the plan, never deleted silently. AWS allows two keys per user: no retired key is
-deleted inside its grace period to make room; the rotation waits (a plan note says
-for which key and how many days), and the key in use stays active until its
+the plan, never deleted silently. Adopting a user (`--adopt`) whose key was made by hand
+hands it over instead: its secret is unknown to the tool and people use it, so a new key
+goes into the store and the old one keeps working for `grace_days` before it is retired;
+each step is a dated plan note, and later plans show the steps still to come.
+AWS allows two keys per user: no retired key is deleted inside its grace period to make
+room; the rotation waits (a plan note says for which key and how many days), and the key in use stays active until its
 replacement exists. A bookkeeping tag edited past reading never deletes a key.
 
 The store is ownership-checked like any resource: one that exists under the manifest's
@@ -54,25 +62,42 @@ from reconciler.kinds.iam._hygiene import access_key_findings, classify_key_chan
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import ADDRESS_TAG, KIND_TAG, STACK_TAG, of_kind, owned_by, tag_dict, tag_list
 from reconciler.plan.diff import diff_values
-from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, Origin, info
+from reconciler.plan.model import (
+    Action,
+    AttrChange,
+    Change,
+    HygieneFinding,
+    LiveResource,
+    Note,
+    Origin,
+    info,
+    scheduled,
+)
 from reconciler.secret import Secret
 
 KEY_IDS_TAG = "reconciler:key-ids"
 INTENT_TAG = "reconciler:key-intent"
 RETIRED_PREFIX = "reconciler:key-retired-"
+HANDOVER_PREFIX = "reconciler:key-handover-"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One thing update does, in order: delete, create, retire (deactivate) or clear-intent."""
+    """One thing update does, in order: delete, handover (start the grace of a hand-made key that stays
+    active), create, retire (deactivate) or clear-intent; `wait` is only a note."""
 
     op: str
     key: str | None
     why: str
 
 
-def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
+def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any], *, adopting: bool = False) -> list[Step]:
     """Pure: the steps that bring the user's keys and store to the desired state.
+
+    `adopting`: the user is being adopted (--adopt), so an active key unknown to the store
+    was made by hand before the tool: it is handed over (kept active for `grace_days`,
+    then retired) rather than deactivated today, and the handover is recorded before the
+    new key is made. A handed-over key is retired only while another active key remains.
 
     Invariants: never more than two keys at any point (AWS's limit); a retired key is
     deleted only after `grace_days`, never early to make room; a key the store does not
@@ -98,8 +123,21 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
     due = [k for k in kept if k["role"] == "delivered" and k["status"] == "Active"
            and k["age_days"] >= spec["rotate_after_days"]]
     retire: list[Step] = []
+    handover: list[Step] = []
+    handed_due: list[Step] = []  # retired below only while another active key remains
     for key in kept:
-        if key["role"] == "unknown" and key["status"] == "Active":
+        if key["role"] == "handover":
+            if key["status"] != "Active":
+                retire.append(Step("retire", key["id"], "handed over, then deactivated by hand"))
+            elif key.get("handover_unreadable"):
+                handover.append(Step("handover", key["id"], "handover date unreadable; grace_days restart today"))
+            elif key.get("handover_days", 0) >= grace:
+                handed_due.append(Step("retire", key["id"], f"made by hand, handed over {key.get('handover_days')} "
+                                                            "days ago; grace ended: deactivated"))
+        elif key["role"] == "unknown" and key["status"] == "Active" and adopting:
+            handover.append(Step("handover", key["id"], "made by hand before adoption (its secret is unknown to "
+                                                        f"the tool); stays active for grace_days ({grace})"))
+        elif key["role"] == "unknown" and key["status"] == "Active":
             retire.append(Step("retire", key["id"], "unknown to the store (created by hand); deactivated"))
         elif key["role"] == "delivered" and key["status"] == "Inactive":
             retire.append(Step("retire", key["id"], "deactivated by hand"))
@@ -123,6 +161,10 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
         if spec["count"] == 0 or working + len(due) - index - 1 >= 1:
             retire.append(Step("retire", key["id"], f"{key['age_days']} days old (rotate after "
                                                      f"{spec['rotate_after_days']}); rotated"))
+    # a handed-over key is deactivated only once another active key exists (kept, or made now)
+    if good or made or lost or spec["count"] == 0:
+        retire.extend(handed_due)
+    steps.extend(handover)  # recorded before the create: a run dying between them never deactivates it
     for _ in range(made):
         steps.append(Step("create", None, "new key stored in " + store_label(spec["store"])))
     if lost:
@@ -131,17 +173,23 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> list[Step]:
         steps.append(Step("clear-intent", None, "left by a run that died after storing its key"))
     waiting = creates - made if not lost else 0
     if waiting > 0 or (attrs.get("store_missing") and spec["count"] > 0 and not made and not lost):
-        steps.append(_wait_step(kept, {r.key for r in retire}, grace))
+        steps.append(_wait_step(kept, {r.key for r in retire}, grace, {h.key for h in handover}))
     return steps + retire
 
 
-def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], grace: int) -> Step:
+def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], grace: int,
+               handing: set[str | None] | frozenset[str | None] = frozenset()) -> Step:
     """The note for a new key that has no free slot: which key's grace ends first, and when."""
     ends = []
     for key in kept:
         if key["role"] == "retired":
             ends.append((max(0, grace - (0 if key.get("retired_unreadable") else key.get("retired_days", 0))),
                          key["id"]))
+        elif key["role"] == "handover" and key["status"] == "Active":
+            # active for the rest of its grace, then retired for another grace
+            ends.append((grace + max(0, grace - key.get("handover_days", 0)), key["id"]))
+        elif key["id"] in handing:
+            ends.append((2 * grace, key["id"]))
         elif key["id"] in retiring:
             ends.append((grace, key["id"]))
     why = "a new key waits for a free slot (AWS allows two keys per user, and no key is deleted inside grace_days)"
@@ -149,6 +197,58 @@ def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], gra
         return Step("wait", None, why)
     days, ident = min(ends)
     return Step("wait", ident, f"{why}: it can proceed when the grace of key {ident} ends, in {days} day(s)")
+
+
+def _day(attrs: Mapping[str, Any], offset: int, start: str | None = None) -> str:
+    """The date `offset` days after `start` (default: the day of the read, `attrs["today"]`), as YYYY-MM-DD;
+    `in N day(s)` when the read gave no day (literal attrs)."""
+    start = start or attrs.get("today")
+    if not start:
+        return f"in {offset} day(s)"
+    return (datetime.date.fromisoformat(start) + datetime.timedelta(days=offset)).isoformat()
+
+
+def handover_notes(spec: Mapping[str, Any], attrs: Mapping[str, Any], steps: Sequence[Step]) -> list[Note]:
+    """Pure: every step of a hand-made key's hand-over, each with its date, on every plan until it is deleted.
+
+    Starting now (a `handover` step): the new key, the grace, the deactivation and the deletion.
+    Under way (a `handover` key, or a retired key that was handed over): what comes next, dated
+    from the recorded start (deactivation and deletion happen on the first apply on or after
+    their day, so the deletion day counts from the deactivation that really happened).
+    """
+    grace = spec["grace_days"]
+    keys = {k["id"]: k for k in attrs.get("keys", [])}
+    notes: list[Note] = []
+    today = _day(attrs, 0)
+    starting = [s.key for s in steps if s.op == "handover" and keys.get(str(s.key), {}).get("role") == "unknown"]
+    creates = any(s.op == "create" for s in steps)
+    for ident in starting:
+        notes.append(info(f"key {ident} was made by hand and its secret is unknown to the tool: it is handed over "
+                          "in steps, never deleted silently"))
+        if creates:
+            notes.append(info(f"step 1, this apply ({today}): a new key is created into "
+                              f"{store_label(spec['store'])}"))
+        notes.append(scheduled(f"step 2, {today} to {_day(attrs, grace)}: key {ident} stays active "
+                               f"(grace_days: {grace}), so whoever uses it can move to the stored key"))
+        notes.append(scheduled(f"step 3, on the first apply from {_day(attrs, grace)}: key {ident} is deactivated"))
+        notes.append(scheduled(f"step 4, on the first apply from {_day(attrs, 2 * grace)} ({grace} days after its "
+                               f"deactivation): key {ident} is deleted"))
+    acting = {s.key for s in steps if s.op in ("retire", "delete")}
+    for key in attrs.get("keys", []):
+        since = key.get("handover_since")
+        if not since or key["id"] in acting or key["id"] in starting:
+            continue  # no hand-over under way, or this plan's diff says what happens to it now
+        if key["role"] == "handover":
+            notes.append(scheduled(f"key {key['id']} (made by hand, handed over on {since}) stays active until "
+                                   f"{_day(attrs, grace, since)}; it is deactivated on the first apply from then, "
+                                   f"and deleted {grace} days after that (from {_day(attrs, 2 * grace, since)})"))
+        elif key["role"] == "retired" and not key.get("retired_unreadable"):
+            off = _day(attrs, -int(key.get("retired_days", 0)))
+            notes.append(scheduled(f"key {key['id']} (made by hand, handed over on {since}) was deactivated"
+                                   + (f" on {off}" if attrs.get("today") else "")
+                                   + f"; it is deleted on the first apply from "
+                                   f"{_day(attrs, grace - int(key.get('retired_days', 0)))}"))
+    return notes
 
 
 def store_label(store: Mapping[str, Any]) -> str:
@@ -176,10 +276,17 @@ class AccessKeys(Kind):
             if "store_tags" in live.attrs:
                 changes.extend(diff_values(desired.spec.get("tags", {}), live.attrs["store_tags"], "store.tags"))
         keys = {k["id"]: k for k in live.attrs.get("keys", [])}
-        for step in key_steps(desired.spec, live.attrs):
+        for step in key_steps(desired.spec, live.attrs, adopting=not live.owned):
             if step.op == "wait":
                 continue  # not a change: shown as a note, nothing is written
-            if step.op == "create":
+            if step.op == "handover":
+                key = keys[str(step.key)]
+                grace = desired.spec["grace_days"]
+                changes.append(AttrChange(
+                    f"keys.{step.key}", f"{key['status']}, {key['age_days']} days old",
+                    f"Active until {_day(live.attrs, grace)}, then Inactive; deleted from "
+                    f"{_day(live.attrs, 2 * grace)}: {step.why}"))
+            elif step.op == "create":
                 changes.append(AttrChange("keys.new", None, f"(sensitive) {step.why}", sensitive=False))
             elif step.op == "clear-intent":
                 changes.append(AttrChange("keys.intent", "set", f"removed: {step.why}"))
@@ -200,7 +307,9 @@ class AccessKeys(Kind):
                 notes.append(info(f"WARNING: tag {tag} on user {live.attrs['user']} has an unreadable value "
                                   "(edited by hand?); no key is deleted because of it"))
         if desired is not None and live is not None and action is not Action.DELETE:
-            notes.extend(info(f"waiting: {s.why}") for s in key_steps(desired.spec, live.attrs) if s.op == "wait")
+            steps = key_steps(desired.spec, live.attrs, adopting=not live.owned)
+            notes.extend(info(f"waiting: {s.why}") for s in steps if s.op == "wait")
+            notes.extend(handover_notes(desired.spec, live.attrs, steps))
         if action is Action.DELETE and live is not None:
             notes.append(info(f"deletes every access key of {live.attrs['user']} and the stored secret"))
         return notes
@@ -244,6 +353,7 @@ class AccessKeys(Kind):
         found: dict[str, LiveResource] = {}
         not_checked: dict[str, str] = {}
         today = ctx.now
+        day = today.astimezone(datetime.UTC).date().isoformat()  # for the dates of a hand-over
         # a store the manifest names that exists without our stack tag is a conflict, never written or deleted
         wanted_store = {d.spec["user"]: d.spec["store"] for d in desired}
         foreign: dict[str, tuple[Mapping[str, Any], str, bool]] = {}
@@ -255,7 +365,8 @@ class AccessKeys(Kind):
                     foreign[name] = (spec_store, _store_owner(there["tags"]), mine is not None)
         for name, (spec_store, owner, moving) in foreign.items():
             if name not in users:  # the user does not exist yet: the store alone is the conflict
-                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving)
+                found[f"iam.user.{name}.access_keys"] = _conflict(self.name, name, [], spec_store, owner, moving,
+                                                                   today=day)
         for name, tags in sorted(users.items()):
             address = f"iam.user.{name}.access_keys"
             store = stores.get(address)
@@ -277,8 +388,12 @@ class AccessKeys(Kind):
                 created = key["CreateDate"]
                 retired_tag = RETIRED_PREFIX + key["AccessKeyId"]
                 retired = _read_time(tags, retired_tag, unreadable)
+                handover_tag = HANDOVER_PREFIX + key["AccessKeyId"]
+                handed = _read_time(tags, handover_tag, unreadable)
                 if retired_tag in tags:  # an unreadable day counts as in grace; its grace restarts
                     role = "retired"
+                elif handover_tag in tags:  # a hand-made key of an adopted user, still active in its grace
+                    role = "handover"
                 elif key["AccessKeyId"] in delivered:
                     role = "delivered"
                 elif intent is not None and created >= intent - datetime.timedelta(minutes=1):
@@ -294,12 +409,17 @@ class AccessKeys(Kind):
                     entry["retired_days"] = (today - retired).days
                 elif role == "retired":
                     entry["retired_unreadable"] = True
+                if handed is not None:
+                    entry["handover_since"] = handed.date().isoformat()
+                    entry["handover_days"] = (today - handed).days
+                elif role == "handover":
+                    entry["handover_unreadable"] = True
                 normal.append(entry)
             normal.sort(key=lambda k: (k["age_days"], k["id"]))
             if name in foreign:
-                found[address] = _conflict(self.name, name, normal, *foreign[name])
+                found[address] = _conflict(self.name, name, normal, *foreign[name], today=day)
                 continue
-            attrs: dict[str, Any] = {"user": name, "keys": normal,
+            attrs: dict[str, Any] = {"user": name, "keys": normal, "today": day,
                                      "store": dict((store or {}).get("store", {}))}
             if store is None:
                 attrs["store_missing"] = True
@@ -330,17 +450,24 @@ class AccessKeys(Kind):
         return str(change.want.spec["user"])
 
     def update(self, ctx: Context, change: Change) -> None:
-        self._run(ctx, change.want.spec, change.have.attrs)
+        # an adoption (the user without our stack tag) hands a hand-made key over instead of deactivating it
+        self._run(ctx, change.want.spec, change.have.attrs, adopting=not change.have.owned)
 
-    def _run(self, ctx: Context, spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> None:
+    def _run(self, ctx: Context, spec: Mapping[str, Any], attrs: Mapping[str, Any], *,
+             adopting: bool = False) -> None:
         iam = ctx.client("iam")
         user = spec["user"]
         delivered = [k["id"] for k in attrs.get("keys", []) if k["role"] == "delivered" and k["status"] == "Active"]
-        for step in key_steps(spec, attrs):
+        steps = key_steps(spec, attrs, adopting=adopting)
+        for step in steps:
             if step.op == "delete":
                 _delete_key(ctx, user, str(step.key))
-                _untag_user(ctx, user, [RETIRED_PREFIX + str(step.key)])
+                _untag_user(ctx, user, [RETIRED_PREFIX + str(step.key), HANDOVER_PREFIX + str(step.key)])
                 delivered = [k for k in delivered if k != step.key]
+            elif step.op == "handover":
+                # before the new key exists: the old one is never taken for merely unknown (and deactivated)
+                iam.tag_user(UserName=user, Tags=[{"Key": HANDOVER_PREFIX + str(step.key),
+                                                   "Value": _format_time(ctx.now)}])
             elif step.op == "retire":
                 iam.update_access_key(UserName=user, AccessKeyId=step.key, Status="Inactive")
                 iam.tag_user(UserName=user, Tags=[{"Key": RETIRED_PREFIX + str(step.key),
@@ -365,7 +492,7 @@ class AccessKeys(Kind):
                 # before the intent goes: keys whose CreateAccessKey answer was lost (botocore retried it)
                 _delete_undelivered(ctx, user, keep=existing | set(delivered))
                 _untag_user(ctx, user, [INTENT_TAG])
-        if not any(s.op == "create" for s in key_steps(spec, attrs)) and attrs.get("store") \
+        if not any(s.op == "create" for s in steps) and attrs.get("store") \
                 and "store_owner" not in attrs:  # bookkeeping goes only on a store that is ours
             _tag_store(ctx, spec, delivered)
         if not attrs.get("store_missing") and "store_owner" not in attrs and \
@@ -376,7 +503,8 @@ class AccessKeys(Kind):
         user = change.have.attrs["user"]
         for key in change.have.attrs.get("keys", []):
             _delete_key(ctx, user, key["id"])
-        _untag_user(ctx, user, [INTENT_TAG, *(RETIRED_PREFIX + k["id"] for k in change.have.attrs.get("keys", []))])
+        _untag_user(ctx, user, [INTENT_TAG, *(prefix + k["id"] for k in change.have.attrs.get("keys", [])
+                                              for prefix in (RETIRED_PREFIX, HANDOVER_PREFIX))])
         _delete_store(ctx, change.have.attrs.get("store", {}))
 
     def replace(self, ctx: Context, change: Change) -> str:
@@ -508,7 +636,7 @@ def _delivered(tags: Mapping[str, str], held: str | None) -> list[str]:
 
 
 def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[str, Any],
-              owner: str, moving: bool = False) -> LiveResource:
+              owner: str, moving: bool = False, *, today: str | None = None) -> LiveResource:
     """The address, when the store the manifest names exists without our stack tag (`owner`: its stack, or '').
 
     Unowned, so the plan shows a blocked conflict naming the store (unless --adopt; never for another
@@ -517,7 +645,7 @@ def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[s
     label = f"{store_label(store)} (owned by {'stack ' + owner if owner else 'nobody'})"
     return LiveResource(f"iam.user.{user}.access_keys", kind, label,
                         {"user": user, "keys": keys, "store": dict(store), "store_owner": owner,
-                         **({"store_moving": True} if moving else {})},
+                         **({"store_moving": True} if moving else {}), **({"today": today} if today else {})},
                         owned=False, depends_on=(f"iam.user.{user}",))
 
 

@@ -33,9 +33,15 @@ from reconciler.secret import Secret
 NESTED_ENV = "RECONCILER_IN_CREDENTIAL_PROCESS"
 
 
-def key_store(manifest_path: str | Path, user: str) -> tuple[Manifest, Mapping[str, Any]]:
-    """The manifest, and the store its `user`'s access keys go to; a clear exit 3 when there is none."""
+def key_store(manifest_path: str | Path, user: str, options: Options) -> tuple[Manifest, Mapping[str, Any]]:
+    """The manifest, and the store its `user`'s access keys go to; a clear exit 3 when there is none.
+
+    No AWS call: `--write-profile` checks with it before it writes anything.
+    """
     manifest, _ = load_manifest(manifest_path)
+    if options.region and options.region != manifest.region:
+        raise UsageError(f"--region {options.region} differs from the manifest's region: {manifest.region}; "
+                         "drop --region, or change `region:` in the manifest")
     desired = expand(manifest)
     users = sorted(str(d.spec["name"]) for d in desired if d.kind == "iam.user")
     if user not in users:
@@ -58,10 +64,7 @@ def fetch(manifest_path: str | Path, user: str, options: Options) -> Secret:
     if os.environ.get(NESTED_ENV):
         raise UsageError("reconcile credentials is running inside its own credential_process: the profile it "
                          "reads with is the one it serves (AWS_PROFILE?); pass --profile with other credentials")
-    manifest, store = key_store(manifest_path, user)
-    if options.region and options.region != manifest.region:
-        raise UsageError(f"--region {options.region} differs from the manifest's region: {manifest.region}; "
-                         "drop --region, or change `region:` in the manifest")
+    manifest, store = key_store(manifest_path, user, options)
     os.environ[NESTED_ENV] = "1"
     clients = Clients(manifest.region, options.profile, options.endpoint_url)
     account = clients.account_id()
@@ -112,8 +115,9 @@ def _program() -> list[str]:
     """How to run this very reconcile again, by absolute path (the AWS CLI runs it without our PATH)."""
     script = Path(sys.argv[0])
     if script.name == "reconcile" and script.exists():
-        return [str(script.resolve())]
-    return [str(Path(sys.executable).resolve()), "-m", "reconciler"]
+        return [str(script.absolute())]
+    # absolute, not resolved: a virtualenv's python is a symlink, and resolving it would lose the venv
+    return [str(Path(sys.executable).absolute()), "-m", "reconciler"]
 
 
 def process_command(manifest_path: str | Path, user: str, options: Options) -> str:

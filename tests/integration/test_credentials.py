@@ -134,14 +134,27 @@ def test_write_profile_then_the_aws_cli_is_the_programmatic_user(moto: Moto, app
     again = run_cli(["credentials", str(applied), "--user", "app-ci", "--write-profile", "ci",
                      "--endpoint-url", moto.endpoint], env)
     assert again.code == 0 and config.read_text() == text, again.all  # idempotent
+    itself = run_cli(["credentials", str(applied), "--user", "app-ci", "--write-profile", "ci2", "--profile", "ci2"],
+                     env)
+    assert itself.code == 3 and "call itself" in itself.err and config.read_text() == text, itself.all
     taken = run_cli(["credentials", str(applied), "--user", "app-ci", "--write-profile", "other"], env)
     assert taken.code == 3 and "exists already" in taken.err and config.read_text() == text, taken.all
 
     aws = Path(sys.executable).parent / "aws"
     identity = subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", "ci", "--endpoint-url",
                                moto.endpoint, "--output", "json"], env=env, capture_output=True, text=True,
-                              timeout=180)
+                              timeout=180, cwd=tmp_path)  # not the checkout: the profile must not need it
     assert identity.returncode == 0, identity.stderr
     iam: Any = moto.client("iam")
     assert json.loads(identity.stdout)["Arn"] == iam.get_user(UserName="app-ci")["User"]["Arn"]
     assert key["SecretAccessKey"] not in identity.stdout + identity.stderr
+
+    # no credentials of the caller's own but AWS_PROFILE naming the profile itself: the nested
+    # credential_process refuses, never recurses
+    bare = {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    looping = subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", "ci", "--endpoint-url",
+                              moto.endpoint], env={**bare, "AWS_PROFILE": "ci"}, capture_output=True, text=True,
+                             timeout=180, cwd=tmp_path)
+    assert looping.returncode != 0
+    assert "custom-process" in looping.stderr, looping.stderr  # one nested run, refused (details hidden)
+    assert key["SecretAccessKey"] not in looping.stdout + looping.stderr

@@ -40,6 +40,14 @@ class OutputReport:
     rows: Sequence[OutputRow] = field(default_factory=tuple)
 
 
+_FIRST = ("id", "name", "arn", "uri")
+
+
+def ordered(outputs: Mapping[str, str]) -> list[tuple[str, str]]:
+    """id, name, arn, uri first (what people look for), then the rest by name: the same in every format."""
+    return sorted(outputs.items(), key=lambda kv: (_FIRST.index(kv[0]) if kv[0] in _FIRST else len(_FIRST), kv[0]))
+
+
 def env_name(address: str, output: str) -> str:
     """`vpc.main` + `id` -> `RECONCILE_VPC_MAIN_ID`: upper-cased, every non-alphanumeric run one `_`."""
     return ENV_PREFIX + re.sub(r"[^A-Z0-9]+", "_", f"{address}.{output}".upper()).strip("_")
@@ -56,7 +64,7 @@ def format_outputs_text(report: OutputReport) -> str:
             mark = "" if row.managed else "  (not managed by this stack: same name, no stack tag)"
             lines.append(f"{row.address}{mark}")
             width = max((len(k) for k in row.outputs), default=0)
-            lines.extend(f"  {key:<{width}}  {value}" for key, value in sorted(row.outputs.items()))
+            lines.extend(f"  {key:<{width}}  {value}" for key, value in ordered(row.outputs))
     return "\n".join(lines) + "\n"
 
 
@@ -67,7 +75,7 @@ def outputs_to_json(report: OutputReport) -> dict[str, object]:
             resources[row.address] = None
         else:
             resources[row.address] = {"kind": row.kind, "managed": row.managed,
-                                      "outputs": dict(sorted(row.outputs.items()))}
+                                      "outputs": dict(ordered(row.outputs))}
     return {"stack": report.stack, "region": report.region, "account": report.account, "resources": resources}
 
 
@@ -86,7 +94,7 @@ def format_outputs_env(report: OutputReport) -> str:
     for row in report.rows:
         if row.outputs is None or row.not_read is not None or not row.managed:
             continue
-        for key, value in sorted(row.outputs.items()):
+        for key, value in ordered(row.outputs):
             name = env_name(row.address, key)
             if name in seen:
                 lines.append(f"# {name} of {row.address} left out: {seen[name]} has the same name")

@@ -62,7 +62,7 @@ def test_env_says_when_two_addresses_map_to_one_name() -> None:
     assert lines[1].startswith("# RECONCILE_ECR_REPOSITORY_A_B_ID of ecr.repository.a.b left out")
 
 
-def test_json_has_null_for_an_address_not_created_and_outputs_sorted() -> None:
+def test_json_has_null_for_an_address_not_created_and_outputs_ordered() -> None:
     doc = json.loads(format_outputs_json(REPORT))
     assert (doc["stack"], doc["region"], doc["account"]) == ("shop", "eu-west-1", "123456789012")
     assert list(doc["resources"]) == [row.address for row in REPORT.rows]  # the manifest's order
@@ -72,6 +72,7 @@ def test_json_has_null_for_an_address_not_created_and_outputs_sorted() -> None:
         "kind": "ecr.repository", "managed": True,
         "outputs": {"id": "app", "uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"}}
     assert doc["resources"]["iam.user.ci"]["managed"] is False
+    assert list(doc["resources"]["vpc.main"]["outputs"]) == ["id", "arn"]  # id, name, arn, uri first
 
 
 def test_text_shows_each_address_and_says_not_created() -> None:
@@ -80,7 +81,7 @@ def test_text_shows_each_address_and_says_not_created() -> None:
     assert "vpc.main.nat.public-a  (not created)\n" in text
     assert "iam.user.ci.access_keys  (not read: kind not supported)\n" in text
     assert "iam.user.ci  (not managed by this stack" in text
-    assert "\n  arn  arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0abc\n  id   vpc-0abc\n" in text
+    assert "\n  id   vpc-0abc\n  arn  arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0abc\n" in text
 
 
 def test_an_empty_stack_renders_in_every_format() -> None:

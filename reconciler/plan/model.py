@@ -118,7 +118,7 @@ class LiveResource:
     owner: str | None = None
     protect: bool = False
     private: Mapping[str, Any] = field(default_factory=dict)
-    outputs: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict, compare=False)  # shown, never compared
 
     def fingerprint(self) -> str:
         """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 ENV_PREFIX = "RECONCILE_"
+FORMAT_VERSION = 1  # of the JSON document; raised when a key is renamed or removed (added keys keep it)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def outputs_to_json(report: OutputReport) -> dict[str, object]:
         else:
             resources[row.address] = {"kind": row.kind, "managed": row.managed,
                                       "outputs": dict(ordered(row.outputs))}
-    return {"stack": report.stack, "region": report.region, "account": report.account, "resources": resources}
+    return {"format_version": FORMAT_VERSION, "stack": report.stack, "region": report.region,
+            "account": report.account, "resources": resources}
 
 
 def format_outputs_json(report: OutputReport) -> str:

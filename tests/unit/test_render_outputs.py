@@ -64,7 +64,8 @@ def test_env_says_when_two_addresses_map_to_one_name() -> None:
 
 def test_json_has_null_for_an_address_not_created_and_outputs_ordered() -> None:
     doc = json.loads(format_outputs_json(REPORT))
-    assert (doc["stack"], doc["region"], doc["account"]) == ("shop", "eu-west-1", "123456789012")
+    assert (doc["format_version"], doc["stack"], doc["region"], doc["account"]) == (
+        1, "shop", "eu-west-1", "123456789012")
     assert list(doc["resources"]) == [row.address for row in REPORT.rows]  # the manifest's order
     assert doc["resources"]["vpc.main.nat.public-a"] is None
     assert doc["resources"]["iam.user.ci.access_keys"] is None

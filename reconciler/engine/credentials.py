@@ -15,11 +15,12 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from reconciler.aws import absent_none
-from reconciler.engine.clients import Clients
+from reconciler.engine.clients import Clients, check_endpoint_urls
 from reconciler.engine.run import Options
 from reconciler.error_text import describe_error
 from reconciler.errors import AwsError, TerminalAwsError, UsageError
@@ -123,6 +124,11 @@ def _program() -> list[str]:
 def process_command(manifest_path: str | Path, user: str, options: Options) -> str:
     """The `credential_process` value: this command, by absolute paths, with the endpoint and region given."""
     args = [*_program(), "credentials", str(Path(manifest_path).resolve()), "--user", user]
+    check_endpoint_urls(options.endpoint_url)
+    if options.endpoint_url and (urlsplit(options.endpoint_url).username or urlsplit(options.endpoint_url).password):
+        # the profile is written to disk: a URL holding credentials would put them there
+        raise UsageError("--endpoint-url holds credentials (user:password@); they would be written to the AWS "
+                         "config file: use a URL without them")
     if options.endpoint_url:
         args += ["--endpoint-url", options.endpoint_url]
     if options.region:

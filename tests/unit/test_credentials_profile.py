@@ -68,3 +68,15 @@ def test_a_store_without_a_key_is_one_line_that_quotes_nothing(raw: str) -> None
         document(Secret(raw), "SSM parameter /k")
     assert "does not hold an access key" in str(caught.value)
     assert "has-the-secret" not in str(caught.value)
+
+
+def test_an_endpoint_url_with_credentials_is_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.engine.credentials import process_command
+    from reconciler.engine.run import Options
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with pytest.raises(UsageError, match="holds credentials"):
+        process_command("m.yaml", "ci", Options(endpoint_url="http://user:pa55word@127.0.0.1:5000"))
+    line = process_command("m.yaml", "ci", Options(endpoint_url="http://127.0.0.1:5000", region="us-east-1"))
+    assert line.endswith(" credentials " + str(Path("m.yaml").resolve()) +
+                         " --user ci --endpoint-url http://127.0.0.1:5000 --region us-east-1")

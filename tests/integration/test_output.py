@@ -36,6 +36,8 @@ network:
         - {name: private-a, cidr: 10.1.10.0/24, az: us-east-1a}
       internet_gateway: true
       nat: {mode: gateway, placement: single, subnet: public-a}
+      endpoints:
+        - service: s3
       security_groups:
         - name: app
           ingress: [{protocol: tcp, ports: "8080", from: "10.1.0.0/16"}]
@@ -90,6 +92,11 @@ def test_output_json_is_what_boto3_reads_after_an_apply(cli: Any, moto: Moto, tm
     eip = ec2.describe_addresses()["Addresses"][0]
     eip_arn = f"arn:aws:ec2:us-east-1:123456789012:elastic-ip/{eip['AllocationId']}"
     assert out["vpc.main.eip.public-a"] == {"id": eip["AllocationId"], "public_ip": eip["PublicIp"], "arn": eip_arn}
+
+    endpoints = [e for e in ec2.describe_vpc_endpoints()["VpcEndpoints"] if e["VpcId"] == vpc["VpcId"]]
+    endpoint = next(a for a in out if ".endpoint." in a)
+    assert out[endpoint]["id"] == endpoints[0]["VpcEndpointId"]
+    assert out[endpoint]["service"] == "com.amazonaws.us-east-1.s3"
 
     iam: Any = moto.client("iam")
     user = iam.get_user(UserName="app-ci")["User"]

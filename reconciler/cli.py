@@ -505,6 +505,74 @@ def unlock(manifest: str, force: bool, **kw: Any) -> None:
     out.result("lock removed\n")
 
 
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(("text", "json", "env")), default="text",
+              help="env: shell assignments (RECONCILE_VPC_MAIN_ID=vpc-...) for `eval` or a .env file.")
+@_run_timeout_option
+@common_options
+def output(manifest: str, fmt: str, run_timeout: float, **kw: Any) -> None:
+    """Print each address's ids, ARNs and URIs (from the plan's read; read-only, never a secret)."""
+    out = _out(kw)
+    deadline = _deadline(run_timeout, "output")
+    from reconciler.engine.run import plan_run
+    from reconciler.render.outputs import OUTPUT_RENDERERS
+
+    run = plan_run(manifest, _options(kw))
+    deadline.cancel()
+    out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
+    out.result(OUTPUT_RENDERERS[fmt](_output_report(run)))
+
+
+def _output_report(run: Any) -> Any:
+    """One row per desired address, in manifest order, from the plan's read (nothing is read again);
+    a same-named resource the stack does not own is marked unmanaged; one not read says why."""
+    from reconciler.render.outputs import OutputReport, OutputRow
+
+    rows = []
+    for item in run.desired:
+        found = run.live.get(item.address)
+        rows.append(OutputRow(item.address, item.kind,
+                              None if found is None else dict(found.outputs) or {"id": found.id},
+                              managed=found is None or found.owned, not_read=run.not_checked.get(item.address)))
+    return OutputReport(run.plan.stack, run.plan.region, run.plan.account, tuple(rows))
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--user", "user", required=True, help="The IAM user of the manifest whose key to hand out.")
+@click.option("--write-profile", "profile_name", metavar="NAME",
+              help="Instead of printing, add [profile NAME] with this command as its credential_process "
+                   "to the AWS config file (AWS_CONFIG_FILE or ~/.aws/config); no secret is written.")
+@click.option("--show", is_flag=True, help="Print the secret even when stdout is a terminal.")
+@common_options
+def credentials(manifest: str, user: str, profile_name: str | None, show: bool, **kw: Any) -> None:
+    """The AWS CLI's credential_process: print the user's key (JSON) from its store. The only command
+    that prints a secret: it refuses a terminal unless --show."""
+    out = _out(kw)
+    from reconciler.engine import credentials as creds
+
+    options = _options(kw)
+    if profile_name is not None:
+        if profile_name == (options.profile or os.environ.get("AWS_PROFILE")):
+            raise UsageError(f"--write-profile {profile_name}: that is the profile this command reads the store "
+                             "with; its credential_process would call itself (pass --profile with other credentials)")
+        creds.key_store(manifest, user, options)  # a user without a key store is refused before anything is written
+        line = creds.process_command(manifest, user, options)
+        written = creds.write_profile(creds.config_path(), profile_name, line)
+        out.info(f"profile {profile_name} {'already had' if not written else 'now has'} "
+                 f"credential_process in {creds.config_path()}; try: aws sts get-caller-identity "
+                 f"--profile {profile_name}")
+        return
+    if sys.stdout.isatty() and not show:
+        raise UsageError("refusing to print a secret access key to a terminal; the AWS CLI reads it "
+                         "through a pipe (see --write-profile); pass --show to print it anyway")
+    document = creds.fetch(manifest, user, options)
+    # the one place a secret is printed: straight to stdout, not through Out (whose redaction would mask it)
+    sys.stdout.write(document.reveal() + "\n")
+    sys.stdout.flush()
+
+
 class _Terminated(BaseException):
     """SIGTERM outside an apply's walk: unwinds like Ctrl-C (a BaseException, so no `except Exception`
     in botocore or urllib3 swallows it); the walk installs its own handler."""

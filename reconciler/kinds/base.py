@@ -78,6 +78,14 @@ class Context:
                 raise KeyError(f"{address} has no id yet: it was neither read nor created")
             return self.ids[address]
 
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        """The ARN of `resource` of `service` in this account, in the region's partition (aws-cn, ...),
+        for the kinds whose API does not return one (EC2's describe calls mostly do not)."""
+        from reconciler.manifest.aws_names import region_partitions
+
+        partition = region_partitions().get(self.region, "aws")
+        return f"arn:{partition}:{service}:{self.region if regional else ''}:{self.account}:{resource}"
+
     def remember(self, address: str, ident: str) -> None:
         with self._lock:
             self.ids[address] = ident

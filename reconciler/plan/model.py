@@ -113,7 +113,10 @@ class LiveResource:
     refused, and so is the deletion of its parts; `private` is apply-only data (ids
     apply needs and the manifest never declares, as Terraform's PlannedPrivate): it is
     never diffed, never rendered, never in the plan file and not in the fingerprint,
-    so it cannot make a plan stale by itself (apply always acts on a fresh read).
+    so it cannot make a plan stale by itself (apply always acts on a fresh read);
+    `outputs` are the values `reconcile output` hands to the next tool (id, arn, uri,
+    public_ip, ...; plain strings, never a secret): like `private`, never diffed, never
+    in the plan file and not in the fingerprint.
     """
 
     address: str
@@ -126,10 +129,11 @@ class LiveResource:
     owner: str | None = None
     protect: bool = False
     private: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict, compare=False)  # shown, never compared
 
     def fingerprint(self) -> str:
         """sha256 of what the account holds here, without clock-derived observations (VOLATILE_ATTRS)
-        and without `private`; protection is in it (it decides what apply may do)."""
+        and without `private` or `outputs`; protection is in it (it decides what apply may do)."""
         body = {"id": self.id, "attrs": _without_volatile(self.attrs), "owned": self.owned,
                 "unmanaged": list(self.unmanaged)}
         if self.owner is not None:  # optional keys only when set: fewer fingerprints move

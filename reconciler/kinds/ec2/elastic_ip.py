@@ -49,7 +49,9 @@ class ElasticIp(Kind):
                 "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
                 "public_ip": item.get("PublicIp"),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(igw,) if igw else ())
+            }, protect=protected(tags), depends_on=(igw,) if igw else (),
+                outputs={"id": item["AllocationId"], "arn": ctx.arn("ec2", f"elastic-ip/{item['AllocationId']}"),
+                         **({"public_ip": item["PublicIp"]} if item.get("PublicIp") else {})})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

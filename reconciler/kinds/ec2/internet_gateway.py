@@ -41,7 +41,9 @@ class InternetGateway(Kind):
                 "vpc_cidr": vpc_cidr(ctx, vpcs[0]) if vpcs else None,
                 "tags": tags,
             }, protect=protected(tags), private={"attached_vpc_ids": vpcs},
-                depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)))
+                depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)),
+                outputs={"id": gateway["InternetGatewayId"],
+                         "arn": ctx.arn("ec2", f"internet-gateway/{gateway['InternetGatewayId']}")})
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

@@ -53,7 +53,10 @@ class NatGateway(Kind):
                 "eip": eip,
                 "tags": tags,
             }, protect=protected(tags),
-                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address)) if x})))
+                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address)) if x})),
+                outputs={"id": nat["NatGatewayId"], "arn": ctx.arn("ec2", f"natgateway/{nat['NatGatewayId']}"),
+                         **({"public_ip": primary["PublicIp"]} if primary.get("PublicIp") else {}),
+                         **({"private_ip": primary["PrivateIp"]} if primary.get("PrivateIp") else {})})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

@@ -108,7 +108,10 @@ class NatInstance(Kind):
                 "source_dest_check": bool(instance.get("SourceDestCheck", True)),
                 "tags": tags,
             }, protect=protected(tags), private={"eni": first_interface(instance)},
-                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address), *groups) if x})))
+                depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address), *groups) if x})),
+                outputs={"id": instance["InstanceId"], "arn": ctx.arn("ec2", f"instance/{instance['InstanceId']}"),
+                         **({"public_ip": instance["PublicIpAddress"]} if instance.get("PublicIpAddress") else {}),
+                         **({"private_ip": instance["PrivateIpAddress"]} if instance.get("PrivateIpAddress") else {})})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

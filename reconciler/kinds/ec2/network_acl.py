@@ -203,7 +203,8 @@ class NetworkAcl(Kind):
                 "entries": entries_of(acl),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=tuple(sorted({str(vpc), *subnets})))
+            }, protect=protected(tags), depends_on=tuple(sorted({str(vpc), *subnets})),
+                outputs={"id": acl["NetworkAclId"], "arn": ctx.arn("ec2", f"network-acl/{acl['NetworkAclId']}")})
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

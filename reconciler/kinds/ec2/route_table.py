@@ -156,7 +156,8 @@ class RouteTable(Kind):
                 "routes": dict(sorted(routes.items())),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=tuple(sorted(deps)))
+            }, protect=protected(tags), depends_on=tuple(sorted(deps)),
+                outputs={"id": table["RouteTableId"], "arn": ctx.arn("ec2", f"route-table/{table['RouteTableId']}")})
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

@@ -185,7 +185,9 @@ class SecurityGroup(Kind):
                 "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
                 "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),) if vpc else ())
+            }, protect=protected(tags), depends_on=(str(vpc),) if vpc else (),
+                outputs={"id": group["GroupId"], "name": group["GroupName"],
+                         "arn": group.get("SecurityGroupArn") or ctx.arn("ec2", f"security-group/{group['GroupId']}")})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

@@ -43,7 +43,9 @@ class Subnet(Kind):
                 "az": subnet["AvailabilityZone"],
                 "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),))
+            }, protect=protected(tags), depends_on=(str(vpc),),
+                outputs={"id": subnet["SubnetId"], "cidr": subnet["CidrBlock"], "az": subnet["AvailabilityZone"],
+                         "arn": subnet.get("SubnetArn") or ctx.arn("ec2", f"subnet/{subnet['SubnetId']}")})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

@@ -88,7 +88,8 @@ class Vpc(Kind):
             address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
             found[address] = LiveResource(address, self.name, vpc["VpcId"], {
                 "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags,
-            }, protect=protected(tags), owned=owned, owner=other_owner(tags, ctx.stack))
+            }, protect=protected(tags), owned=owned, owner=other_owner(tags, ctx.stack),
+                outputs={"id": vpc["VpcId"], "cidr": vpc["CidrBlock"], "arn": ctx.arn("ec2", f"vpc/{vpc['VpcId']}")})
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

@@ -61,6 +61,16 @@ def _region(spec: Mapping[str, Any]) -> str:
     return str(azs[0])[:-1] if azs else ""
 
 
+def _outputs(ctx: Context, endpoint: Mapping[str, Any]) -> dict[str, str]:
+    """What `reconcile output` shows: the ids, and an interface endpoint's first DNS name (the one to configure)."""
+    out = {"id": endpoint["VpcEndpointId"], "arn": ctx.arn("ec2", f"vpc-endpoint/{endpoint['VpcEndpointId']}"),
+           "service": endpoint.get("ServiceName", "")}
+    dns = [entry.get("DnsName") for entry in endpoint.get("DnsEntries", []) if entry.get("DnsName")]
+    if dns:
+        out["dns_name"] = str(dns[0])
+    return out
+
+
 class VpcEndpoint(Kind):
     name = "ec2.vpc_endpoint"
     replace_on = frozenset({"vpc", "vpc_cidr", "service", "type"})
@@ -89,7 +99,8 @@ class VpcEndpoint(Kind):
             deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
                     *attrs.get("security_groups", [])}
             found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs, protect=protected(tags),
-                                          depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))))
+                                          depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))),
+                                          outputs=_outputs(ctx, endpoint))
         return ReadResult(found)
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:

@@ -41,6 +41,12 @@ def repositories(ctx: Context) -> dict[str, dict[str, Any]]:
     return ctx.memo("ecr.repositories", load)
 
 
+def repository_uri(ctx: Context, name: str) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<name>`, as ECR names it (`.com.cn` in the China regions)."""
+    suffix = ".cn" if ctx.region.startswith("cn-") else ""
+    return f"{ctx.account}.dkr.ecr.{ctx.region}.amazonaws.com{suffix}/{name}"
+
+
 def repository_tags(ctx: Context, arn: str) -> dict[str, str]:
     def load() -> dict[str, str]:
         tags = ctx.client("ecr").list_tags_for_resource(resourceArn=arn).get("tags", [])

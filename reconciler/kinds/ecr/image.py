@@ -32,7 +32,7 @@ from typing import Any
 
 from reconciler.errors import DockerError
 from reconciler.kinds.base import Context, Kind, ReadResult
-from reconciler.kinds.ecr._api import inputs_tag, repository_owned, tagged_images
+from reconciler.kinds.ecr._api import inputs_tag, repository_owned, repository_uri, tagged_images
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note, Origin, info
 
@@ -76,7 +76,10 @@ class Image(Kind):
                     f"tag {tag} points at {short(digest)}, an image not pushed by reconciler",)
                 found[item.address] = LiveResource(item.address, self.name, f"{repo}:{tag}", attrs,
                                                    owned=bool(owned[repo]), depends_on=item.depends_on,
-                                                   unmanaged=unmanaged)
+                                                   unmanaged=unmanaged,
+                                                   outputs={"id": f"{repo}:{tag}", "digest": digest,
+                                                            "uri": f"{repository_uri(ctx, repo)}:{tag}",
+                                                            "uri_digest": f"{repository_uri(ctx, repo)}@{digest}"})
         return ReadResult(found)
 
     def diff(self, desired: DesiredResource, live: LiveResource) -> list[AttrChange]:

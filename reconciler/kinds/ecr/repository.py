@@ -41,6 +41,7 @@ from reconciler.kinds.ecr._api import (
     ours,
     repositories,
     repository_tags,
+    repository_uri,
 )
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import PROTECT_TAG, other_owner, tag_list
@@ -94,7 +95,9 @@ class EcrRepository(Kind):
                 "holds_images": has_images,
                 "tags": repo_tags,
             }, protect=repo_tags.get(PROTECT_TAG) == "true", owned=ours(repo_tags, ctx.stack),
-                owner=other_owner(repo_tags, ctx.stack))
+                owner=other_owner(repo_tags, ctx.stack),
+                outputs={"id": name, "arn": repo["repositoryArn"],
+                         "uri": repo.get("repositoryUri") or repository_uri(ctx, name)})
         return ReadResult(found)
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:

@@ -440,7 +440,7 @@ class AccessKeys(Kind):
             if unreadable:
                 attrs["unreadable_tags"] = sorted(unreadable)
             found[address] = LiveResource(address, self.name, name, attrs, owned=user_owned(tags, ctx.stack),
-                                          depends_on=(f"iam.user.{name}",))
+                                          depends_on=(f"iam.user.{name}",), outputs=_outputs(store, normal))
         return ReadResult(found, not_checked)
 
     # -- apply --------------------------------------------------------------
@@ -564,7 +564,8 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
                 held = held_key_id(versions=item.get("SecretVersionsToStages"))
                 found[tags[ADDRESS_TAG]] = {"store": {"secretsmanager": item["Name"]},
                                             "key_ids": _delivered(tags, held), "held": held,
-                                            "kms_key": _kms(item.get("KmsKeyId")), "tags": tags}
+                                            "kms_key": _kms(item.get("KmsKeyId")), "tags": tags,
+                                            "arn": item.get("ARN")}
     ssm = ctx.client("ssm")
     params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
@@ -574,7 +575,8 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
         if _store_ours(tags, ctx.stack) and ADDRESS_TAG in tags:
             held = held_key_id(description=param.get("Description"))
             found[tags[ADDRESS_TAG]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
-                                        "held": held, "kms_key": _kms(param.get("KeyId")), "tags": tags}
+                                        "held": held, "kms_key": _kms(param.get("KeyId")), "tags": tags,
+                                        "arn": param.get("ARN")}
     return found
 
 
@@ -647,6 +649,22 @@ def _conflict(kind: str, user: str, keys: list[dict[str, Any]], store: Mapping[s
                         {"user": user, "keys": keys, "store": dict(store), "store_owner": owner,
                          **({"store_moving": True} if moving else {}), **({"today": today} if today else {})},
                         owned=False, depends_on=(f"iam.user.{user}",))
+
+
+def _outputs(store: Mapping[str, Any] | None, keys: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """What `reconcile output` shows: where the secret is kept (never the secret) and the key ids it delivered."""
+    out: dict[str, str] = {}
+    where = (store or {}).get("store") or {}
+    if "secretsmanager" in where:
+        out["store"], out["store_type"] = str(where["secretsmanager"]), "secretsmanager"
+    elif where.get("ssm"):
+        out["store"], out["store_type"] = str(where["ssm"]), "ssm"
+    if store and store.get("arn"):
+        out["store_arn"] = str(store["arn"])
+    delivered = [str(k["id"]) for k in keys if k["role"] == "delivered" and k["status"] == "Active"]
+    if delivered:  # an access key id is not a secret; keys are sorted newest first
+        out["access_key_id"] = delivered[0]
+    return out
 
 
 def _store_ours(tags: Mapping[str, str], stack: str) -> bool:

@@ -42,7 +42,8 @@ class IamGroup(Kind):
                 "managed_policies": attached(group.get("AttachedManagedPolicies", [])),
                 "inline_policies": inline_policies(group.get("GroupPolicyList", [])),
             }, protect=group["Path"] == group_path(ctx.stack, protect=True), owned=owned,
-                owner=None if owned else group_path_stack(group["Path"]))
+                owner=None if owned else group_path_stack(group["Path"]),
+                outputs={"id": group["GroupId"], "name": group["GroupName"], "arn": group["Arn"]})
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

@@ -64,7 +64,8 @@ class IamUser(Kind):
                 # from the user's own tag, so a user dropped from the manifest (or `destroy`) is still refused
             }, protect=tags.get(PROTECT_TAG) == "true", owned=owned, owner=other_owner(tags, ctx.stack),
                 depends_on=tuple(f"iam.group.{g}" for g in sorted(user.get("GroupList", []))),
-                unmanaged=("console password",) if console else ())
+                unmanaged=("console password",) if console else (),
+                outputs={"id": user["UserId"], "name": user["UserName"], "arn": user["Arn"]})
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

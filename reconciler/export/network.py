@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from reconciler.aws import error_code
+from reconciler.aws import absent_none, error_code
 from reconciler.errors import AwsError
 from reconciler.export.model import Export, manifest_name, put, unique, user_tags
 from reconciler.ownership import tag_dict
@@ -68,11 +68,10 @@ def _pages(ec2: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, 
 def read_vpc(ec2: Any, vpc_id: str) -> Live:
     """Everything of one VPC the mapping needs; an unknown id is an AwsError (exit 1) naming it."""
     try:
-        vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-    except ClientError as exc:
-        if error_code(exc) in ("InvalidVpcID.NotFound", "InvalidVpcID.Malformed"):
-            raise AwsError(f"no VPC {vpc_id} in this account and region") from None
-        raise
+        found = absent_none(lambda: ec2.describe_vpcs(VpcIds=[vpc_id]), "ec2")
+    except ClientError as exc:  # e.g. a malformed id
+        raise AwsError(f"cannot read VPC {vpc_id}: {error_code(exc)}") from None
+    vpcs = (found or {}).get("Vpcs", [])
     if not vpcs:
         raise AwsError(f"no VPC {vpc_id} in this account and region")
     support = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]

@@ -526,6 +526,10 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
     options = _options(kw)
     if not options.region:
         raise UsageError("export needs --region: the region to read (and to write into the manifest)")
+    from reconciler.manifest.aws_names import region_partitions
+
+    if options.region not in region_partitions():
+        raise UsageError(f"--region {options.region!r} is not a region botocore knows")
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", stack):
         raise UsageError(f"--stack {stack!r}: a lowercase letter, then up to 62 lowercase letters, digits, hyphens")
     tag = None
@@ -546,6 +550,7 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
     result = export_manifest(clients, stack, options.region, Selection(vpcs, users, groups, repositories, tag),
                              policy_files=bool(out_file))
     deadline.cancel()
+    out.debug(f"{len(clients.calls)} AWS calls, all reads")
     for warning in result.warnings:
         out.info(f"warning: {warning}")
     for finding in result.findings:

@@ -183,7 +183,8 @@ def test_unknown_names_are_one_line_exit_1_and_all_tagged_finds_what_carries_the
     ecr: Any = moto.client("ecr", REGION)
     ecr.create_repository(repositoryName="tagged-repo", tags=[{"Key": "team", "Value": "x"}])
     ecr.create_repository(repositoryName="other-repo")
-    tagged = cli("export", "--region", REGION, "--stack", STACK, "--all-tagged", "team=x")
+    tagged = cli("export", "--region", REGION, "--stack", STACK, "--all-tagged", "team=x", "-v")
     assert tagged.code == 0, tagged.all
+    assert "AWS calls, all reads" in tagged.err  # the read-only guard refuses anything else before it is sent
     names = [r["name"] for r in yaml.safe_load(tagged.out)["ecr"]["repositories"]]
     assert names == ["tagged-repo"]

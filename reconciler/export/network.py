@@ -7,7 +7,9 @@ interface endpoints in the first private subnet of each AZ). This module reads w
 writes the VPC entry whose derivation matches it; whatever the derivation would not make (a route
 to a peering connection, two route tables for the private subnets of one AZ, a subnet on the main
 table, a NAT in a private subnet, a rule peer outside the VPC) is said in a `# ` comment at the
-place it concerns and in a warning, never dropped silently.
+place it concerns and in a warning, never dropped silently. Named network ACLs are exported with
+their numbered entries and subnets; the VPC's default ACL and default security group are never the
+manifest's (a default group that lets CIDRs in is said, for review).
 
 Names: the VPC from its Name tag minus a `<stack>-` prefix (else `main`); subnets and security
 groups from their Name tag (a group: its GroupName first, which the manifest sets as the group's
@@ -25,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from reconciler.aws import absent_none, error_code
+from reconciler.canonical import acl_entry
 from reconciler.errors import AwsError
 from reconciler.export.model import Export, manifest_name, put, unique, user_tags
 from reconciler.ownership import tag_dict
@@ -51,6 +54,7 @@ class Live:
     endpoints: list[dict[str, Any]] = field(default_factory=list)
     security_groups: list[dict[str, Any]] = field(default_factory=list)
     instances: list[dict[str, Any]] = field(default_factory=list)
+    network_acls: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _tags(item: Mapping[str, Any]) -> dict[str, str]:
@@ -88,6 +92,7 @@ def read_vpc(ec2: Any, vpc_id: str) -> Live:
     live.endpoints = [e for e in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
                       if str(e.get("State", "")).lower() in ENDPOINT_ALIVE]
     live.security_groups = _pages(ec2, "describe_security_groups", "SecurityGroups", Filters=in_vpc)
+    live.network_acls = _pages(ec2, "describe_network_acls", "NetworkAcls", Filters=in_vpc)
     live.instances = [i for r in _pages(ec2, "describe_instances", "Reservations", Filters=in_vpc)
                       for i in r.get("Instances", []) if i.get("State", {}).get("Name") not in
                       ("shutting-down", "terminated")]
@@ -270,6 +275,11 @@ class _Mapper:
                 manifest_name(group["GroupName"], prefixes) or f"sg-{n}"
             self.sg_names[group["GroupId"]] = unique(name, taken)
             chosen.append((group, self.sg_names[group["GroupId"]]))
+        for group in self.live.security_groups:
+            if group.get("GroupName") == "default" and (
+                    any(p.get("IpRanges") or p.get("Ipv6Ranges") for p in group.get("IpPermissions", []))):
+                self.note(("security_groups",), f"the VPC's default security group {group['GroupId']} lets traffic "
+                          "in from CIDRs; the manifest never manages the default group: review it by hand")
         out = []
         for index, (group, name) in enumerate(chosen):
             path = ("security_groups", index)
@@ -407,8 +417,42 @@ class _Mapper:
         groups = self.groups()  # before endpoints and rules: they refer to groups by name
         put(entry, "endpoints", self.endpoints(subnets))
         put(entry, "security_groups", groups)
+        put(entry, "network_acls", self.acls())
         put(entry, "tags", user_tags(_tags(self.live.vpc)))
         return entry
+
+    # -- network ACLs: the named ones; the VPC's default ACL is never the manifest's ----
+
+    def acls(self) -> list[dict[str, Any]]:
+        prefixes = (f"{self.x.stack}-{self.name}-nacl-", f"{self.x.stack}-{self.name}-", f"{self.name}-")
+        taken: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for n, acl in enumerate(sorted((a for a in self.live.network_acls if not a.get("IsDefault")),
+                                       key=lambda a: a["NetworkAclId"]), start=1):
+            path = ("network_acls", len(out))
+            name = unique(manifest_name(_tags(acl).get("Name", ""), prefixes) or f"acl-{n}", taken)
+            entry: dict[str, Any] = {"name": name}
+            put(entry, "subnets", sorted(self.subnet_names[a["SubnetId"]] for a in acl.get("Associations", [])
+                                         if a.get("SubnetId") in self.subnet_names))
+            for direction, egress in (("ingress", False), ("egress", True)):
+                entries = []
+                for item in sorted(acl.get("Entries", []), key=lambda e: e["RuleNumber"]):
+                    if bool(item.get("Egress")) != egress or item["RuleNumber"] >= 32767:
+                        continue  # AWS's own final deny
+                    ports = item.get("PortRange") or {}
+                    cidr = item.get("CidrBlock") or item.get("Ipv6CidrBlock") or ""
+                    mapped = acl_entry(item.get("Protocol", "-1"), ports.get("From"), ports.get("To"), cidr,
+                                       item.get("RuleAction", "deny"))
+                    if mapped["protocol"] == "icmp" and item.get("IcmpTypeCode", {}).get("Type", -1) != -1:
+                        self.note(path, f"network ACL {name}: rule {item['RuleNumber']} allows one ICMP type only; "
+                                  "the manifest's icmp is every type")
+                    entries.append({"rule": int(item["RuleNumber"]), "protocol": mapped["protocol"],
+                                    **({"ports": mapped["ports"]} if "ports" in mapped else {}),
+                                    "cidr": mapped["cidr"], "action": mapped["action"]})
+                put(entry, direction, entries)
+            put(entry, "tags", user_tags(_tags(acl)))
+            out.append(entry)
+        return out
 
 
 def _strip_version(doc: Any) -> Any:

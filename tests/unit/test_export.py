@@ -227,3 +227,23 @@ def test_security_group_rules_map_protocols_and_say_what_they_cannot() -> None:
     assert group["egress"] == []  # none at all is not the default (all out): written
     text = "\n".join(x.warnings)
     assert "sg-elsewhere" in text and "pl-1" in text and "IP protocol 50" in text
+
+
+def test_named_network_acls_are_exported_and_the_default_acl_is_not() -> None:
+    live = seed_like()
+    live.network_acls = [
+        {"NetworkAclId": "acl-default", "IsDefault": True, "Entries": [], "Associations": []},
+        {"NetworkAclId": "acl-1", "IsDefault": False, "Tags": _name("maestro-main-nacl-web"),
+         "Associations": [{"SubnetId": "subnet-pub"}],
+         "Entries": [
+             {"RuleNumber": 100, "Protocol": "6", "RuleAction": "allow", "Egress": False, "CidrBlock": "0.0.0.0/0",
+              "PortRange": {"From": 443, "To": 443}},
+             {"RuleNumber": 32767, "Protocol": "-1", "RuleAction": "deny", "Egress": False, "CidrBlock": "0.0.0.0/0"},
+             {"RuleNumber": 100, "Protocol": "-1", "RuleAction": "allow", "Egress": True, "CidrBlock": "0.0.0.0/0"},
+         ]},
+    ]
+    x = export()
+    assert vpc_entry(x, live)["network_acls"] == [{
+        "name": "web", "subnets": ["public-a"],
+        "ingress": [{"rule": 100, "protocol": "tcp", "ports": "443", "cidr": "0.0.0.0/0", "action": "allow"}],
+        "egress": [{"rule": 100, "protocol": "all", "cidr": "0.0.0.0/0", "action": "allow"}]}]

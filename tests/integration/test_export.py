@@ -33,8 +33,8 @@ LONG_POLICY = {"Version": "2012-10-17", "Statement": [
     for n in range(4)]}
 
 
-def seed_iam_ecr(moto: Moto) -> str:
-    """The seed's IAM and ECR steps; returns the hand-made access key id."""
+def seed_iam_ecr(moto: Moto) -> tuple[str, str]:
+    """The seed's IAM and ECR steps; returns the hand-made access key's id and secret."""
     iam: Any = moto.client("iam", REGION)
     iam.create_user(UserName="my-app-developer")
     iam.attach_user_policy(UserName="my-app-developer", PolicyArn=ADMIN)
@@ -49,15 +49,12 @@ def seed_iam_ecr(moto: Moto) -> str:
                           imageScanningConfiguration={"scanOnPush": True})
     ecr.put_lifecycle_policy(repositoryName="python-nlp-service", lifecyclePolicyText=json.dumps(
         {"rules": [{**LIFECYCLE["rules"][0], "description": "hand-written"}]}))
-    return str(key["AccessKeyId"])
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
 
 
 def seed_network(moto: Moto) -> str:
     """The seed's VPC steps with the AWS CLI's calls; returns the VPC id."""
     ec2: Any = moto.client("ec2", REGION)
-
-    def name(value: str) -> list[dict[str, Any]]:
-        return [{"ResourceType": "x", "Tags": [{"Key": "Name", "Value": value}]}]
 
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": f"{STACK}-main"}])
@@ -85,7 +82,6 @@ def seed_network(moto: Moto) -> str:
     ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", RouteTableIds=[private_rt])
     ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ecr.api", VpcEndpointType="Interface",
                             SubnetIds=[private], SecurityGroupIds=[sg], PrivateDnsEnabled=True)
-    del name
     return str(vpc)
 
 
@@ -94,13 +90,14 @@ def actions(plan_json: str) -> dict[str, str]:
 
 
 def test_iam_and_ecr_export_validates_and_adopts_without_recreating(cli: Any, moto: Moto, tmp_path: Path) -> None:
-    key_id = seed_iam_ecr(moto)
+    key_id, secret = seed_iam_ecr(moto)
     out = tmp_path / "manifest.yaml"
     exported = cli("export", "--region", REGION, "--stack", STACK, "--user", "my-app-developer",
                    "--repository", "maestro-java-backend", "--repository", "python-nlp-service", "--out", str(out))
     assert exported.code == 0, exported.all
     # the export never writes the hand-made key's id (plans show key ids; the export has no use for them)
     assert key_id not in exported.all and key_id not in out.read_text()
+    assert secret not in exported.all + out.read_text()
     text = out.read_text()
     data = yaml.safe_load(text)
     user = data["iam"]["users"][0]
@@ -130,6 +127,7 @@ def test_iam_and_ecr_export_validates_and_adopts_without_recreating(cli: Any, mo
 
     applied = cli("apply", str(out), "--adopt", "--auto-approve")
     assert applied.code == 0, applied.all
+    assert secret not in applied.all
     again = cli("plan", str(out), "--format", "json")
     assert again.code == 0, again.all
     pending = {a: act for a, act in actions(again.out).items() if act != "noop"}

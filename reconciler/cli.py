@@ -573,6 +573,71 @@ def credentials(manifest: str, user: str, profile_name: str | None, show: bool, 
     sys.stdout.flush()
 
 
+@cli.command("export")
+@click.option("--stack", required=True, help="Stack name for the manifest (the owner tag value adopting sets).")
+@click.option("--vpc", "vpcs", multiple=True, metavar="ID", help="A VPC to export, by id. Repeatable.")
+@click.option("--user", "users", multiple=True, metavar="NAME", help="An IAM user (and its groups). Repeatable.")
+@click.option("--group", "groups", multiple=True, metavar="NAME", help="An IAM group. Repeatable.")
+@click.option("--repository", "repositories", multiple=True, metavar="NAME", help="An ECR repository. Repeatable.")
+@click.option("--all-tagged", metavar="KEY=VALUE", help="Also every VPC, IAM user and ECR repository with this tag.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Write the manifest here (long inline policies go to policies/ beside it); default stdout.")
+@_run_timeout_option
+@common_options
+def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, ...],
+                   repositories: tuple[str, ...], all_tagged: str | None, out_file: str | None, run_timeout: float,
+                   **kw: Any) -> None:
+    """Write the manifest that describes existing resources, for `apply --adopt`. Read-only."""
+    import re
+
+    out = _out(kw)
+    options = _options(kw)
+    if not options.region:
+        raise UsageError("export needs --region: the region to read (and to write into the manifest)")
+    from reconciler.manifest.aws_names import region_partitions
+
+    if options.region not in region_partitions():
+        raise UsageError(f"--region {options.region!r} is not a region botocore knows")
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", stack):
+        raise UsageError(f"--stack {stack!r}: a lowercase letter, then up to 62 lowercase letters, digits, hyphens")
+    tag = None
+    if all_tagged is not None:
+        key, sep, value = all_tagged.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--all-tagged {all_tagged!r}: write KEY=VALUE")
+        tag = (key, value)
+    if not (vpcs or users or groups or repositories or tag):
+        raise UsageError("nothing to export: give --vpc, --user, --group, --repository or --all-tagged")
+    if out_file:
+        _check_writable(out_file, "--out")
+    deadline = _deadline(run_timeout, "export")
+    from reconciler.engine.clients import Clients
+    from reconciler.export import Selection, export_manifest
+
+    clients = Clients(options.region, options.profile, options.endpoint_url, read_only=True)
+    result = export_manifest(clients, stack, options.region, Selection(vpcs, users, groups, repositories, tag),
+                             policy_files=bool(out_file))
+    deadline.cancel()
+    out.debug(f"{len(clients.calls)} AWS calls, all reads")
+    for warning in result.warnings:
+        out.info(f"warning: {warning}")
+    for finding in result.findings:
+        out.info(f"finding (waived for review): {finding}")
+    if out_file:
+        base = Path(out_file).parent
+        for name, body in sorted(result.files.items()):
+            (base / name).parent.mkdir(parents=True, exist_ok=True)
+            _write(str(base / name), "--out", body)
+            out.info(f"policy written to {base / name}")
+        _write(out_file, "--out", result.text)
+        out.info(f"manifest written to {out_file}")
+    else:
+        out.result(result.text)
+    if result.problems:
+        raise ApplyError("the exported manifest does not validate (a bug in export):\n" +
+                         "\n".join(f"  {p}" for p in result.problems))
+
+
 class _Terminated(BaseException):
     """SIGTERM outside an apply's walk: unwinds like Ctrl-C (a BaseException, so no `except Exception`
     in botocore or urllib3 swallows it); the walk installs its own handler."""

@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent.parent / "reconciler"
 GROUND = ("reconciler.errors", "reconciler.secret", "reconciler.aws", "reconciler.ownership",
           "reconciler.canonical", "reconciler.error_text", "reconciler.data", "reconciler")
-LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "render", "cli")
+LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "export", "render", "cli")
 
 
 def module_name(path: Path) -> str:

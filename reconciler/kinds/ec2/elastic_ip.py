@@ -15,7 +15,7 @@ from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._prices import cost_note
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, igw_of, tags_of
+from reconciler.kinds.ec2._read import address_of, find_owned, igw_of, live_items, ownership, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note
@@ -40,7 +40,7 @@ class ElasticIp(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for item in describe(ctx, "addresses"):
+        for item in live_items(ctx, "addresses"):
             address = address_of(item, item["AllocationId"])
             tags = tags_of(item)
             igw = igw_of(address)
@@ -49,7 +49,7 @@ class ElasticIp(Kind):
                 "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
                 "public_ip": item.get("PublicIp"),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(igw,) if igw else ())
+            }, protect=protected(tags), **ownership(ctx, item), depends_on=(igw,) if igw else ())
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

@@ -32,7 +32,16 @@ from reconciler.canonical import acl_entry, acl_entry_key
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2._ops import client_token, converge_tags, tag_specs, until_free
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, placements, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import (
+    address_of,
+    find_owned,
+    live_items,
+    ownership,
+    placements,
+    ref,
+    tags_of,
+    vpc_cidr,
+)
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
@@ -173,7 +182,7 @@ class NetworkAcl(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for acl in describe(ctx, "network_acls"):
+        for acl in live_items(ctx, "network_acls"):
             if acl.get("IsDefault"):
                 continue  # never ours, even if someone tagged it with the stack
             address = address_of(acl, acl["NetworkAclId"])
@@ -186,7 +195,7 @@ class NetworkAcl(Kind):
                 "entries": entries_of(acl),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=tuple(sorted({str(vpc), *subnets})))
+            }, protect=protected(tags), **ownership(ctx, acl), depends_on=tuple(sorted({str(vpc), *subnets})))
         return ReadResult(found)
 
     def create(self, ctx: Context, change: Change) -> str:

@@ -28,8 +28,9 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._read import (
     address_of,
-    describe,
     find_owned,
+    live_items,
+    ownership,
     paginate,
     ref,
     security_group_rules,
@@ -172,7 +173,7 @@ class SecurityGroup(Kind):
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         rules = _rules_by_group(ctx, security_group_rules(ctx))
         found: dict[str, LiveResource] = {}
-        for group in describe(ctx, "security_groups"):
+        for group in live_items(ctx, "security_groups"):
             address = address_of(group, group["GroupId"])
             tags = tags_of(group)
             mine = rules.get(group["GroupId"], {"ingress": {}, "egress": {}})
@@ -185,7 +186,7 @@ class SecurityGroup(Kind):
                 "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
                 "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),) if vpc else ())
+            }, protect=protected(tags), **ownership(ctx, group), depends_on=(str(vpc),) if vpc else ())
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

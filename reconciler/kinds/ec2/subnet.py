@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from reconciler.aws import error_code
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import address_of, find_owned, live_items, ownership, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, security
@@ -32,7 +32,7 @@ class Subnet(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for subnet in describe(ctx, "subnets"):
+        for subnet in live_items(ctx, "subnets"):
             address = address_of(subnet, subnet["SubnetId"])
             tags = tags_of(subnet)
             vpc = ref(ctx, subnet["VpcId"])
@@ -43,7 +43,7 @@ class Subnet(Kind):
                 "az": subnet["AvailabilityZone"],
                 "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),))
+            }, protect=protected(tags), **ownership(ctx, subnet), depends_on=(str(vpc),))
         return ReadResult(found)
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:

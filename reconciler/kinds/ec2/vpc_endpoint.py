@@ -23,10 +23,11 @@ from reconciler.kinds.ec2._prices import cost_note
 from reconciler.kinds.ec2._read import (
     ENDPOINT_GHOSTS,
     address_of,
-    describe,
     describe_endpoint,
     endpoint_state,
     find_owned,
+    live_items,
+    ownership,
     placements,
     ref,
     tags_of,
@@ -67,7 +68,7 @@ class VpcEndpoint(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for endpoint in describe(ctx, "vpc_endpoints"):
+        for endpoint in live_items(ctx, "vpc_endpoints"):
             address = address_of(endpoint, endpoint["VpcEndpointId"])
             tags = tags_of(endpoint)
             kind = endpoint.get("VpcEndpointType") or ("Interface" if endpoint.get("SubnetIds") else "Gateway")
@@ -89,6 +90,7 @@ class VpcEndpoint(Kind):
             deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
                     *attrs.get("security_groups", [])}
             found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs, protect=protected(tags),
+                                          **ownership(ctx, endpoint),
                                           depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))))
         return ReadResult(found)
 

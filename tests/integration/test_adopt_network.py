@@ -51,8 +51,19 @@ def seed(moto: Moto) -> dict[str, str]:
     ecr = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ecr.api",
                                   VpcEndpointType="Interface", SubnetIds=[private], SecurityGroupIds=[sg],
                                   PrivateDnsEnabled=True)["VpcEndpoint"]["VpcEndpointId"]
+    # a network ACL on the private subnet (moved off the default ACL), HTTPS in from the VPC
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    ec2.create_tags(Resources=[acl], Tags=[{"Key": "Name", "Value": "private"}])
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="6", RuleAction="allow", Egress=False,
+                                 CidrBlock="10.0.0.0/16", PortRange={"From": 443, "To": 443})
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow", Egress=True,
+                                 CidrBlock="0.0.0.0/0")
+    default_acl = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                     {"Name": "default", "Values": ["true"]}])["NetworkAcls"][0]
+    (association,) = [a for a in default_acl["Associations"] if a["SubnetId"] == private]
+    ec2.replace_network_acl_association(AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl)
     return {"vpc": vpc, "public": public, "private": private, "igw": igw, "public_rt": public_rt,
-            "private_rt": private_rt, "eip": eip, "nat": nat, "sg": sg, "s3": s3, "ecr": ecr}
+            "private_rt": private_rt, "eip": eip, "nat": nat, "sg": sg, "s3": s3, "ecr": ecr, "acl": acl}
 
 
 def lookalike(moto: Moto) -> dict[str, str]:
@@ -92,6 +103,7 @@ def test_a_hand_made_vpc_is_adopted_whole_applies_to_an_empty_plan_and_destroys(
         "vpc.main.igw": ids["igw"], "vpc.main.eip.public-a": ids["eip"], "vpc.main.nat.public-a": ids["nat"],
         "vpc.main.route_table.public": ids["public_rt"], "vpc.main.route_table.private": ids["private_rt"],
         "vpc.main.sg.app": ids["sg"], "vpc.main.endpoint.s3": ids["s3"], "vpc.main.endpoint.ecr.api": ids["ecr"],
+        "vpc.main.nacl.private": ids["acl"],
     }
     assert set(found) == set(want), sorted(found)
     for address, change in found.items():

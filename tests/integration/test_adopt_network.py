@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from reconciler.ownership import STACK_TAG
 from tests.conftest import Moto
 
@@ -134,3 +136,38 @@ def test_a_hand_made_vpc_is_adopted_whole_applies_to_an_empty_plan_and_destroys(
     assert ids["vpc"] not in left and other["vpc"] in left
     assert {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]} >= {other["subnet"]}
     assert other["sg"] in {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+
+
+def test_another_stacks_group_inside_is_never_adopted_and_a_subnet_added_by_hand_is_with_adopt(
+        cli: Any, moto: Moto, tmp_path: Path) -> None:
+    ids = seed(moto)
+    out = tmp_path / "net.yaml"
+    assert cli("export", "--region", REGION, "--stack", STACK, "--vpc", ids["vpc"], "--out", str(out)).code == 0
+    ec2: Any = moto.client("ec2", REGION)
+    ec2.create_tags(Resources=[ids["sg"]], Tags=[{"Key": STACK_TAG, "Value": "other"}])
+    plan = cli("plan", str(out), "--adopt", "--format", "json")
+    found = changes(plan.out)
+    assert "belongs to stack other" in found["vpc.main.sg.app"]["blocked"], found["vpc.main.sg.app"]
+    assert not found["vpc.main.subnet.private-a"].get("blocked")
+    refused = cli("apply", str(out), "--adopt", "--auto-approve")
+    assert refused.code != 0
+    assert ids["sg"] not in {t["ResourceId"] for t in ec2.describe_tags(
+        Filters=[{"Name": "value", "Values": [STACK]}])["Tags"]}  # apply refused the whole plan: nothing tagged
+
+    ec2.delete_tags(Resources=[ids["sg"]], Tags=[{"Key": STACK_TAG}])
+    assert cli("apply", str(out), "--adopt", "--auto-approve").code == 0
+    # the VPC is the stack's now; a subnet made by hand in it, then declared, is looked for only with --adopt
+    # (without it the plan says create, and AWS would refuse the overlapping CIDR at apply)
+    extra = ec2.create_subnet(VpcId=ids["vpc"], CidrBlock="10.0.20.0/24",
+                              AvailabilityZone=f"{REGION}c")["Subnet"]["SubnetId"]
+    data = yaml.safe_load(out.read_text())
+    data["network"]["vpcs"][0]["subnets"].append({"name": "private-c", "cidr": "10.0.20.0/24", "az": f"{REGION}c"})
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    address = "vpc.main.subnet.private-c"
+    plain = changes(cli("plan", str(out), "--format", "json").out)[address]
+    assert plain["action"] == "create", plain
+    adopted = changes(cli("plan", str(out), "--adopt", "--format", "json").out)
+    assert adopted[address]["id"] == extra and not adopted[address].get("blocked"), adopted[address]
+    assert adopted[address]["action"] in ("adopt", "update")
+    assert cli("apply", str(out), "--adopt", "--auto-approve").code == 0
+    assert {c["action"] for c in changes(cli("plan", str(out), "--format", "json").out).values()} == {"noop"}

@@ -5,6 +5,9 @@ it, so the engine deletes the NAT first; AWS's `InvalidIPAddress.InUse` is still
 retried to the deadline. A live address depends on its VPC's internet gateway so
 that it is released before the gateway is detached (AWS refuses the detach while
 the VPC maps public addresses).
+
+Adoption identity (`_read.adoptable`): the allocation on the NAT gateway the manifest gives
+this address (an address on no adopted or owned NAT gateway is never matched).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Teardown is detach then delete. AWS refuses the detach while the VPC still maps
 public addresses (NAT gateways, instances with Elastic IPs): the live gateway is
 a dependency of those, so the engine deletes them first, and `until_free`
 retries whatever is left (someone else's instance) up to the deadline.
+
+Adoption identity (`_read.adoptable`): the one gateway attached to the adopted VPC.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ only go afterwards). A replacement is delete-then-create (the new gateway needs 
 Elastic IP the old one holds); the route tables that route to it are planned as
 updates ("follows the replacement of ..."), which run after the create and point
 their routes at the new gateway's id.
+
+Adoption identity (`_read.adoptable`): its subnet (an adopted or owned one in the adopted VPC).
 """
 
 from __future__ import annotations

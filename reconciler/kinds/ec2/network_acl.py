@@ -18,6 +18,9 @@ works on, so an entry is created, replaced or deleted only from what AWS says no
 
 Create is idempotent twice over: a look-up by the address tag first (a crashed run
 may have made it), then a ClientToken (botocore's retries of one request).
+
+Adoption identity (`_read.adoptable`): (VPC, the subnets associated with it); the default
+ACL never.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ the same address. That is how a replacement reaches its referrers: the planner
 turns a table that routes to (or associates) a replaced address into an UPDATE
 ("follows the replacement of ..."), which runs after the new resource exists and
 re-resolves every reference through `ctx.ids`.
+
+Adoption identity (`_read.adoptable`): (VPC, the subnets associated with it); the main table never.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ then retries DependencyViolation (network interfaces still using the group) to
 the deadline, naming them.
 
 The plan flags rules that open ingress to the whole internet.
+
+Adoption identity (`_read.adoptable`): (VPC, group name); the `default` group never (a
+manifest cannot declare it).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ subnet's CIDR and AZ), and the apply graph deletes them before the subnet and
 creates them after it. Route table associations are re-made by the route table's
 UPDATE. Anything else in the subnet (not ours) makes the delete fail at the
 deadline, naming its network interfaces.
+
+Adoption identity (`_read.adoptable`): (VPC, CIDR), inside an adopted VPC only.
 """
 
 from __future__ import annotations

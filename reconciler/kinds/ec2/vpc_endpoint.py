@@ -6,6 +6,8 @@ these calls hardest). Creation and deletion wait until the endpoint is
 `available` / gone. An interface endpoint is replaced when a subnet it sits in is
 replaced (the subnet's `{az, cidr}` changed under the same address); adding or
 removing a subnet is an in-place update.
+
+Adoption identity (`_read.adoptable`): (VPC, service name, type).
 """
 
 from __future__ import annotations

@@ -287,7 +287,8 @@ def adopted_vpcs(ctx: Context) -> dict[str, str]:
 def _candidates(ctx: Context, what: str, names: dict[str, str], vpc_ids: list[str]) -> list[dict[str, Any]]:
     """One type's unowned resources in the adopted VPCs that match a desired address no owned one holds."""
     row = TYPES[what]
-    assert row.identity is not None and row.wanted is not None
+    if row.identity is None or row.wanted is None:
+        return []  # a type without an identity rule is never matched
     if row.vpc_filter:
         filters = [{"Name": row.vpc_filter, "Values": vpc_ids}]
     else:  # Elastic IPs: the allocations on the NAT gateways, named in `names` by the NAT step

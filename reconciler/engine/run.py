@@ -94,6 +94,8 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     unsupported = {d.address: f"kind {d.kind} is not supported by this version" for d in desired
                    if d.kind not in kinds}
     desired = [d for d in desired if d.kind in kinds]
+    # what adoption matches by identity needs the other kinds' desired resources too (kinds.ec2._read)
+    ctx.options.update(desired=tuple(desired), adopt=adopt)
     live, not_checked = read_live(ctx, desired, kinds)
     not_checked.update(unsupported)
     not_checked.update(skipped)

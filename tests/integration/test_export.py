@@ -1,11 +1,10 @@
 """`reconcile export` against moto: the seed's manual steps by hand with boto3, then export -> validate ->
 plan --adopt -> apply --adopt -> plan (tests/integration/conftest.py starts the moto server).
 
-What adoption of the network can do depends on the kinds: today only the VPC itself is found by its
-Name tag when untagged; the subnets, gateways, route tables, endpoints and groups made by hand carry
-no stack tag and are planned as creates (the adoption of those is another part of issue 12), so the
-network half checks export and validate, and that plan --adopt adopts the VPC and deletes and
-replaces nothing. The IAM and ECR half goes the whole way.
+The network half checks export and validate, and that plan --adopt adopts the VPC and everything in
+it (found by identity inside the adopted VPC) and creates, deletes and replaces nothing; this seed has
+a route that does not fit the topology, so it stops at the plan: test_adopt_network.py applies a
+network that fits, to an empty plan, drift and destroy. The IAM and ECR half goes the whole way.
 """
 
 from __future__ import annotations
@@ -168,6 +167,15 @@ def test_network_export_maps_the_topology_says_what_does_not_fit_and_validates(c
     found = actions(plan.out)
     assert found["vpc.main"] in ("update", "adopt"), found
     assert not [a for a, act in found.items() if act in ("replace", "delete")], found
+    # the insides are adopted too (kinds.ec2._read `adoptable`): nothing is created
+    assert set(found.values()) <= {"update", "adopt"}, found
+    assert len(found) == 11, sorted(found)
+    # the one change beyond tags: the route the export said does not fit the topology (the manifest
+    # describes the derived topology, so adopting it removes that route; the export's comment and
+    # stderr warning are where the reviewer learns it, and the plan's diff shows it)
+    untagged = {c["address"]: {d["path"] for d in c["diff"] if not d["path"].startswith("tags.")}
+                for c in json.loads(plan.out)["changes"]}
+    assert {a: p for a, p in untagged.items() if p} == {"vpc.main.route_table.private": {"routes.172.16.0.0/12"}}
 
 
 def test_unknown_names_are_one_line_exit_1_and_all_tagged_finds_what_carries_the_tag(cli: Any, moto: Moto,

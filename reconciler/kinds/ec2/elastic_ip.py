@@ -5,6 +5,9 @@ it, so the engine deletes the NAT first; AWS's `InvalidIPAddress.InUse` is still
 retried to the deadline. A live address depends on its VPC's internet gateway so
 that it is released before the gateway is detached (AWS refuses the detach while
 the VPC maps public addresses).
+
+Adoption identity (`_read.adoptable`): the allocation on the NAT gateway the manifest gives
+this address (an address on no adopted or owned NAT gateway is never matched).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._prices import cost_note
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, igw_of, tags_of
+from reconciler.kinds.ec2._read import address_of, find_owned, igw_of, live_items, ownership, tags_of
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note
@@ -40,7 +43,7 @@ class ElasticIp(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for item in describe(ctx, "addresses"):
+        for item in live_items(ctx, "addresses"):
             address = address_of(item, item["AllocationId"])
             tags = tags_of(item)
             igw = igw_of(address)
@@ -49,7 +52,7 @@ class ElasticIp(Kind):
                 "network_border_group": item.get("NetworkBorderGroup") or ctx.region,
                 "public_ip": item.get("PublicIp"),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(igw,) if igw else (),
+            }, protect=protected(tags), **ownership(ctx, item), depends_on=(igw,) if igw else (),
                 outputs={"id": item["AllocationId"], "arn": ctx.arn("ec2", f"elastic-ip/{item['AllocationId']}"),
                          **({"public_ip": item["PublicIp"]} if item.get("PublicIp") else {})})
         return ReadResult(found)

@@ -4,6 +4,8 @@ Teardown is detach then delete. AWS refuses the detach while the VPC still maps
 public addresses (NAT gateways, instances with Elastic IPs): the live gateway is
 a dependency of those, so the engine deletes them first, and `until_free`
 retries whatever is left (someone else's instance) up to the deadline.
+
+Adoption identity (`_read.adoptable`): the one gateway attached to the adopted VPC.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import address_of, find_owned, live_items, ownership, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
@@ -31,7 +33,7 @@ class InternetGateway(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for gateway in describe(ctx, "internet_gateways"):
+        for gateway in live_items(ctx, "internet_gateways"):
             address = address_of(gateway, gateway["InternetGatewayId"])
             tags = tags_of(gateway)
             vpcs = _attached(gateway)
@@ -40,7 +42,7 @@ class InternetGateway(Kind):
                 "vpc": vpc,
                 "vpc_cidr": vpc_cidr(ctx, vpcs[0]) if vpcs else None,
                 "tags": tags,
-            }, protect=protected(tags), private={"attached_vpc_ids": vpcs},
+            }, protect=protected(tags), **ownership(ctx, gateway), private={"attached_vpc_ids": vpcs},
                 depends_on=tuple(sorted(str(ref(ctx, v)) for v in vpcs)),
                 outputs={"id": gateway["InternetGatewayId"],
                          "arn": ctx.arn("ec2", f"internet-gateway/{gateway['InternetGatewayId']}")})

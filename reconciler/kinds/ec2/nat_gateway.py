@@ -6,6 +6,8 @@ only go afterwards). A replacement is delete-then-create (the new gateway needs 
 Elastic IP the old one holds); the route tables that route to it are planned as
 updates ("follows the replacement of ..."), which run after the create and point
 their routes at the new gateway's id.
+
+Adoption identity (`_read.adoptable`): its subnet (an adopted or owned one in the adopted VPC).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._prices import cost_note
 from reconciler.kinds.ec2._read import (
     address_of,
-    describe,
     find_owned,
     igw_of,
+    live_items,
+    ownership,
     ref,
     subnet_placement,
     tags_of,
@@ -37,7 +40,7 @@ class NatGateway(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for nat in describe(ctx, "nat_gateways"):
+        for nat in live_items(ctx, "nat_gateways"):
             address = address_of(nat, nat["NatGatewayId"])
             tags = tags_of(nat)
             placement = subnet_placement(ctx, nat["SubnetId"])
@@ -52,7 +55,7 @@ class NatGateway(Kind):
                 "az": placement.get("az"),
                 "eip": eip,
                 "tags": tags,
-            }, protect=protected(tags),
+            }, protect=protected(tags), **ownership(ctx, nat),
                 depends_on=tuple(sorted({str(x) for x in (subnet, eip, vpc, igw_of(address)) if x})),
                 outputs={"id": nat["NatGatewayId"], "arn": ctx.arn("ec2", f"natgateway/{nat['NatGatewayId']}"),
                          **({"public_ip": primary["PublicIp"]} if primary.get("PublicIp") else {}),

@@ -11,6 +11,9 @@ notes the newer image instead. An AMI id written in the manifest does force it.
 A replacement is terminate-then-run (the new instance needs the Elastic IP); the
 route tables that route to it are planned as updates that follow the replacement
 and point their routes at the new instance's interface.
+
+Adoption: not matched. A hand-made instance carries no identity a NAT reliably has (its subnet
+holds other instances, its role is not tagged), so adopting a network with one plans it as a create.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ works on, so an entry is created, replaced or deleted only from what AWS says no
 
 Create is idempotent twice over: a look-up by the address tag first (a crashed run
 may have made it), then a ClientToken (botocore's retries of one request).
+
+Adoption identity (`_read.adoptable`): (VPC, the subnets associated with it); the default
+ACL never.
 """
 
 from __future__ import annotations
@@ -33,7 +36,16 @@ from reconciler.canonical import acl_entry, acl_entry_key
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2._ops import client_token, converge_tags, tag_specs, until_free
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, placements, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import (
+    address_of,
+    find_owned,
+    live_items,
+    ownership,
+    placements,
+    ref,
+    tags_of,
+    vpc_cidr,
+)
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
@@ -190,7 +202,7 @@ class NetworkAcl(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for acl in describe(ctx, "network_acls"):
+        for acl in live_items(ctx, "network_acls"):
             if acl.get("IsDefault"):
                 continue  # never ours, even if someone tagged it with the stack
             address = address_of(acl, acl["NetworkAclId"])
@@ -203,7 +215,7 @@ class NetworkAcl(Kind):
                 "entries": entries_of(acl),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=tuple(sorted({str(vpc), *subnets})),
+            }, protect=protected(tags), **ownership(ctx, acl), depends_on=tuple(sorted({str(vpc), *subnets})),
                 outputs={"id": acl["NetworkAclId"], "arn": ctx.arn("ec2", f"network-acl/{acl['NetworkAclId']}")})
         return ReadResult(found)
 

@@ -15,6 +15,8 @@ the same address. That is how a replacement reaches its referrers: the planner
 turns a table that routes to (or associates) a replaced address into an UPDATE
 ("follows the replacement of ..."), which runs after the new resource exists and
 re-resolves every reference through `ctx.ids`.
+
+Adoption identity (`_read.adoptable`): (VPC, the subnets associated with it); the main table never.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ from botocore.exceptions import ClientError
 from reconciler.aws import absent_none, error_code, is_absent
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, placements, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import (
+    address_of,
+    find_owned,
+    live_items,
+    ownership,
+    placements,
+    ref,
+    tags_of,
+    vpc_cidr,
+)
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Change, LiveResource
@@ -139,7 +150,7 @@ class RouteTable(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for table in describe(ctx, "route_tables"):
+        for table in live_items(ctx, "route_tables"):
             address = address_of(table, table["RouteTableId"])
             tags = tags_of(table)
             routes = {destination(r): ref(ctx, target_of(r)) for r in table.get("Routes", []) if not managed_by_aws(r)}
@@ -156,7 +167,7 @@ class RouteTable(Kind):
                 "routes": dict(sorted(routes.items())),
                 "subnets": dict(sorted(subnets.items())),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=tuple(sorted(deps)),
+            }, protect=protected(tags), **ownership(ctx, table), depends_on=tuple(sorted(deps)),
                 outputs={"id": table["RouteTableId"], "arn": ctx.arn("ec2", f"route-table/{table['RouteTableId']}")})
         return ReadResult(found)
 

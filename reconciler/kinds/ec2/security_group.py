@@ -11,6 +11,9 @@ then retries DependencyViolation (network interfaces still using the group) to
 the deadline, naming them.
 
 The plan flags rules that open ingress to the whole internet.
+
+Adoption identity (`_read.adoptable`): (VPC, group name); the `default` group never (a
+manifest cannot declare it).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._read import (
     address_of,
-    describe,
     find_owned,
+    live_items,
+    ownership,
     paginate,
     ref,
     security_group_rules,
@@ -172,7 +176,7 @@ class SecurityGroup(Kind):
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         rules = _rules_by_group(ctx, security_group_rules(ctx))
         found: dict[str, LiveResource] = {}
-        for group in describe(ctx, "security_groups"):
+        for group in live_items(ctx, "security_groups"):
             address = address_of(group, group["GroupId"])
             tags = tags_of(group)
             mine = rules.get(group["GroupId"], {"ingress": {}, "egress": {}})
@@ -185,7 +189,7 @@ class SecurityGroup(Kind):
                 "ingress": {k: {"description": v["description"]} for k, v in sorted(mine["ingress"].items())},
                 "egress": {k: {"description": v["description"]} for k, v in sorted(mine["egress"].items())},
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),) if vpc else (),
+            }, protect=protected(tags), **ownership(ctx, group), depends_on=(str(vpc),) if vpc else (),
                 outputs={"id": group["GroupId"], "name": group["GroupName"],
                          "arn": group.get("SecurityGroupArn") or ctx.arn("ec2", f"security-group/{group['GroupId']}")})
         return ReadResult(found)

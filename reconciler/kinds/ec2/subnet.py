@@ -8,6 +8,8 @@ subnet's CIDR and AZ), and the apply graph deletes them before the subnet and
 creates them after it. Route table associations are re-made by the route table's
 UPDATE. Anything else in the subnet (not ours) makes the delete fail at the
 deadline, naming its network interfaces.
+
+Adoption identity (`_read.adoptable`): (VPC, CIDR), inside an adopted VPC only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError
 from reconciler.aws import error_code
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, ref, tags_of, vpc_cidr
+from reconciler.kinds.ec2._read import address_of, find_owned, live_items, ownership, ref, tags_of, vpc_cidr
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, security
@@ -32,7 +34,7 @@ class Subnet(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for subnet in describe(ctx, "subnets"):
+        for subnet in live_items(ctx, "subnets"):
             address = address_of(subnet, subnet["SubnetId"])
             tags = tags_of(subnet)
             vpc = ref(ctx, subnet["VpcId"])
@@ -43,7 +45,7 @@ class Subnet(Kind):
                 "az": subnet["AvailabilityZone"],
                 "map_public_ip": bool(subnet.get("MapPublicIpOnLaunch", False)),
                 "tags": tags,
-            }, protect=protected(tags), depends_on=(str(vpc),),
+            }, protect=protected(tags), **ownership(ctx, subnet), depends_on=(str(vpc),),
                 outputs={"id": subnet["SubnetId"], "cidr": subnet["CidrBlock"], "az": subnet["AvailabilityZone"],
                          "arn": subnet.get("SubnetArn") or ctx.arn("ec2", f"subnet/{subnet['SubnetId']}")})
         return ReadResult(found)

@@ -3,7 +3,8 @@
 DNS attributes are not in DescribeVpcs: they cost two DescribeVpcAttribute calls
 per VPC (AWS has no batch form), run concurrently. A VPC without the stack tag
 but with a desired VPC's Name tag is reported as a conflict (blocked unless
---adopt) and never touched otherwise.
+--adopt) and never touched otherwise; its insides are then matched for adoption
+too (`_read.adoptable`). Identity: the Name tag.
 
 Replacing a VPC replaces everything in it (the expansion makes every child's
 `vpc_cidr` force its own replacement). The apply graph deletes the children's old
@@ -19,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._read import address_of, describe, find_owned, network_interfaces, tags_of
+from reconciler.kinds.ec2._read import address_of, describe, find_owned, network_interfaces, tags_of, unowned_vpcs
 from reconciler.manifest.model import DesiredResource
-from reconciler.ownership import other_owner, owned_by, protected
+from reconciler.ownership import other_owner, protected
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
@@ -68,24 +69,14 @@ class Vpc(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         vpcs = [(v, True) for v in describe(ctx, "vpcs")]
-        owned_addresses = {address_of(v, v["VpcId"]) for v, _ in vpcs}
-        missing = {d.spec["tags"]["Name"]: d.address for d in desired if d.address not in owned_addresses}
-        if missing:
-            # same Name, no stack tag: a conflict to report, never to touch
-            others = ctx.client("ec2").describe_vpcs(
-                Filters=[{"Name": "tag:Name", "Values": sorted(missing)}]).get("Vpcs", [])
-            taken: set[str] = set()
-            for vpc in sorted(others, key=lambda v: v["VpcId"]):
-                address = missing.get(tags_of(vpc).get("Name", ""))
-                if address and address not in taken and not owned_by(tags_of(vpc), ctx.stack):
-                    taken.add(address)
-                    vpcs.append((vpc, False))
+        # same Name, no stack tag: a conflict to report (or, with --adopt, to take over), never to touch
+        vpcs.extend((v, False) for v in unowned_vpcs(ctx, desired).values())
         with ThreadPoolExecutor(max_workers=8) as pool:
             dns = list(pool.map(lambda v: _dns(ctx, v[0]["VpcId"]), vpcs))
         found: dict[str, LiveResource] = {}
         for (vpc, owned), attrs_dns in zip(vpcs, dns, strict=True):
             tags = tags_of(vpc)
-            address = address_of(vpc, vpc["VpcId"]) if owned else missing[tags["Name"]]
+            address = address_of(vpc, vpc["VpcId"])
             found[address] = LiveResource(address, self.name, vpc["VpcId"], {
                 "cidr": vpc["CidrBlock"], "dns": attrs_dns, "tags": tags,
             }, protect=protected(tags), owned=owned, owner=other_owner(tags, ctx.stack),

@@ -6,6 +6,8 @@ these calls hardest). Creation and deletion wait until the endpoint is
 `available` / gone. An interface endpoint is replaced when a subnet it sits in is
 replaced (the subnet's `{az, cidr}` changed under the same address); adding or
 removing a subnet is an in-place update.
+
+Adoption identity (`_read.adoptable`): (VPC, service name, type).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from reconciler.kinds.ec2._prices import cost_note
 from reconciler.kinds.ec2._read import (
     ENDPOINT_GHOSTS,
     address_of,
-    describe,
     describe_endpoint,
     endpoint_state,
     find_owned,
+    live_items,
+    ownership,
     placements,
     ref,
     tags_of,
@@ -77,7 +80,7 @@ class VpcEndpoint(Kind):
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         found: dict[str, LiveResource] = {}
-        for endpoint in describe(ctx, "vpc_endpoints"):
+        for endpoint in live_items(ctx, "vpc_endpoints"):
             address = address_of(endpoint, endpoint["VpcEndpointId"])
             tags = tags_of(endpoint)
             kind = endpoint.get("VpcEndpointType") or ("Interface" if endpoint.get("SubnetIds") else "Gateway")
@@ -99,6 +102,7 @@ class VpcEndpoint(Kind):
             deps = {str(vpc), *attrs.get("route_tables", []), *attrs.get("subnets", {}),
                     *attrs.get("security_groups", [])}
             found[address] = LiveResource(address, self.name, endpoint["VpcEndpointId"], attrs, protect=protected(tags),
+                                          **ownership(ctx, endpoint),
                                           depends_on=tuple(sorted(d for d in deps if d.startswith("vpc."))),
                                           outputs=_outputs(ctx, endpoint))
         return ReadResult(found)

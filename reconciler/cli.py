@@ -638,6 +638,16 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
                          "\n".join(f"  {p}" for p in result.problems))
 
 
+def _export_region_help() -> None:
+    """Export has no manifest yet: its --region is the region to read, not the common option's guard."""
+    for param in export_command.params:
+        if param.name == "region" and isinstance(param, click.Option):
+            param.help = "The region to read, written into the manifest (required)."
+
+
+_export_region_help()
+
+
 class _Terminated(BaseException):
     """SIGTERM outside an apply's walk: unwinds like Ctrl-C (a BaseException, so no `except Exception`
     in botocore or urllib3 swallows it); the walk installs its own handler."""

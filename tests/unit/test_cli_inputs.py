@@ -81,3 +81,13 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_aws_call(
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and option in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_export_says_its_region_is_the_one_to_read_not_a_guard() -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+
+    shown = CliRunner().invoke(cli, ["export", "--help"]).output
+    assert "The region to read" in shown and "A guard" not in shown
+    assert "A guard" in CliRunner().invoke(cli, ["plan", "--help"]).output  # the common option elsewhere

@@ -111,7 +111,7 @@ def test_zero_keys_settles(cli: Any, moto: Moto, tmp_path: Path) -> None:
     assert iam.list_access_keys(UserName="svc")["AccessKeyMetadata"] == []
 
 
-def test_adopting_a_user_shows_its_hand_made_key_and_never_deletes_it_silently(
+def test_adopting_a_user_shows_its_hand_made_key_and_keeps_it_working_through_the_hand_over(
         cli: Any, moto: Moto, tmp_path: Path) -> None:
     iam: Any = moto.client("iam")
     iam.create_user(UserName="svc")
@@ -122,4 +122,7 @@ def test_adopting_a_user_shows_its_hand_made_key_and_never_deletes_it_silently(
     assert hand in planned.out and "created by hand" in planned.out, planned.all
     assert cli("apply", str(manifest), "--auto-approve", "--adopt").code == 0
     keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="svc")["AccessKeyMetadata"]}
-    assert keys[hand] == "Inactive" and len(keys) == 2
+    # issue 12: the secret of a key made by hand is unknown to the tool, so adopting never cuts it off at
+    # once: a new key goes into the store and the old one stays active for grace_days (test_adopt_key.py
+    # follows the hand-over to its deactivation and deletion)
+    assert keys[hand] == "Active" and len(keys) == 2, keys

@@ -94,14 +94,15 @@ def _mappings(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
 
 
-def item_key(item: Mapping[str, Any], index: int) -> str:
-    """What identifies one item of a list of mappings across two versions: a statement's Sid,
-    a lifecycle rule's priority, else its position."""
+def item_key(item: Mapping[str, Any]) -> str:
+    """What identifies one item of a list of mappings across two versions: a statement's Sid, a
+    lifecycle rule's priority, else its whole content (an item without a name is the same item
+    only if nothing in it changed: matching by position would show an insertion as a change)."""
     if item.get("Sid"):
         return f"Sid {item['Sid']}"
     if "rulePriority" in item:
         return f"priority {item['rulePriority']}"
-    return f"#{index}"
+    return compact(item)
 
 
 def _label(item: Mapping[str, Any], index: int) -> str:
@@ -166,8 +167,8 @@ def _document(out: Lines, path: str, before: Any, after: Any) -> None:
                 _document(out, child, before[key], after[key])
         return
     if _mappings(before) and _mappings(after):
-        old = {item_key(item, i): (i, item) for i, item in enumerate(before)}
-        new = {item_key(item, i): (i, item) for i, item in enumerate(after)}
+        old = {item_key(item): (i, item) for i, item in enumerate(before)}
+        new = {item_key(item): (i, item) for i, item in enumerate(after)}
         for key in sorted(old.keys() - new.keys(), key=lambda k: old[k][0]):
             _whole(out, "-", f"{path}[{_label(old[key][1], old[key][0])}]", old[key][1])
         for key in sorted(new, key=lambda k: new[k][0]):
@@ -211,10 +212,9 @@ def attr_lines(diff: Iterable[AttrChange], detail: frozenset[str] = frozenset())
             _whole(out, "+", attr.path, attr.after, detail)
         elif attr.after is None:
             _whole(out, "-", attr.path, attr.before)
-        elif isinstance(attr.before, Mapping | list) and isinstance(attr.after, Mapping | list) and (
-                len(value_text(attr.before)) + len(value_text(attr.after)) > MAX_VALUE
-                or _mappings(attr.before) or _mappings(attr.after)):
-            _document(out, attr.path, attr.before, attr.after)
+        elif (isinstance(attr.before, Mapping) and isinstance(attr.after, Mapping)) or (
+                _mappings(attr.before) and _mappings(attr.after)):
+            _document(out, attr.path, attr.before, attr.after)  # documents: only what differs
         else:
             out.lines.append(f"~ {attr.path}: {value_text(attr.before)} -> {value_text(attr.after)}")
         if marker:

@@ -149,7 +149,8 @@ def _flags(change: Change) -> str:
 
 def _row(change: Change) -> str:
     # the live id beside the address, as the text plan has it
-    live = f" ({code(change.live.id)})" if change.live is not None and change.live.id else ""
+    have = change.live
+    live = f" ({code(have.id)})" if have is not None and have.id and have.id not in change.address else ""
     return f"| {ACTION_LABEL[change.action]} | {code(change.address)}{live} | {cell(change.reason)}{_flags(change)} |\n"
 
 

@@ -39,8 +39,11 @@ def _scheduled(change: Change) -> bool:
 
 def head(change: Change) -> str:
     """`~ vpc.main (vpc-0abc, ec2.vpc) will be updated in place`: the live id beside the address when
-    there is a live resource, the kind always."""
-    where = f"{change.live.id}, {change.kind}" if change.live is not None and change.live.id else change.kind
+    there is a live resource and the address does not already say it (an IAM user's id is its name),
+    the kind always."""
+    live = change.live
+    shown = live is not None and live.id and live.id not in change.address
+    where = f"{live.id}, {change.kind}" if live is not None and shown else change.kind
     return f"{SYMBOL[change.action]} {change.address} ({where}) {VERB[change.action]}"
 
 

@@ -225,7 +225,7 @@ def attr_lines(diff: Iterable[AttrChange], detail: frozenset[str] = frozenset())
 def change_lines(change: Change, verbose: bool = False) -> Lines:
     """The attribute lines of one change: on a create, bookkeeping is left out unless `verbose`
     (an update, replacement or adoption shows every difference: a change is never hidden)."""
-    detail = frozenset()
+    detail: frozenset[str] = frozenset()
     if change.action is Action.CREATE and change.desired is not None and not verbose:
         detail = change.desired.detail
     return attr_lines(change.diff, detail)

@@ -119,9 +119,10 @@ def test_lifecycle_rules_and_policies_diff_item_by_item() -> None:
     after = [{"rulePriority": 1, "description": "old", "selection": {"countNumber": 14}},
              {"rulePriority": 3, "description": "new", "selection": {"countNumber": 5}}]
     lines = attr_lines([AttrChange("lifecycle_rules", before, after)]).lines
-    assert lines == ['- lifecycle_rules[1] = {"description": "keep", "rulePriority": 2, "selection": {"countNumber": 30}}',
-                     "~ lifecycle_rules[0].selection.countNumber: 7 -> 14",
-                     '+ lifecycle_rules[1] = {"description": "new", "rulePriority": 3, "selection": {"countNumber": 5}}']
+    assert lines == [
+        '- lifecycle_rules[1] = {"description": "keep", "rulePriority": 2, "selection": {"countNumber": 30}}',
+        "~ lifecycle_rules[0].selection.countNumber: 7 -> 14",
+        '+ lifecycle_rules[1] = {"description": "new", "rulePriority": 3, "selection": {"countNumber": 5}}']
     # a statement whose body changed (plan.diff says: one gone, one added, same Sid): only the changed key
     old = {"Sid": "Pull", "Effect": "Allow", "Action": "ecr:*", "Resource": "*"}
     new = {**old, "Action": ["ecr:BatchGetImage"]}

@@ -108,7 +108,7 @@ def test_adopting_a_hand_made_key_hands_it_over_in_dated_steps(cli: Any, moto: M
 
     # past grace_days: deactivated (never deleted yet), the stored key stays
     due = cli("plan", str(manifest), RECONCILER_NOW=at(start, 8))
-    assert f"keys.{hand_id}" in due.out and "1 to update" in due.out, due.out
+    assert f"keys.{hand_id}" in due.out and "1 to change" in due.out, due.out
     retired = cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=at(start, 8))
     clean(retired)
     assert retired.code == 0, retired.all

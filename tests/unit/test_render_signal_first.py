@@ -58,6 +58,7 @@ def test_the_maestro_plan_from_an_empty_account_matches_its_goldens_and_fits_one
     hidden = re.findall(r"^\((\d+) bookkeeping attribute\(s\) hidden.*-v shows them\)$", default, flags=re.M)
     assert len(hidden) == 1 and int(hidden[0]) > 100
     assert "bookkeeping" not in verbose
+    assert "tags.reconciler:stack" in format_plan_markdown(plan, verbose=True)  # markdown follows the same rules
     # the route table's subnets as the list of their addresses; with -v their copied az/cidr too
     assert '+ subnets = ["vpc.main.subnet.private-a", "vpc.main.subnet.private-c"]' in default
     assert "+ subnets.vpc.main.subnet.private-a.cidr" in verbose

@@ -100,5 +100,6 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     not_checked.update(unsupported)
     not_checked.update(skipped)
     plan = build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
-                      desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt)
+                      desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt,
+                      destroy=destroy)
     return Run(manifest, findings, desired, clients, ctx, live, not_checked, plan)

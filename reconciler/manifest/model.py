@@ -53,6 +53,11 @@ class DesiredResource:
     holds only what the manifest declares or what is derived from it (defaults
     applied), in plain JSON data, with references to other resources written as
     their addresses; every address in `depends_on` is another desired resource.
+    `detail` holds the dotted spec paths (as `AttrChange.path` spells them) whose
+    value is the tool's bookkeeping rather than what the manifest declares: ownership
+    tags, inherited stack tags, the derived `Name`, references and values copied from
+    the resource's parents, defaults AWS would fill. Expansion decides it (and only
+    expansion); renderers hide these on a create unless asked (`-v`), never on a change.
     """
 
     address: str
@@ -60,3 +65,4 @@ class DesiredResource:
     spec: Mapping[str, Any]
     depends_on: tuple[str, ...] = ()
     protect: bool = False
+    detail: frozenset[str] = frozenset()

@@ -73,8 +73,13 @@ def build_plan(
     kinds: Mapping[str, KindPlanner],
     not_checked: Mapping[str, str] | None = None,
     adopt: bool = False,
+    destroy: bool = False,
 ) -> Plan:
-    """Compare desired with live and say, per address, what apply must do."""
+    """Compare desired with live and say, per address, what apply must do.
+
+    `destroy` (reconcile destroy, plan --destroy) only words the deletions' reason: the
+    caller passes no desired resources, and a reviewer reads `destroy requested`, not that
+    everything fell out of the manifest."""
     not_checked = dict(not_checked or {})
     changes: list[Change] = []
     wanted = {d.address for d in desired}
@@ -135,6 +140,7 @@ def build_plan(
             notes += tuple(security_notes(diff))
         changes.append(Change(item.address, item.kind, action, reason, diff, item.depends_on, item, found,
                               notes, blocked))
+    gone = "destroy requested" if destroy else "not in the manifest"
     for address in sorted(set(live) - wanted):
         found = live[address]
         if not found.owned or address in not_checked:  # never delete what could not be judged
@@ -149,7 +155,7 @@ def build_plan(
         elif owner is not None:
             blocked = f"part of {owner}, which is protected and is not deleted; remove its protection first"
         blocked = blocked or kind.blocked(None, found, Action.DELETE)
-        changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
+        changes.append(Change(address, found.kind, Action.DELETE, gone, (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes = _follow_replacements(changes)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))

@@ -73,21 +73,34 @@ class NoteKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Note:
-    """A warning shown with one change. Invariant: `text` never holds a secret and has no category prefix."""
+    """A warning shown with one change. Invariant: `text` never holds a secret and has no category prefix.
+
+    A priced cost note also carries its number: `monthly_usd` is the change in the monthly
+    bill the change makes (positive for what is added, negative for what is removed), and
+    `prices_as_of` the date of the price table it came from, so the plan totals the delta
+    once and names the date once instead of in every note's text.
+    """
 
     kind: NoteKind
     text: str
+    monthly_usd: float | None = None
+    prices_as_of: str | None = None
 
-    def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind.value, "text": self.text}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind.value, "text": self.text}
+        if self.monthly_usd is not None:
+            out["monthly_usd"] = round(self.monthly_usd, 2)
+        if self.prices_as_of is not None:
+            out["prices_as_of"] = self.prices_as_of
+        return out
 
 
 def security(text: str) -> Note:
     return Note(NoteKind.SECURITY, text)
 
 
-def cost(text: str) -> Note:
-    return Note(NoteKind.COST, text)
+def cost(text: str, monthly_usd: float | None = None, prices_as_of: str | None = None) -> Note:
+    return Note(NoteKind.COST, text, monthly_usd, prices_as_of)
 
 
 def info(text: str) -> Note:
@@ -240,11 +253,25 @@ class Plan:
         return tuple(c for c in self.changes if c.blocked)
 
     def summary(self) -> dict[str, int]:
+        """Counts by action; a blocked change counts under `blocked` only (apply refuses it, so it
+        neither creates nor changes anything), whatever its action."""
         counts = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)}
         counts["unchanged"] = 0
+        counts["blocked"] = 0
         for change in self.changes:
-            counts["unchanged" if change.action is Action.NOOP else change.action.value] += 1
+            key = "blocked" if change.blocked else "unchanged" if change.action is Action.NOOP else change.action.value
+            counts[key] += 1
         return counts
+
+    def monthly_cost(self) -> tuple[float, str | None] | None:
+        """The plan's monthly cost delta from its priced notes (creates add, deletes subtract; a
+        blocked change is not applied, so it is not counted) and the price table's date; None when
+        nothing priced changes."""
+        priced = [n for c in self.pending if not c.blocked for n in c.notes if n.monthly_usd is not None]
+        if not priced:
+            return None
+        dates = sorted({n.prices_as_of for n in priced if n.prices_as_of})
+        return sum(n.monthly_usd or 0.0 for n in priced), (dates[-1] if dates else None)
 
 
 class Outcome(enum.Enum):

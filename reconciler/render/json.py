@@ -6,7 +6,10 @@ format_version 2: notes are objects `{"kind": "security" | "cost" | "info", "tex
 files never meets them, a strict reader of new ones needs the new values only): the
 action `adopt` (an existing resource taken over with --adopt; it was an `update` with
 reason "adopt: ..."), the summary count `adopt`, and the note kind `scheduled` (a dated
-step of a later apply, as a hand-made key's deactivation).
+step of a later apply, as a hand-made key's deactivation), the summary count `blocked` (a
+blocked change counts there and no longer under its action), a change's `detail` (the desired
+spec's bookkeeping paths, `DesiredResource.detail`: shown here always, in the text plan only
+with -v) and a cost note's `monthly_usd` and `prices_as_of`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
         out["blocked"] = change.blocked
     if change.live is not None:
         out["id"] = change.live.id
+    if change.desired is not None and change.desired.detail:
+        out["detail"] = sorted(change.desired.detail)
     return out
 
 

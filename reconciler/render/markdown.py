@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from reconciler.plan.model import Action, Change, NoteKind, Plan
-from reconciler.render.lines import SYMBOL, diff_lines, flatten, note_text, summary_line, value_text
+from reconciler.render.lines import SYMBOL, change_lines, flatten, hidden_line, note_text, summary_line, value_text
 
 GITHUB_LIMIT = 65_536
 # Room left under GitHub's limit for whatever a CI step puts around the comment.
@@ -148,7 +148,10 @@ def _flags(change: Change) -> str:
 
 
 def _row(change: Change) -> str:
-    return f"| {ACTION_LABEL[change.action]} | {code(change.address)} | {cell(change.reason)}{_flags(change)} |\n"
+    # the live id beside the address, as the text plan has it
+    have = change.live
+    live = f" ({code(have.id)})" if have is not None and have.id and have.id not in change.address else ""
+    return f"| {ACTION_LABEL[change.action]} | {code(change.address)}{live} | {cell(change.reason)}{_flags(change)} |\n"
 
 
 def details_block(title: str, lines: Sequence[str]) -> str:
@@ -159,8 +162,10 @@ def details_block(title: str, lines: Sequence[str]) -> str:
     return f"<details><summary>{title}</summary>\n\n{fenced(shown)}\n</details>\n"
 
 
-def _details(change: Change) -> str:
-    lines = diff_lines(change.diff)
+def _details(change: Change, verbose: bool = False) -> tuple[str, int]:
+    """The collapsible diff of one change, and how many bookkeeping attributes it left out."""
+    attrs = change_lines(change, verbose)
+    lines = attrs.lines
     if change.action is Action.DELETE and change.live is not None:
         # what goes away, so a reviewer can tell what this orphan is
         lines = [f"- id = {value_text(change.live.id)}",
@@ -173,7 +178,7 @@ def _details(change: Change) -> str:
         lines = [f"# {change.reason}"]
     title = (f"<code>{html.escape(SYMBOL[change.action])} {html.escape(change.address)}</code> "
              f"{html.escape(change.kind)}: {html.escape(change.reason)}")
-    return details_block(title, lines)
+    return details_block(title, lines), attrs.hidden
 
 
 def footer(manifest_sha256: str, live_sha256: str, hint: str) -> str:
@@ -181,8 +186,9 @@ def footer(manifest_sha256: str, live_sha256: str, hint: str) -> str:
             f" · {hint}</sub>\n")
 
 
-def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
-    """The pull-request comment for `plan`, at most `limit` characters."""
+def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT, verbose: bool = False) -> str:
+    """The pull-request comment for `plan`, at most `limit` characters; a create's bookkeeping
+    (ownership and stack tags, derived references) only with `verbose`, as in the text plan."""
     out = Budget(limit)
     out.add(f"### reconcile plan: stack {code(plan.stack)} in {code(plan.account)} / {code(plan.region)}\n\n")
     out.add(f"**{summary_line(plan)}**\n\n")
@@ -207,7 +213,9 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
             out.add(f"| ... | *{len(rest)} more change(s) not listed ({count_by_action(rest)})* "
                     "| see the plan file or `reconcile plan` |\n")
         out.add("\n")
-        blocks = [_details(c) for c in pending]
+        details = [_details(c, verbose) for c in pending]
+        blocks = [block for block, _ in details]
+        hidden = sum(n for _, n in details)
         heading = "#### Attribute changes\n\n"
         shown = 0
         if blocks and out.fits(heading + blocks[0], reserve):
@@ -217,6 +225,8 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT) -> str:
                     break
                 out.add(block)
                 shown += 1
+            if hidden and out.fits(hidden_line(hidden), reserve):
+                out.add(f"\n<sub>{hidden_line(hidden)}</sub>\n")
         if shown < len(blocks):
             out.add(f"\n*The attribute diffs of {len(blocks) - shown} resource(s) are left out to stay under "
                     "GitHub's comment limit; the plan file and `reconcile plan` show every one.*\n")

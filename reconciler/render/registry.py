@@ -24,7 +24,7 @@ class Style:
 PLAN_RENDERERS: Mapping[str, Callable[[Plan, Style], str]] = {
     "text": lambda plan, style: format_plan_text(plan, color=style.color, verbose=style.verbose),
     "json": lambda plan, style: format_plan_json(plan),
-    "markdown": lambda plan, style: format_plan_markdown(plan),
+    "markdown": lambda plan, style: format_plan_markdown(plan, verbose=style.verbose),
 }
 DRIFT_RENDERERS: Mapping[str, Callable[[DriftReport, Style], str]] = {
     "text": lambda report, style: format_drift_text(report, color=style.color, verbose=style.verbose),

@@ -1,4 +1,12 @@
-"""Terraform-like text: deletions first and loud, `+ ~ - -/+` with attribute diffs."""
+"""Terraform-like text: deletions first and loud, `+ ~ - -/+` with attribute diffs.
+
+Signal first: a create shows what the manifest declares; the bookkeeping expansion marks
+(`DesiredResource.detail`: ownership and stack tags, derived references) is left out unless
+`verbose` and counted once, above the summary line. Every change of an existing resource is
+shown, with its live id beside the address. Colour carries meaning (green add, yellow change,
+magenta replace, red delete, blocked and security, yellow cost), never alone: the symbols stay,
+and `color=False` writes no escape code.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.plan.model import Action, Change, NoteKind, Plan
-from reconciler.render.lines import SYMBOL, flatten, note_text, summary_line, value_text
+from reconciler.render.lines import SYMBOL, change_lines, hidden_line, note_text, summary_line
 
 VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in place",
         Action.REPLACE: "must be REPLACED", Action.DELETE: "will be DELETED",
@@ -14,6 +22,7 @@ VERB = {Action.CREATE: "will be created", Action.UPDATE: "will be updated in pla
 COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red",
          Action.ADOPT: "bold"}
 NOTE_COLOR = {NoteKind.SECURITY: "red", NoteKind.COST: "yellow"}
+SIGN_COLOR = {"+": "green", "-": "red", "~": "yellow"}
 
 
 def _paint(text: str, color: str | None, enabled: bool) -> str:
@@ -28,6 +37,16 @@ def _scheduled(change: Change) -> bool:
     return any(n.kind is NoteKind.SCHEDULED for n in change.notes)
 
 
+def head(change: Change) -> str:
+    """`~ vpc.main (vpc-0abc, ec2.vpc) will be updated in place`: the live id beside the address when
+    there is a live resource and the address does not already say it (an IAM user's id is its name),
+    the kind always."""
+    live = change.live
+    shown = live is not None and live.id and live.id not in change.address
+    where = f"{live.id}, {change.kind}" if live is not None and shown else change.kind
+    return f"{SYMBOL[change.action]} {change.address} ({where}) {VERB[change.action]}"
+
+
 def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     lines: list[str] = [f"Plan for stack {plan.stack} in {plan.account}/{plan.region}:", ""]
     deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE)]
@@ -35,23 +54,14 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
         lines.append(_paint(f"!! {len(deletions)} resource(s) will be DELETED or REPLACED:", "red", color))
         lines.extend(_paint(f"!!   {SYMBOL[c.action]} {c.address}", "red", color) for c in deletions)
         lines.append("")
+    hidden = 0
     for change in plan.changes:
         if change.action is Action.NOOP and not verbose and not _scheduled(change):
             continue
-        head = f"{SYMBOL[change.action]} {change.address} ({change.kind}) {VERB[change.action]}"
-        lines.append(_paint(head, COLOR.get(change.action), color) + f"  # {change.reason}")
-        for attr in change.diff:
-            marker = "  # forces replacement" if attr.forces_replacement else ""
-            if attr.sensitive:
-                lines.append(f"    ~ {attr.path}: (sensitive){marker}")
-            elif change.action is Action.CREATE or attr.before is None:
-                leaves = flatten(attr.path, attr.after)
-                lines.extend(f"    + {path} = {value_text(value)}{marker}" for path, value in leaves)
-            elif attr.after is None:
-                leaves = flatten(attr.path, attr.before)
-                lines.extend(f"    - {path} = {value_text(value)}{marker}" for path, value in leaves)
-            else:
-                lines.append(f"    ~ {attr.path}: {value_text(attr.before)} -> {value_text(attr.after)}{marker}")
+        lines.append(_paint(head(change), COLOR.get(change.action), color) + f"  # {change.reason}")
+        attrs = change_lines(change, verbose)
+        hidden += attrs.hidden
+        lines.extend("    " + _paint(line, SIGN_COLOR.get(line[:1]), color) for line in attrs.lines)
         for note in change.notes:
             lines.append(_paint(f"    ! {note_text(note)}", NOTE_COLOR.get(note.kind), color))
         if change.blocked:
@@ -61,7 +71,10 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
         lines.append("Not checked:")
         lines.extend(f"  ? {address}: {why}" for address, why in sorted(plan.not_checked.items()))
     lines.append("")
-    lines.append(summary_line(plan))
+    if hidden:
+        lines.append(hidden_line(hidden))
+    summary = summary_line(plan)
+    lines.append(_paint(summary, "red", color) if plan.blocked else summary)
     return "\n".join(lines) + "\n"
 
 

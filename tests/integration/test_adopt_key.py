@@ -73,7 +73,7 @@ def test_adopting_a_hand_made_key_hands_it_over_in_dated_steps(cli: Any, moto: M
     out = planned.out
     assert "& iam.user.seed-dev (iam.user) will be adopted" in out, out
     assert "& iam.user.seed-dev.access_keys (iam.access_key) will be adopted" in out, out
-    assert "0 to create, 0 to update, 0 to replace, 0 to delete, 2 to adopt" in out, out
+    assert "0 to add, 0 to change, 0 to replace, 0 to destroy, 2 to adopt" in out, out
     assert f"step 1, this apply ({day(start, 0)}): a new key is created into ssm:{STORE}" in out, out
     assert f"step 2, {day(start, 0)} to {day(start, 7)}: key {hand_id} stays active" in out, out
     assert f"step 3, on the first apply from {day(start, 7)}: key {hand_id} is deactivated" in out, out
@@ -108,7 +108,7 @@ def test_adopting_a_hand_made_key_hands_it_over_in_dated_steps(cli: Any, moto: M
 
     # past grace_days: deactivated (never deleted yet), the stored key stays
     due = cli("plan", str(manifest), RECONCILER_NOW=at(start, 8))
-    assert f"keys.{hand_id}" in due.out and "1 to update" in due.out, due.out
+    assert f"keys.{hand_id}" in due.out and "1 to change" in due.out, due.out
     retired = cli("apply", str(manifest), "--auto-approve", RECONCILER_NOW=at(start, 8))
     clean(retired)
     assert retired.code == 0, retired.all

@@ -68,7 +68,7 @@ def test_adoption_is_its_own_action_counted_in_the_summary() -> None:
                                                              "iam.user.dev.access_keys": Action.ADOPT}
     assert not result.blocked
     assert result.summary()["adopt"] == 2
-    assert summary_line(result) == "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 2 to adopt, 0 unchanged."
+    assert summary_line(result) == "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy, 2 to adopt."
     assert change(result, "iam.user.dev").reason == "adopt: add the stack tags"
     assert change(result, "iam.user.dev.access_keys").reason == "adopt: add the stack tags; change keys"
 

@@ -52,8 +52,12 @@ def test_cost_notes_on_create_and_savings_on_delete() -> None:
     kinds = all_kinds()
     nat = _desired("vpc.main.nat.public-a", "ec2.nat_gateway", {"az": "ap-northeast-1a"})
     note = kinds["ec2.nat_gateway"].notes(nat, None, Action.CREATE)
-    assert note == [cost("~$45/month (NAT gateway, hourly charge; data processing extra, ap-northeast-1, "
-                         f"prices as of {_prices.prices()['as_of']})")]
+    # the number and the table's date ride on the note; the plan totals them and names the date once
+    hourly = _prices.prices()["regions"]["ap-northeast-1"]["nat_gateway"]
+    assert note == [cost("~$45/month (NAT gateway, hourly charge; data processing extra, ap-northeast-1)",
+                         monthly_usd=hourly * _prices.HOURS_PER_MONTH, prices_as_of=_prices.prices()["as_of"])]
+    assert kinds["ec2.nat_gateway"].notes(None, LiveResource("n", "ec2.nat_gateway", "nat-1", {
+        "az": "ap-northeast-1a"}), Action.DELETE)[0].monthly_usd == -hourly * _prices.HOURS_PER_MONTH
     live = LiveResource("vpc.main.nat.public-a", "ec2.nat_gateway", "nat-1", {"az": "ap-northeast-1a"})
     assert kinds["ec2.nat_gateway"].notes(None, live, Action.DELETE)[0].text.startswith("saves ~$45/month")
     assert kinds["ec2.nat_gateway"].notes(nat, live, Action.NOOP) == []

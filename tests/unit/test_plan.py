@@ -64,7 +64,8 @@ def test_extra_attached_policy_and_missing_resource_and_orphan() -> None:
     assert actions == {"iam.user.u": Action.UPDATE, "iam.group.g": Action.CREATE, "iam.user.gone": Action.DELETE}
     # deletions come first in every rendering
     assert result.changes[0].action is Action.DELETE
-    assert result.summary() == {"create": 1, "update": 1, "replace": 0, "delete": 1, "adopt": 0, "unchanged": 0}
+    assert result.summary() == {"create": 1, "update": 1, "replace": 0, "delete": 1, "adopt": 0, "unchanged": 0,
+                                "blocked": 0}
 
 
 def test_unowned_resource_is_blocked_unless_adopted() -> None:

@@ -25,8 +25,9 @@ def prices() -> dict[str, Any]:
 
 
 def cost_note(region: str, item: str, what: str, units: float = 1.0, action: str = "create") -> Note:
-    """`cost: ~$45/month (NAT gateway, ap-northeast-1, prices as of ...)`; item is a key of the region's table,
-    or `instance:<type>`."""
+    """`cost: ~$45/month (NAT gateway, ap-northeast-1)`; item is a key of the region's table, or
+    `instance:<type>`. The note carries the number (negative for a delete: it saves that) and the
+    table's date, which the plan names once beside its total instead of in every note."""
     table = prices()
     regional = table["regions"].get(region, {})
     if item.startswith("instance:"):
@@ -37,4 +38,5 @@ def cost_note(region: str, item: str, what: str, units: float = 1.0, action: str
     if hourly is None:
         return cost(f"{prefix}unknown ({what}: no {region} price in the table as of {table['as_of']})")
     monthly = float(hourly) * HOURS_PER_MONTH * units
-    return cost(f"{prefix}~${monthly:,.0f}/month ({what}, {region}, prices as of {table['as_of']})")
+    return cost(f"{prefix}~${monthly:,.0f}/month ({what}, {region})",
+                monthly_usd=-monthly if action == "delete" else monthly, prices_as_of=str(table["as_of"]))

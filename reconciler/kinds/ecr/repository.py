@@ -100,11 +100,15 @@ class EcrRepository(Kind):
                          "uri": repo.get("repositoryUri") or repository_uri(ctx, name)})
         return ReadResult(found)
 
+    @staticmethod
+    def _force(desired: DesiredResource | None, live: LiveResource) -> bool:
+        """Whether images may go with the repository: the manifest's flag, or the one recorded on it."""
+        return bool(desired.spec.get("force_delete") if desired is not None else live.attrs.get("force_delete"))
+
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
         if action not in (Action.DELETE, Action.REPLACE) or live is None or not live.attrs.get("holds_images"):
             return None
-        force = desired.spec.get("force_delete") if desired is not None else live.attrs.get("force_delete")
-        if force:
+        if self._force(desired, live):
             return None
         verb = "replacing" if action is Action.REPLACE else "deleting"
         how = ("set `force_delete: true` on it in the manifest" if desired is not None else
@@ -114,13 +118,15 @@ class EcrRepository(Kind):
                 "or delete the images first")
 
     def notes(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> list[Note]:
+        # a repository holding images says one thing: deleted with its images (force_delete), or
+        # blocked (`blocked` above), never both
         if action is Action.REPLACE and live is not None:
             out = [info("encryption cannot change in place: the repository is deleted and created again")]
-            if live.attrs.get("holds_images"):
+            if live.attrs.get("holds_images") and self._force(desired, live):
                 out.append(info("its images are deleted with it (force_delete); the manifest's images are "
                                 "pushed again by the next apply"))
             return out
-        if action is Action.DELETE and live is not None and live.attrs.get("holds_images"):
+        if action is Action.DELETE and live is not None and live.attrs.get("holds_images") and self._force(None, live):
             return [info("the repository holds images; they are deleted with it (force_delete)")]
         return []
 

@@ -74,7 +74,7 @@ class Command:
 
     argv: list[str]
     expect: tuple[int, ...] = (0,)
-    answer: Callable[[str], str] | None = None  # given a prompt line, what to type; None: no prompt expected
+    answer: Callable[[str], str] | None = None  # given the prompt (its last lines), what to type; None: none asked
 
 
 @dataclass
@@ -92,12 +92,14 @@ class Recording:
 def answer_for(prompt: str, stack: str = STACK) -> str:
     """What a careful user types at `prompt`: the stack name, `yes`, or `y`, whichever it asks for."""
     low = prompt.lower()
-    if "stack name" in low or any(f"{q}{stack}{q}" in prompt for q in "'\"`"):
+    asks_to_type = re.search(r"\b(type|enter)\b", low) is not None
+    if ("stack name" in low or any(f"{q}{stack}{q}" in prompt for q in "'\"`")
+            or (asks_to_type and re.search(rf"\b{re.escape(stack)}\b", prompt))):
         return stack
+    if re.search(r"(?:\b(?:type|enter)\b|['\"`(]yes\b)[^a-z]*\byes\b|['\"`]yes['\"`]|\(yes/no\)", low):
+        return "yes"
     if "[y/n]" in low:
         return "y"
-    if re.search(r"\byes\b", low):
-        return "yes"
     raise RecordError(f"cannot tell what to answer to the prompt {prompt!r}: pass --apply-answer/--destroy-answer")
 
 
@@ -147,10 +149,10 @@ def run_in_pty(cmd: Command, env: dict[str, str], start: float, events: list[tup
                 continue
             if cmd.answer is None or now - last < QUIET_BEFORE_ANSWER or since_answer.endswith("\n"):
                 continue
-            lines = render(since_answer, WIDTH, HEIGHT).splitlines()
-            prompt = lines[-1] if lines else ""
-            if not PROMPT_END.search(prompt):
+            lines = [line for line in render(since_answer, WIDTH, HEIGHT).splitlines() if line.strip()]
+            if not lines or not PROMPT_END.search(lines[-1]):
                 continue
+            prompt = " ".join(line.strip() for line in lines[-4:])  # a prompt may explain itself above its line
             answers += 1
             if answers > 1:
                 raise RecordError(f"`{shown(cmd.argv)}` asked again after the answer: {prompt!r}")

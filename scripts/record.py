@@ -113,15 +113,15 @@ def shown(argv: list[str]) -> str:
 
 def run_in_pty(cmd: Command, env: dict[str, str], start: float, events: list[tuple[float, str]]) -> int:
     """Run `cmd` on a fresh pseudo-terminal, appending its output chunks (seconds since `start`) to `events`."""
+    size = struct.pack("HHHH", HEIGHT, WIDTH, 0, 0)
     pid, fd = pty.fork()
     if pid == 0:  # the child: its stdin, stdout and stderr are the terminal
         try:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, size)  # before exec: the program never sees another size
             os.chdir(ROOT)
             os.execvpe(cmd.argv[0], cmd.argv, env)
         finally:
             os._exit(127)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", HEIGHT, WIDTH, 0, 0))
-    os.kill(pid, signal.SIGWINCH)  # in case it read the size before it was set
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     began = last = time.monotonic()
     since_answer = ""

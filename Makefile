@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test unit integration lint demo bench clean services
+.PHONY: test unit integration lint demo bench clean services record
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ unit: $(STAMP)
 
 demo: $(STAMP) services
 	$(BIN)/python scripts/demo.py
+
+record: $(STAMP) services ## docs/recordings/*.cast and *.txt, from the current code (see docs/recordings/README.md)
+	$(BIN)/python scripts/record.py
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

@@ -63,13 +63,13 @@ def moto_server() -> Iterator[str]:
 
 
 @contextmanager
-def registry() -> Iterator[str]:
-    """Yield HOST:PORT of a private registry with htpasswd auth (user AWS)."""
+def registry(port: int | None = None) -> Iterator[str]:
+    """Yield HOST:PORT of a private registry with htpasswd auth (user AWS), on `port` or a free one."""
     import bcrypt
 
     if shutil.which("docker-registry") is None:
         raise RuntimeError("docker-registry is not installed: run `make services` (root on Debian)")
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="reconciler-registry-") as tmp:
         root = Path(tmp)
         hashed = bcrypt.hashpw(REGISTRY_PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()

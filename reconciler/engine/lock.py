@@ -304,10 +304,12 @@ class Lease:
             gens = self.generations()
             ours = [g for g in gens if g.name == name]
             if not ours or not self._mine(ours[0]):
-                raise LockError(f"the lease {name} is no longer ours")
+                raise LockError(f"the lease {name} is no longer ours (another apply may be running); check with "
+                                "`reconcile unlock`, then re-run")
             later = [g for g in gens if g.number > ours[0].number]
             if later:
-                raise LockError(f"another apply took the lease over ({later[-1].name}, {later[-1].owner})")
+                raise LockError(f"another apply took the lease over ({later[-1].name}, {later[-1].owner}); wait for "
+                                "it, then re-run")
             self.ssm.put_parameter(Name=name, Value=self.body, Type="String", Overwrite=True)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise aws_error("renewing the lease", exc) from None

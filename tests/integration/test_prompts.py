@@ -54,6 +54,14 @@ def finish(child: Any) -> tuple[int, str]:
     return int(child.exitstatus), str(child.before)
 
 
+def answer(moto: Moto, args: tuple[str, ...], question: str, reply: str) -> tuple[int, str]:
+    """Run `reconcile ARGS` on a pseudo-terminal, wait for `question` (a regex), type `reply`: exit code, text."""
+    child = spawn(moto, *args)
+    child.expect(question)
+    child.sendline(reply)
+    return finish(child)
+
+
 def groups(moto: Moto) -> set[str]:
     iam: Any = moto.client("iam")
     return {g["GroupName"] for g in iam.list_groups()["Groups"]}
@@ -61,61 +69,43 @@ def groups(moto: Moto) -> set[str]:
 
 @pytest.fixture
 def applied(moto: Moto, manifest: Path) -> Iterator[Path]:
-    child = spawn(moto, "apply", str(manifest))
-    child.expect("Only 'yes' approves: ")
-    child.sendline("yes")
-    code, _ = finish(child)
+    code, _ = answer(moto, ("apply", str(manifest)), "Only 'yes' approves: ", "yes")
     assert code == 0 and groups(moto) == {"alpha", "beta"}
     yield manifest
 
 
 def test_apply_takes_only_the_word_yes(moto: Moto, manifest: Path) -> None:
-    child = spawn(moto, "apply", str(manifest))
-    child.expect(rf"Apply these changes \(2 resources\) to stack {STACK}\? Only 'yes' approves: ")
-    child.sendline("y")
-    code, text = finish(child)
+    asked = rf"Apply these changes \(2 resources\) to stack {STACK}\? Only 'yes' approves: "
+    code, text = answer(moto, ("apply", str(manifest)), asked, "y")
     assert code == 3, text
     assert "cancelled (only 'yes' approves); nothing was changed" in text
     assert groups(moto) == set()
 
-    child = spawn(moto, "apply", str(manifest))
-    child.expect("Only 'yes' approves: ")
-    child.sendline("yes")
-    code, text = finish(child)
+    code, text = answer(moto, ("apply", str(manifest)), "Only 'yes' approves: ", "yes")
     assert code == 0, text
     assert groups(moto) == {"alpha", "beta"}
 
 
 def test_a_plan_that_deletes_asks_for_the_stack_name(moto: Moto, applied: Path) -> None:
     applied.write_text(ONE)
-    child = spawn(moto, "apply", str(applied))
-    child.expect(rf"Type the stack name \({STACK}\) to confirm deleting 1 resource: ")
-    child.sendline("yes")  # the reflex answer is not the stack's name
-    code, text = finish(child)
+    asked = rf"Type the stack name \({STACK}\) to confirm deleting 1 resource: "
+    code, text = answer(moto, ("apply", str(applied)), asked, "yes")  # the reflex answer is not the stack's name
     assert code == 3, text
     assert f"'yes' is not the stack name '{STACK}'" in text and "nothing was changed" in text
     assert groups(moto) == {"alpha", "beta"}
 
-    child = spawn(moto, "apply", str(applied))
-    child.expect("to confirm deleting 1 resource: ")
-    child.sendline(STACK)
-    code, text = finish(child)
+    code, text = answer(moto, ("apply", str(applied)), "to confirm deleting 1 resource: ", STACK)
     assert code == 0, text
     assert groups(moto) == {"alpha"}
 
 
 def test_destroy_asks_for_the_stack_name(moto: Moto, applied: Path) -> None:
-    child = spawn(moto, "destroy", str(applied))
-    child.expect(rf"Type the stack name \({STACK}\) to confirm destroying stack {STACK} \(deleting 2 resources\): ")
-    child.sendline("yes")
-    code, text = finish(child)
+    asked = rf"Type the stack name \({STACK}\) to confirm destroying stack {STACK} \(deleting 2 resources\): "
+    code, text = answer(moto, ("destroy", str(applied)), asked, "yes")
     assert code == 3, text
     assert groups(moto) == {"alpha", "beta"}
 
-    child = spawn(moto, "destroy", str(applied))
-    child.expect("to confirm destroying stack")
-    child.sendline(STACK)
-    code, text = finish(child)
+    code, text = answer(moto, ("destroy", str(applied)), "to confirm destroying stack", STACK)
     assert code == 0, text
     assert groups(moto) == set()
 

@@ -353,7 +353,7 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
     def fire() -> None:
         sys.stdout.flush()
         sys.stderr.write(f"error: {what} did not finish within --timeout {seconds:g} s (is the AWS endpoint "
-                         "answering?); nothing was changed\n")
+                         "answering?); nothing was changed; check the endpoint, or pass a longer --timeout\n")
         sys.stderr.flush()
         os._exit(1)
 
@@ -367,7 +367,7 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=False),
               help="Apply exactly this reviewed plan, or refuse (exit 4) if anything changed.")
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="At most this many changes at once (each waits for what it depends on).")
 @click.option("--adopt", is_flag=True, help="Take over same-named resources that lack the stack tag.")
@@ -498,7 +498,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
 
 @cli.command(short_help="Delete everything the stack owns.")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="At most this many changes at once (each waits for what it depends on).")
 @_lock_timeout_option
@@ -736,7 +736,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(3)
     except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        where = exc.ctx.command_path if exc.ctx is not None else "reconcile"
+        click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
         sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -750,13 +751,14 @@ def main(argv: list[str] | None = None) -> None:
             os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except aws_exceptions() as exc:  # an AWS error no layer turned into ours (e.g. taking the lock)
-        click.echo(f"error: {describe_error(exc)}", err=True)  # never str(exc): it can hold a response body
+        # never str(exc): it can hold a response body
+        click.echo(f"error: {describe_error(exc)}; check the credentials and their permissions, then re-run", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except _Terminated:
-        click.echo("error: interrupted by SIGTERM", err=True)
+        click.echo("error: interrupted by SIGTERM; re-run the command to finish", err=True)
         sys.exit(128 + signal.SIGTERM)
     sys.exit(0)
 

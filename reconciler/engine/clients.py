@@ -74,7 +74,7 @@ def endpoint_url_problem(url: str) -> str | None:
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:5000"
+        return "is not an http(s) URL"
     return None if port is None or port > 0 else "has port 0"
 
 
@@ -93,7 +93,8 @@ def check_endpoint_urls(flag: str | None) -> None:
     for name, url in sorted(named.items()):
         problem = endpoint_url_problem(url) if url else None
         if problem:
-            raise UsageError(f"the endpoint URL {_shown(url)} ({name}) {problem}; fix it or unset it")
+            raise UsageError(f"the endpoint URL {_shown(url)} ({name}) {problem}; write it with its scheme, "
+                             "e.g. http://127.0.0.1:5000")
 
 
 # An endpoint that accepts and never answers must fail in bounded time. 5 s to connect is
@@ -158,7 +159,7 @@ class Clients:
                 problem = endpoint_url_problem(made.meta.endpoint_url)
                 if problem:  # e.g. a port out of range, which botocore would only trip on while signing
                     raise UsageError(f"the endpoint URL {_shown(made.meta.endpoint_url)} for {service} ({where}) "
-                                     f"{problem}; fix it there")
+                                     f"{problem}; write it with its scheme, e.g. http://127.0.0.1:5000")
                 made.meta.events.register("before-call.*.*", self._before_call)
                 made.meta.events.register_first("needs-retry.*.*", refuse_blind_retry)
                 made.meta.events.register("before-parse.*.*", refuse_unreadable)

@@ -70,7 +70,8 @@ def _owner() -> str:
 
 def aws_error(what: str, exc: BaseException) -> LockError:
     """A one-line lock error built by describe_error: code and message only, never a response body."""
-    return LockError(f"the stack lock: {what} failed ({describe_error(exc)})")
+    return LockError(f"the stack lock: {what} failed ({describe_error(exc)}); check that the credentials "
+                     "may use the SSM parameters /reconciler/locks/*, then re-run")
 
 
 @dataclass(frozen=True)

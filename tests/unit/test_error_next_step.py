@@ -1,12 +1,14 @@
 """Every error the tool raises says what to do next (issue 13: "Errors end with what to do next").
 
-The rule, checked on the source (parsed, never imported): each `raise <OurError>(message)` whose
-message is written here (a string, an f-string, or a concatenation of them) contains, in its
+The rule, checked on the source (parsed, never imported): each `<OurError>(message)` (raised, or
+returned by a helper) whose message is written here, and each `error: ...` line printed with
+click.echo or sys.stderr.write (a string, an f-string, or a concatenation of them) contains, in its
 literal text, one of the verbs of a next step (NEXT_STEP): re-run, retry, pass, give, set, unset,
 run, check, fix, add, remove, rename, change, choose, use, make, drop, wait, start, write, push,
-report. Honest rather than clever: a message that only describes ("X is gone") fails; a clause
-like "; nothing was changed" alone does not count. A message built elsewhere (a variable, a
-helper's result) is checked where it is built: `unreachable()` has its own test.
+report, see (`see reconcile plan --help`). Honest rather than clever: a message that only
+describes ("X is gone") fails; a clause like "; nothing was changed" alone does not count. A
+message built elsewhere (a variable, a helper's result) is checked where it is built:
+`unreachable()` has its own test.
 
 ManifestError is not scanned: its problems carry a located hint each (tests of the manifest layer).
 A refusal at a prompt ("cancelled ...") is the operator's own choice, not a failure: it has no next
@@ -28,7 +30,7 @@ OURS = {name for name, value in vars(errors).items()
         if isinstance(value, type) and issubclass(value, errors.ReconcilerError) and name != "ManifestError"}
 CHOICES = ("cancelled",)
 NEXT_STEP = re.compile(r"\b(re-run|rerun|retry|pass|give|set|unset|run|check|fix|add|remove|rename|change|choose|"
-                       r"use|make|drop|wait|start|write|push|report)\b", re.IGNORECASE)
+                       r"use|make|drop|wait|start|write|push|report|see)\b", re.IGNORECASE)
 
 
 def literal_text(node: ast.expr) -> str | None:
@@ -45,17 +47,35 @@ def literal_text(node: ast.expr) -> str | None:
     return None
 
 
+def _error_line(node: ast.Call) -> str | None:
+    """The literal text of `click.echo(f"error: ...")` / `sys.stderr.write("error: ...")`, else None.
+
+    Only the words after "error:" that are written here count; `f"error: {text}"` shows a message
+    built elsewhere (an exception's, checked where it is raised) and is skipped.
+    """
+    called = node.func
+    if not (isinstance(called, ast.Attribute) and called.attr in ("echo", "write") and node.args):
+        return None
+    text = literal_text(node.args[0])
+    if text is None or not text.startswith("error:") or not text[len("error:"):].strip():
+        return None
+    return text
+
+
 def messages(path: Path) -> list[tuple[int, str]]:
-    """(line, literal text) of each of our errors raised in `path` with a message written there."""
+    """(line, literal text) of each of our errors made in `path` with a message written there (raised or
+    returned: a helper that builds one counts too), and of each `error:` line printed there."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+        if not isinstance(node, ast.Call):
             continue
-        called = node.exc.func
+        called = node.func
         name = called.id if isinstance(called, ast.Name) else called.attr if isinstance(called, ast.Attribute) else ""
-        if name not in OURS or not node.exc.args:
-            continue
-        text = literal_text(node.exc.args[-1] if name == "Interrupted" else node.exc.args[0])
+        text: str | None = None
+        if name in OURS and node.args:
+            text = literal_text(node.args[-1] if name == "Interrupted" else node.args[0])
+        elif name in ("echo", "write"):
+            text = _error_line(node)
         if text is not None:
             found.append((node.lineno, text))
     return found

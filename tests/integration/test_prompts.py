@@ -110,13 +110,19 @@ def test_destroy_asks_for_the_stack_name(moto: Moto, applied: Path) -> None:
     assert groups(moto) == set()
 
 
-def test_end_of_input_at_the_prompt_refuses(moto: Moto, manifest: Path) -> None:
+def test_end_of_input_at_the_prompt_refuses_and_ctrl_c_interrupts(moto: Moto, manifest: Path) -> None:
     child = spawn(moto, "apply", str(manifest))
     child.expect("Only 'yes' approves: ")
     child.sendeof()
     code, text = finish(child)
     assert code == 3, text
     assert "cancelled (no answer); nothing was changed" in text
+
+    child = spawn(moto, "apply", str(manifest))
+    child.expect("Only 'yes' approves: ")
+    child.sendintr()
+    code, text = finish(child)
+    assert code == 130 and "interrupted" in text and "Traceback" not in text, text
     assert groups(moto) == set()
 
 

@@ -41,15 +41,11 @@ def confirmation(plan: Plan, *, destroy: bool) -> Confirmation:
     """The confirmation `plan` needs: the stack's name when anything goes away, else `yes`."""
     deleting = sum(1 for c in plan.pending if c.action is Action.DELETE)
     replacing = sum(1 for c in plan.pending if c.action is Action.REPLACE)
-    if destroy or deleting or replacing:
-        parts = []
-        if deleting:
-            parts.append(f"deleting {deleting}")
-        if replacing:
-            parts.append(f"replacing {replacing}")
-        stakes = " and ".join(parts) + f" {'resource' if deleting + replacing == 1 else 'resources'}"
-        if destroy:
-            stakes = f"destroying stack {plan.stack} ({stakes})" if parts else f"destroying stack {plan.stack}"
-        return Confirmation(f"Type the stack name ({plan.stack}) to confirm {stakes}", plan.stack)
-    return Confirmation(f"Apply these changes ({_resources(len(plan.pending))}) to stack {plan.stack}? "
-                        "Only 'yes' approves", "yes")
+    if not (destroy or deleting or replacing):
+        return Confirmation(f"Apply these changes ({_resources(len(plan.pending))}) to stack {plan.stack}? "
+                            "Only 'yes' approves", "yes")
+    parts = [f"deleting {deleting}"] * bool(deleting) + [f"replacing {replacing}"] * bool(replacing)
+    stakes = " and ".join(parts) + (" resource" if deleting + replacing == 1 else " resources") if parts else ""
+    if destroy:
+        stakes = f"destroying stack {plan.stack}" + (f" ({stakes})" if stakes else "")
+    return Confirmation(f"Type the stack name ({plan.stack}) to confirm {stakes}", plan.stack)

@@ -53,7 +53,7 @@ def client() -> Any:
         made.ping()
         return made
     except Exception:
-        raise DockerError(unreachable()) from None
+        raise DockerError(redact(unreachable())) from None
 
 
 def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapping[str, str], target: str | None,

@@ -67,8 +67,20 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def common_options(func: F) -> F:
-    """Options every command accepts after its name."""
+def output_options(func: F) -> F:
+    """What every command accepts after its name: how much to print, and in colour or not."""
+    options = [
+        click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour in output (NO_COLOR works too)."),
+        click.option("-v", "--verbose", is_flag=True, help="More detail (never secrets)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only results and errors."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def aws_options(func: F) -> F:
+    """Where and as whom to call AWS: only on the commands that make an AWS call."""
     options = [
         click.option("--region", help="A guard: refuse (exit 3) unless it is the manifest's region, which is "
                      "the only one the stack is read and changed in (AWS_REGION is not used for that reason)."),
@@ -76,14 +88,18 @@ def common_options(func: F) -> F:
                      "too; SSO and assume-role profiles as with the AWS CLI)."),
         click.option("--endpoint-url", help="AWS endpoint for every service, e.g. a local emulator "
                      "(AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> work too, as with the AWS CLI)."),
-        click.option("--registry", help="HOST:PORT that stands in for the ECR registry host."),
-        click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour in output."),
-        click.option("-v", "--verbose", is_flag=True, help="More detail (never secrets)."),
-        click.option("-q", "--quiet", is_flag=True, help="Only results and errors."),
+        click.option("--registry", metavar="HOST:PORT",
+                     help="A registry that stands in for the ECR registry host (needed with an emulator's "
+                     "--endpoint-url, whose ECR has no registry)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def common_options(func: F) -> F:
+    """The AWS commands' options: output and AWS (the flags every AWS command has always accepted)."""
+    return aws_options(output_options(func))
 
 
 def _lock_timeout_option(func: F) -> F:
@@ -117,13 +133,12 @@ def cli() -> None:
     """Make an AWS account match a YAML manifest. No state file: the account is the state."""
 
 
-@cli.command()
+@cli.command(short_help="Check manifests; no AWS call.")
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@common_options
+@output_options
 def validate(manifests: tuple[str, ...], **kw: Any) -> None:
     """Check manifests against the schema and the rules; no AWS call."""
     out = _out(kw)
-    _options(kw)
     from reconciler.manifest.expand import expand
     from reconciler.manifest.validate import load_manifest
 
@@ -147,8 +162,10 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
 
 
 @cli.command()
-def schema() -> None:
+@output_options
+def schema(**kw: Any) -> None:
     """Print the manifest JSON Schema."""
+    _out(kw)
     from reconciler.manifest.schema import manifest_schema
 
     click.echo(json.dumps(manifest_schema(), indent=2, ensure_ascii=False))
@@ -166,7 +183,8 @@ FORMATS = ("text", "json", "markdown")
 
 @cli.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for a person, json for a program, markdown for a pull-request comment.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
 @click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
@@ -206,9 +224,9 @@ def _check_writable(path: str, option: str) -> None:
         raise UsageError(f"{option} {path}: not a regular file; give a file path")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise UsageError(f"{option} {path}: the directory {parent} does not exist")
+        raise UsageError(f"{option} {path}: the directory {parent} does not exist; create it or give another path")
     if not os.access(target if target.exists() else parent, os.W_OK):
-        raise UsageError(f"{option} {path}: not writable")
+        raise UsageError(f"{option} {path}: not writable; give a path you can write")
 
 
 def _write(path: str, option: str, text: str) -> None:
@@ -218,13 +236,35 @@ def _write(path: str, option: str, text: str) -> None:
         raise UsageError(f"{option} {path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
 
 
-def _confirm(auto_approve: bool, what: str) -> None:
+def _confirm(auto_approve: bool, plan: Any, *, destroy: bool = False) -> None:
+    """Ask on the terminal for the answer the plan's stakes need (render/confirm.py), or refuse (exit 3).
+
+    The question goes to stderr, never into a piped stdout (the plan there stays clean); without a
+    terminal to answer on, only --auto-approve approves.
+    """
     if auto_approve:
         return
+    what = f"destroy stack {plan.stack}" if destroy else "apply these changes"
     if not sys.stdin.isatty():
         raise UsageError(f"refusing to {what} without a terminal to confirm on; pass --auto-approve")
-    if not click.confirm(f"Do you want to {what}?", default=False):
-        raise UsageError("cancelled")
+    from reconciler.render.confirm import confirmation
+
+    asked = confirmation(plan, destroy=destroy)
+    try:
+        answer = click.prompt(asked.question, default="", show_default=False, err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise  # Ctrl-C: main reports "interrupted", exit 130
+        answer = ""  # end of input (Ctrl-D) is no answer
+    if not asked.approves(answer):
+        raise UsageError(f"cancelled ({asked.refusal(answer)}); nothing was changed")
+
+
+def _preflight(run: Any) -> None:
+    """Stop, before the prompt and any change, a run that could only fail half-way (engine/preflight.py)."""
+    from reconciler.engine.preflight import before_apply
+
+    before_apply(run.plan, run.ctx)
 
 
 def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
@@ -236,7 +276,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
 
     blocked = run.plan.blocked
     if blocked:
-        raise ApplyError("the plan has blocked changes; nothing was applied:\n" +
+        raise ApplyError("the plan has blocked changes; nothing was applied (fix what each says, then re-run):\n" +
                          "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
     run.clients.read_only = False
     run.ctx.log = out.info  # kinds' progress (Docker build steps, layer pushes): plain lines on stderr
@@ -313,7 +353,7 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
     def fire() -> None:
         sys.stdout.flush()
         sys.stderr.write(f"error: {what} did not finish within --timeout {seconds:g} s (is the AWS endpoint "
-                         "answering?); nothing was changed\n")
+                         "answering?); nothing was changed; check the endpoint, or pass a longer --timeout\n")
         sys.stderr.flush()
         os._exit(1)
 
@@ -327,8 +367,9 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=False),
               help="Apply exactly this reviewed plan, or refuse (exit 4) if anything changed.")
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="At most this many changes at once (each waits for what it depends on).")
 @click.option("--adopt", is_flag=True, help="Take over same-named resources that lack the stack tag.")
 @_lock_timeout_option
 @common_options
@@ -351,7 +392,8 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
         out.result(format_plan_text(run.plan, color=out.color))
         if not run.plan.pending:
             return
-        _confirm(auto_approve, "apply these changes")
+        _preflight(run)
+        _confirm(auto_approve, run.plan)
         _apply(run, out, parallelism, hook)
 
 
@@ -366,25 +408,33 @@ def _load_plan_file(path: str) -> dict[str, Any]:
     try:
         raw, size = read_regular(Path(path), path, "plan file", MAX_PLAN_BYTES)
         if size > MAX_PLAN_BYTES:
-            raise UsageError(f"{path}: not a readable plan file: over {MAX_PLAN_BYTES} bytes")
+            raise UsageError(f"{path}: not a readable plan file: over {MAX_PLAN_BYTES} bytes; give the file `plan "
+                             "--out` wrote")
         data = json.loads(raw.decode("utf-8"))
     except PathRefused as exc:
-        raise UsageError(f"{path}: not a readable plan file: it {exc.detail}") from None
+        raise UsageError(f"{path}: not a readable plan file: it {exc.detail}; give the file `plan --out` "
+                         "wrote") from None
     except OSError as exc:
-        raise UsageError(f"{path}: not a readable plan file: {exc.strerror or type(exc).__name__}") from None
+        raise UsageError(f"{path}: not a readable plan file: {exc.strerror or type(exc).__name__}; check the "
+                         "path") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a readable plan file: not UTF-8 text") from None
+        raise UsageError(f"{path}: not a readable plan file: not UTF-8 text; give the file `plan --out` "
+                         "wrote") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not a readable plan file: {exc}") from None  # position and reason, no text
+        raise UsageError(f"{path}: not a readable plan file: {exc}; make a new one with `plan "
+                         "--out`") from None  # position and reason, no text
     except RecursionError:
-        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels") from None
+        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels; make a new one with "
+                         "`plan --out`") from None
     if _depth_over(data, MAX_PLAN_DEPTH):  # before the schema and the comparisons, which recurse
-        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels")
+        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels; make a new one with "
+                         "`plan --out`")
     from reconciler.manifest.schema import plan_file_problems
 
     problems = plan_file_problems(data)
     if problems:
-        raise UsageError(f"{path}: invalid plan file:\n" + "\n".join(f"  {p}" for p in problems))
+        raise UsageError(f"{path}: invalid plan file (make a new one with `plan --out`):\n" +
+                         "\n".join(f"  {p}" for p in problems))
     from reconciler import __version__
 
     made_by = data.get("reconciler_version", __version__)
@@ -407,9 +457,10 @@ def _depth_over(data: Any, limit: int) -> bool:
     return False
 
 
-@cli.command()
+@cli.command(short_help="Report changes made by hand (exit 2 if any).")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for a person, json for a program (as --report), markdown for a pull-request comment.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Also write the report as JSON here (the artifact a scheduled job keeps).")
 @click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
@@ -429,7 +480,8 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
 
     unknown = sorted(set(skip_kinds) - set(all_kinds()))
     if unknown:
-        raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; known: {', '.join(sorted(all_kinds()))}")
+        raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; use one of: "
+                         f"{', '.join(sorted(all_kinds()))}")
     if report_file:
         _check_writable(report_file, "--report")
     run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
@@ -444,10 +496,11 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
         sys.exit(2)
 
 
-@cli.command()
+@cli.command(short_help="Delete everything the stack owns.")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
+              help="At most this many changes at once (each waits for what it depends on).")
 @_lock_timeout_option
 @common_options
 def destroy(manifest: str, auto_approve: bool, parallelism: int, lock_timeout: float, **kw: Any) -> None:
@@ -461,11 +514,11 @@ def destroy(manifest: str, auto_approve: bool, parallelism: int, lock_timeout: f
         out.result(format_plan_text(run.plan, color=out.color))
         if not run.plan.pending:
             return
-        _confirm(auto_approve, f"DESTROY everything stack {run.plan.stack} owns")
+        _confirm(auto_approve, run.plan, destroy=True)
         _apply(run, out, parallelism, hook)
 
 
-@cli.command()
+@cli.command(short_help="Remove a stack's apply lease by hand.")
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @common_options
@@ -505,7 +558,7 @@ def unlock(manifest: str, force: bool, **kw: Any) -> None:
     out.result("lock removed\n")
 
 
-@cli.command()
+@cli.command(short_help="Print the stack's ids, ARNs and URIs.")
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(("text", "json", "env")), default="text",
               help="env: shell assignments (RECONCILE_VPC_MAIN_ID=vpc-...) for `eval` or a .env file.")
@@ -515,30 +568,17 @@ def output(manifest: str, fmt: str, run_timeout: float, **kw: Any) -> None:
     """Print each address's ids, ARNs and URIs (from the plan's read; read-only, never a secret)."""
     out = _out(kw)
     deadline = _deadline(run_timeout, "output")
+    from reconciler.engine.outputs import output_report
     from reconciler.engine.run import plan_run
     from reconciler.render.outputs import OUTPUT_RENDERERS
 
     run = plan_run(manifest, _options(kw))
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
-    out.result(OUTPUT_RENDERERS[fmt](_output_report(run)))
+    out.result(OUTPUT_RENDERERS[fmt](output_report(run)))
 
 
-def _output_report(run: Any) -> Any:
-    """One row per desired address, in manifest order, from the plan's read (nothing is read again);
-    a same-named resource the stack does not own is marked unmanaged; one not read says why."""
-    from reconciler.render.outputs import OutputReport, OutputRow
-
-    rows = []
-    for item in run.desired:
-        found = run.live.get(item.address)
-        rows.append(OutputRow(item.address, item.kind,
-                              None if found is None else dict(found.outputs) or {"id": found.id},
-                              managed=found is None or found.owned, not_read=run.not_checked.get(item.address)))
-    return OutputReport(run.plan.stack, run.plan.region, run.plan.account, tuple(rows))
-
-
-@cli.command()
+@cli.command(short_help="Print a user's key, for credential_process.")
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--user", "user", required=True, help="The IAM user of the manifest whose key to hand out.")
 @click.option("--write-profile", "profile_name", metavar="NAME",
@@ -573,7 +613,7 @@ def credentials(manifest: str, user: str, profile_name: str | None, show: bool, 
     sys.stdout.flush()
 
 
-@cli.command("export")
+@cli.command("export", short_help="Write a manifest of existing resources.")
 @click.option("--stack", required=True, help="Stack name for the manifest (the owner tag value adopting sets).")
 @click.option("--vpc", "vpcs", multiple=True, metavar="ID", help="A VPC to export, by id. Repeatable.")
 @click.option("--user", "users", multiple=True, metavar="NAME", help="An IAM user (and its groups). Repeatable.")
@@ -597,9 +637,11 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
     from reconciler.manifest.aws_names import region_partitions
 
     if options.region not in region_partitions():
-        raise UsageError(f"--region {options.region!r} is not a region botocore knows")
+        raise UsageError(f"--region {options.region!r} is not a region botocore knows; check its spelling (e.g. "
+                         "eu-west-1)")
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", stack):
-        raise UsageError(f"--stack {stack!r}: a lowercase letter, then up to 62 lowercase letters, digits, hyphens")
+        raise UsageError(f"--stack {stack!r}: not a stack name; give a lowercase letter, then up to 62 lowercase "
+                         "letters, digits, hyphens")
     tag = None
     if all_tagged is not None:
         key, sep, value = all_tagged.partition("=")
@@ -634,7 +676,8 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
     else:
         out.result(result.text)
     if result.problems:
-        raise ApplyError("the exported manifest does not validate (a bug in export):\n" +
+        raise ApplyError("the exported manifest does not validate (a bug in export: please report it with these "
+                         "lines):\n" +
                          "\n".join(f"  {p}" for p in result.problems))
 
 
@@ -657,10 +700,15 @@ def _terminated(signum: int, _frame: Any) -> None:
     raise _Terminated(signum)
 
 
-@cli.command()
+@cli.command(short_help="Print the shell completion script.")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def completion(shell: str) -> None:
-    """Print the shell completion script, e.g. `eval "$(reconcile completion bash)"`."""
+@output_options
+def completion(shell: str, **kw: Any) -> None:
+    """Print the shell completion script (for eval or a completions file).
+
+    For example: eval "$(reconcile completion bash)"
+    """
+    _out(kw)
     from click.shell_completion import get_completion_class
 
     completer = get_completion_class(shell)
@@ -688,7 +736,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(3)
     except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        where = exc.ctx.command_path if exc.ctx is not None else "reconcile"
+        click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
         sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -702,13 +751,14 @@ def main(argv: list[str] | None = None) -> None:
             os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except aws_exceptions() as exc:  # an AWS error no layer turned into ours (e.g. taking the lock)
-        click.echo(f"error: {describe_error(exc)}", err=True)  # never str(exc): it can hold a response body
+        # never str(exc): it can hold a response body
+        click.echo(f"error: {describe_error(exc)}; check the credentials and their permissions, then re-run", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except _Terminated:
-        click.echo("error: interrupted by SIGTERM", err=True)
+        click.echo("error: interrupted by SIGTERM; re-run the command to finish", err=True)
         sys.exit(128 + signal.SIGTERM)
     sys.exit(0)
 

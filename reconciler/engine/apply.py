@@ -126,7 +126,8 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
         sorter.prepare()
     except graphlib.CycleError as exc:
         cycle = " -> ".join(f"{a} ({p})" for a, p in exc.args[1])
-        raise ApplyError(f"the plan's changes depend on each other in a circle: {cycle}; nothing was applied") \
+        raise ApplyError(f"the plan's changes depend on each other in a circle: {cycle}; nothing was applied (a bug: "
+                         "please report it)") \
             from None
     results: dict[Vertex, Result] = {}
     failed: set[Vertex] = set()

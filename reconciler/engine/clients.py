@@ -74,7 +74,7 @@ def endpoint_url_problem(url: str) -> str | None:
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http(s) URL; write it with its scheme, e.g. http://127.0.0.1:5000"
+        return "is not an http(s) URL"
     return None if port is None or port > 0 else "has port 0"
 
 
@@ -93,7 +93,8 @@ def check_endpoint_urls(flag: str | None) -> None:
     for name, url in sorted(named.items()):
         problem = endpoint_url_problem(url) if url else None
         if problem:
-            raise UsageError(f"the endpoint URL {_shown(url)} ({name}) {problem}")
+            raise UsageError(f"the endpoint URL {_shown(url)} ({name}) {problem}; write it with its scheme, "
+                             "e.g. http://127.0.0.1:5000")
 
 
 # An endpoint that accepts and never answers must fail in bounded time. 5 s to connect is
@@ -158,7 +159,7 @@ class Clients:
                 problem = endpoint_url_problem(made.meta.endpoint_url)
                 if problem:  # e.g. a port out of range, which botocore would only trip on while signing
                     raise UsageError(f"the endpoint URL {_shown(made.meta.endpoint_url)} for {service} ({where}) "
-                                     f"{problem}")
+                                     f"{problem}; write it with its scheme, e.g. http://127.0.0.1:5000")
                 made.meta.events.register("before-call.*.*", self._before_call)
                 made.meta.events.register_first("needs-retry.*.*", refuse_blind_retry)
                 made.meta.events.register("before-parse.*.*", refuse_unreadable)
@@ -169,7 +170,8 @@ class Clients:
         operation = model.name
         service = model.service_model.service_name
         if self.read_only and not is_read(operation):
-            raise ReadOnlyViolation(f"refused {service}:{operation}: this command is read-only")
+            raise ReadOnlyViolation(f"refused {service}:{operation}: this command is read-only (a bug; nothing was "
+                                    "sent: please report it)")
         with self._lock:
             self.calls.append((service, operation))
 
@@ -181,9 +183,11 @@ class Clients:
                                    "AWS_SECRET_ACCESS_KEY)") from None
         except botocore.exceptions.ClientError as exc:  # denied, expired token: nothing can be read without it
             raise AwsError(f"cannot tell which account the credentials are for: sts:GetCallerIdentity failed: "
-                           f"{describe_error(exc)}") from None
+                           f"{describe_error(exc)}; check the credentials (aws sts get-caller-identity) and "
+                           "re-run") from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise AwsError(f"cannot reach AWS STS: {describe_error(exc)}") from None
+            raise AwsError(f"cannot reach AWS STS: {describe_error(exc)}; check the network, the region and the "
+                           "endpoint URL, then re-run") from None
 
     def mutating_calls(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if not is_read(c[1])]

@@ -46,7 +46,8 @@ def key_store(manifest_path: str | Path, user: str, options: Options) -> tuple[M
     desired = expand(manifest)
     users = sorted(str(d.spec["name"]) for d in desired if d.kind == "iam.user")
     if user not in users:
-        raise UsageError(f"--user {user}: no such user in {manifest_path} (users: {', '.join(users) or 'none'})")
+        raise UsageError(f"--user {user}: no such user in {manifest_path}; give one of: "
+                         f"{', '.join(users) or '(none declared)'}")
     keys = [d for d in desired if d.kind == "iam.access_key" and d.spec.get("user") == user]
     if not keys or not keys[0].spec.get("store") or keys[0].spec.get("count") == 0:
         raise UsageError(f"--user {user}: the manifest declares no access key store for this user; add "
@@ -71,7 +72,8 @@ def fetch(manifest_path: str | Path, user: str, options: Options) -> Secret:
     account = clients.account_id()
     if manifest.account and manifest.account != account:
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
-                               f"account: {manifest.account!r}; refusing to read another account's store")
+                               f"account: {manifest.account!r}; refusing to read another account's store "
+                               "(pass --profile with that account's credentials)")
     label = _label(store)
     try:
         if "secretsmanager" in store:
@@ -83,7 +85,8 @@ def fetch(manifest_path: str | Path, user: str, options: Options) -> Secret:
             answer = absent_none(lambda: ssm.get_parameter(Name=store["ssm"], WithDecryption=True), "ssm")
             raw = None if answer is None else answer["Parameter"].get("Value")
     except ClientError as exc:
-        raise AwsError(f"reading {label} failed: {describe_error(exc)}") from None
+        raise AwsError(f"reading {label} failed: {describe_error(exc)}; check that these credentials may read it, "
+                       "then retry") from None
     if answer is None:
         raise AwsError(f"{label} does not exist: run `reconcile apply` to create {user}'s key, then retry")
     secret = Secret(str(raw or ""))
@@ -150,7 +153,8 @@ def write_profile(path: Path, name: str, command: str) -> bool:
     try:
         text = path.read_text(encoding="utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the AWS config file: {exc}") from None
+        raise UsageError(f"{path}: cannot read the AWS config file: {exc}; fix its permissions, or set "
+                         "AWS_CONFIG_FILE to another file") from None
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
         parser.read_string(text, source=str(path))

@@ -70,7 +70,8 @@ def _owner() -> str:
 
 def aws_error(what: str, exc: BaseException) -> LockError:
     """A one-line lock error built by describe_error: code and message only, never a response body."""
-    return LockError(f"the stack lock: {what} failed ({describe_error(exc)})")
+    return LockError(f"the stack lock: {what} failed ({describe_error(exc)}); check that the credentials "
+                     "may use the SSM parameters /reconciler/locks/*, then re-run")
 
 
 @dataclass(frozen=True)
@@ -304,10 +305,12 @@ class Lease:
             gens = self.generations()
             ours = [g for g in gens if g.name == name]
             if not ours or not self._mine(ours[0]):
-                raise LockError(f"the lease {name} is no longer ours")
+                raise LockError(f"the lease {name} is no longer ours (another apply may be running); check with "
+                                "`reconcile unlock`, then re-run")
             later = [g for g in gens if g.number > ours[0].number]
             if later:
-                raise LockError(f"another apply took the lease over ({later[-1].name}, {later[-1].owner})")
+                raise LockError(f"another apply took the lease over ({later[-1].name}, {later[-1].owner}); wait for "
+                                "it, then re-run")
             self.ssm.put_parameter(Name=name, Value=self.body, Type="String", Overwrite=True)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise aws_error("renewing the lease", exc) from None

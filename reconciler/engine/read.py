@@ -35,11 +35,13 @@ def read_live(ctx: Context, desired: Sequence[DesiredResource], kinds: Mapping[s
                 raise
             except aws_exceptions() as exc:
                 # built from the error code and message only: never a response body
-                raise AwsError(f"reading {name} failed: {describe_error(exc)}") from None
+                raise AwsError(f"reading {name} failed: {describe_error(exc)}; check the credentials' permissions, "
+                               "then re-run") from None
             except (KeyError, TypeError, AttributeError) as exc:
                 # an answer that parsed but lacks what the API promises: fail, never read it as "absent"
                 raise AwsError(f"reading {name} failed: AWS's answer lacked an expected field "
-                               f"({describe_error(exc)}); nothing was planned") from None
+                               f"({describe_error(exc)}); nothing was planned; re-run, and report it if it "
+                               "persists") from None
             for address, resource in result.resources.items():
                 if address in live:
                     raise AwsError(f"two live resources claim address {address} "

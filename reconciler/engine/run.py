@@ -80,7 +80,9 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     account = clients.account_id()
     if manifest.account and manifest.account != account:
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
-                               f"account: {manifest.account!r}; refusing to touch the wrong account")
+                               f"account: {manifest.account!r}; refusing to touch the wrong account (pass --profile "
+                               "with "
+                                   "that account's credentials, or fix `account:`)")
     ctx = Context(clients, manifest.stack, region, account, clock, manifest.base_dir, options.registry)
     if before_read is not None:
         before_read(ctx)

@@ -147,7 +147,8 @@ def export_manifest(clients: Any, stack: str, region: str, selection: Selection,
         if selection.vpcs:
             data["network"] = export_network(export, clients.client("ec2"), selection.vpcs)
     except ClientError as exc:
-        raise AwsError(f"export: reading failed: {error_code(exc)}") from None
+        raise AwsError(f"export: reading failed: {error_code(exc)}; check the credentials' read permissions, then "
+                       "re-run") from None
     top = build(export, data, account)
     waived = waivers(export, top)
     if waived:

@@ -77,7 +77,7 @@ def _json(text: str | None, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise AwsError(f"ECR returned a {what} that is not JSON") from None
+        raise AwsError(f"ECR returned a {what} that is not JSON; fix it in ECR, or leave the repository out") from None
 
 
 def read_repository(ecr: Any, repo: Mapping[str, Any]) -> tuple[list[dict[str, Any]], Any, dict[str, str]]:
@@ -101,10 +101,11 @@ def export_ecr(export: Export, ecr: Any, names: Iterable[str]) -> dict[str, Any]
         for page in ecr.get_paginator("describe_repositories").paginate():
             repos.update({r["repositoryName"]: r for r in page.get("repositories", [])})
     except ClientError as exc:
-        raise AwsError(f"cannot list the ECR repositories: {error_code(exc)}") from None
+        raise AwsError(f"cannot list the ECR repositories: {error_code(exc)}; check the credentials' "
+                       "ecr:DescribeRepositories permission") from None
     missing = [n for n in wanted if n not in repos]
     if missing:
-        raise AwsError(f"no ECR repository named {', '.join(missing)} in {export.region}")
+        raise AwsError(f"no ECR repository named {', '.join(missing)} in {export.region}; check the names and --region")
     entries = []
     for index, name in enumerate(wanted):
         rules, policy, tags = read_repository(ecr, repos[name])

@@ -83,11 +83,12 @@ def read_iam(iam: Any, users: Iterable[str], groups: Iterable[str]) -> tuple[lis
     wanted_users = list(dict.fromkeys(users))
     missing = [u for u in wanted_users if u not in all_users]
     if missing:
-        raise AwsError(f"no IAM user named {', '.join(missing)} in this account")
+        raise AwsError(f"no IAM user named {', '.join(missing)} in this account; check the names (aws iam list-users)")
     wanted_groups = list(dict.fromkeys(groups))
     missing = [g for g in wanted_groups if g not in all_groups]
     if missing:
-        raise AwsError(f"no IAM group named {', '.join(missing)} in this account")
+        raise AwsError(f"no IAM group named {', '.join(missing)} in this account; check the names (aws iam "
+                       "list-groups)")
     for user in wanted_users:
         wanted_groups.extend(g for g in all_groups_of(all_users[user]) if g not in wanted_groups)
     keys: dict[str, list[dict[str, Any]]] = {}
@@ -96,7 +97,8 @@ def read_iam(iam: Any, users: Iterable[str], groups: Iterable[str]) -> tuple[lis
             found = [k for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
                      for k in page.get("AccessKeyMetadata", [])]
         except ClientError as exc:
-            raise AwsError(f"cannot list the access keys of {user}: {error_code(exc)}") from None
+            raise AwsError(f"cannot list the access keys of {user}: {error_code(exc)}; check the credentials' "
+                           "iam:ListAccessKeys permission") from None
         # only what the mapping needs: never the key id, so it cannot reach any output
         keys[user] = [{"Status": k.get("Status")} for k in found]
     return ([all_users[u] for u in wanted_users], [all_groups[g] for g in wanted_groups if g in all_groups], keys)

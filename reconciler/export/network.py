@@ -74,10 +74,11 @@ def read_vpc(ec2: Any, vpc_id: str) -> Live:
     try:
         found = absent_none(lambda: ec2.describe_vpcs(VpcIds=[vpc_id]), "ec2")
     except ClientError as exc:  # e.g. a malformed id
-        raise AwsError(f"cannot read VPC {vpc_id}: {error_code(exc)}") from None
+        raise AwsError(f"cannot read VPC {vpc_id}: {error_code(exc)}; check the id (vpc-...) and the credentials' "
+                       "permissions") from None
     vpcs = (found or {}).get("Vpcs", [])
     if not vpcs:
-        raise AwsError(f"no VPC {vpc_id} in this account and region")
+        raise AwsError(f"no VPC {vpc_id} in this account and region; check the id and --region")
     support = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
     hostnames = ec2.describe_vpc_attribute(VpcId=vpc_id,
                                            Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]

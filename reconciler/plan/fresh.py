@@ -23,7 +23,8 @@ def check_fresh(reviewed: Mapping[str, Any], current: Mapping[str, Any]) -> None
     """
     for key in ("stack", "region"):
         if reviewed[key] != current[key]:
-            raise UsageError(f"the plan file is for {key} {reviewed[key]!r}, but the manifest says {current[key]!r}")
+            raise UsageError(f"the plan file is for {key} {reviewed[key]!r}, but the manifest says {current[key]!r}; "
+                         "give the manifest it was made from, or plan again")
     # a plan reviewed for one account must never be applied to another, even when both look alike
     # (empty accounts give identical plans); not stale (4): a new plan would target the wrong account
     if reviewed["account"] != current["account"]:

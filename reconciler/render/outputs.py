@@ -10,35 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+
+from reconciler.plan.outputs import OutputReport
+from reconciler.plan.outputs import OutputRow as OutputRow  # re-exported: built here before it moved to plan/
 
 ENV_PREFIX = "RECONCILE_"
 FORMAT_VERSION = 1  # of the JSON document; raised when a key is renamed or removed (added keys keep it)
-
-
-@dataclass(frozen=True)
-class OutputRow:
-    """One address: its outputs, or None when nothing exists there yet.
-
-    `managed` is False for a same-named resource the stack does not own (found, not adopted):
-    shown, marked, and left out of env (a script must not pick up someone else's resource);
-    `not_read` says why the address was not read at all (its values are then unknown, not absent).
-    """
-
-    address: str
-    kind: str
-    outputs: Mapping[str, str] | None
-    managed: bool = True
-    not_read: str | None = None
-
-
-@dataclass(frozen=True)
-class OutputReport:
-    stack: str
-    region: str
-    account: str
-    rows: Sequence[OutputRow] = field(default_factory=tuple)
 
 
 _FIRST = ("id", "name", "arn", "uri")

@@ -120,9 +120,10 @@ def wait_for(what: str, probe: Callable[[], str | None], done: Callable[[str | N
         if done(state):
             return
         if failed(state):
-            raise AwsError(f"{what} entered state {state!r}")
+            raise AwsError(f"{what} entered state {state!r}; check it in the EC2 console, then re-run apply")
         if time.monotonic() > deadline:
-            raise AwsError(f"{what} did not settle within {timeout:.0f}s (state {state!r})")
+            raise AwsError(f"{what} did not settle within {timeout:.0f}s (state {state!r}); re-run apply, which waits "
+                           "for it again")
         time.sleep(delay)
         delay = min(delay * 1.5, 15.0)
 
@@ -151,7 +152,7 @@ def primary_interface(ctx: Context, instance_id: str) -> str:
     reservations = ctx.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
     eni = _read.first_interface(reservations[0]["Instances"][0])
     if eni is None:
-        raise AwsError(f"instance {instance_id} has no network interface yet")
+        raise AwsError(f"instance {instance_id} has no network interface yet; re-run apply")
     return eni
 
 
@@ -173,7 +174,7 @@ def delete_endpoint(ctx: Context, endpoint_id: str, address: str) -> None:
         code = failure.get("Error", {}).get("Code", "")
         if code not in NOT_FOUND["ec2"]:
             raise AwsError(f"{address} ({endpoint_id}): delete failed: {code}: "
-                           f"{failure.get('Error', {}).get('Message', '')}")
+                           f"{failure.get('Error', {}).get('Message', '')}; fix what it names, then re-run apply")
     wait_for(f"{address} ({endpoint_id}) deletion", lambda: _read.endpoint_state(ctx, endpoint_id),
              done=lambda s: s in (None, "deleted"))
 

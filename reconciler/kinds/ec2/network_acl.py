@@ -111,7 +111,7 @@ def default_acl(ctx: Context, vpc_id: str) -> str:
     found = ctx.client("ec2").describe_network_acls(Filters=[
         {"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
     if not found:
-        raise AwsError(f"{vpc_id} has no default network ACL")
+        raise AwsError(f"{vpc_id} has no default network ACL (AWS makes one with every VPC); re-run apply")
     return str(found[0]["NetworkAclId"])
 
 
@@ -138,7 +138,7 @@ def converge(ctx: Context, acl_id: str, spec: Mapping[str, Any]) -> None:
     ec2 = ctx.client("ec2")
     acl = _fresh(ctx, acl_id)
     if acl is None:
-        raise AwsError(f"network ACL {acl_id} is gone")
+        raise AwsError(f"network ACL {acl_id} is gone (deleted meanwhile); re-run apply to re-create it")
     have = entries_of(acl)
     want: Mapping[str, Mapping[str, str]] = spec["entries"]
     for key in sorted(want):
@@ -159,7 +159,7 @@ def converge(ctx: Context, acl_id: str, spec: Mapping[str, Any]) -> None:
     with _ASSOCIATIONS:
         now = _fresh(ctx, acl_id)
         if now is None:
-            raise AwsError(f"network ACL {acl_id} is gone")
+            raise AwsError(f"network ACL {acl_id} is gone (deleted meanwhile); re-run apply to re-create it")
         associated = associations_of(now)
         for subnet_id in sorted(wanted - set(associated)):
             move_subnet(ctx, subnet_id, acl_id)

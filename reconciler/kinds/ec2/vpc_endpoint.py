@@ -47,7 +47,7 @@ def _policy(text: Any) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             raise AwsError("a VPC endpoint's PolicyDocument is not JSON; cannot compare it with the manifest, "
-                           "nothing was planned") from None
+                           "nothing was planned; fix the policy in AWS (or delete it), then re-run") from None
     return text or None
 
 

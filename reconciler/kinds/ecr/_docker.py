@@ -27,17 +27,33 @@ INPUTS_LABEL = "org.reconciler.inputs"
 Log = Callable[[str], None]
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+def unreachable(environ: Mapping[str, str] | None = None) -> str:
+    """The one line for a Docker Engine that does not answer: where it was looked for, how to start it."""
+    import os
+
+    host = (os.environ if environ is None else environ).get("DOCKER_HOST")
+    where = f"DOCKER_HOST={host}" if host else f"{DEFAULT_SOCKET} (DOCKER_HOST is not set)"
+    return (f"cannot reach the Docker Engine at {where}; start it (dockerd, or systemctl start docker) "
+            "or set DOCKER_HOST to one that runs, and re-run")
+
+
 def client() -> Any:
-    """A Docker SDK client from the environment (DOCKER_HOST or the local socket)."""
+    """A Docker SDK client from the environment (DOCKER_HOST or the local socket), answering a ping.
+
+    Its failure is one line (`unreachable`): the SDK's own text is a chain of urllib3 reprs that
+    says neither where it looked nor what to do.
+    """
     try:
         import docker
 
         made = docker.from_env(timeout=900)
         made.ping()
         return made
-    except Exception as exc:
-        raise DockerError(redact(f"cannot reach the Docker Engine ({type(exc).__name__}: {exc}); start dockerd "
-                                 "or set DOCKER_HOST")) from None
+    except Exception:
+        raise DockerError(redact(unreachable())) from None
 
 
 def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapping[str, str], target: str | None,
@@ -57,7 +73,8 @@ def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapp
     except DockerError:
         raise
     except Exception as exc:
-        raise DockerError(redact(f"docker build failed: {type(exc).__name__}: {exc}")) from None
+        raise DockerError(redact(f"docker build failed: {type(exc).__name__}: {exc}; fix the build (docker build runs "
+                                 "it alone), then re-run apply")) from None
 
 
 def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
@@ -68,7 +85,8 @@ def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
             message = event.get("error") or event.get("errorDetail", {}).get("message", "unknown error")
             context = "; ".join(tail[-3:])
             raise DockerError(redact(f"docker build failed: {str(message).strip()}" +
-                                     (f" (after: {context})" if context else "")))
+                                     (f" (after: {context})" if context else "") +
+                                     "; fix the Dockerfile or its context, then re-run apply"))
         stream = event.get("stream")
         if isinstance(stream, str):
             tail.extend(line.strip() for line in stream.splitlines()
@@ -82,7 +100,8 @@ def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
         if isinstance(aux, Mapping) and aux.get("ID"):
             image_id = str(aux["ID"])
     if not image_id:
-        raise DockerError("docker build ended without an image id")
+        raise DockerError("docker build ended without an image id; check the Docker Engine (docker info) and re-run "
+                          "apply")
     return image_id
 
 
@@ -119,7 +138,8 @@ def push(docker_client: Any, *, image_id: str, reference: str, tag: str, auth_co
         for event in events:
             if "error" in event or "errorDetail" in event:
                 message = event.get("error") or event.get("errorDetail", {}).get("message", "unknown error")
-                raise DockerError(redact(f"docker push of {reference}:{tag} failed: {str(message).strip()}"))
+                raise DockerError(redact(f"docker push of {reference}:{tag} failed: {str(message).strip()}; check the "
+                                         "registry, then re-run apply"))
             progress.event(event)
             aux = event.get("aux")
             if isinstance(aux, Mapping) and aux.get("Digest"):
@@ -127,8 +147,10 @@ def push(docker_client: Any, *, image_id: str, reference: str, tag: str, auth_co
     except DockerError:
         raise
     except Exception as exc:
-        raise DockerError(redact(f"docker push of {reference}:{tag} failed: {type(exc).__name__}: {exc}")) from None
+        raise DockerError(redact(f"docker push of {reference}:{tag} failed: {type(exc).__name__}: {exc}; check the "
+                                 "registry, then re-run apply")) from None
     if not digest:
-        raise DockerError(f"docker push of {reference}:{tag} ended without a digest")
+        raise DockerError(f"docker push of {reference}:{tag} ended without a digest; check the registry, then re-run "
+                          "apply")
     log(f"pushed {reference}:{tag} {digest}")
     return digest

@@ -87,7 +87,8 @@ class Registry:
         if status == 404:
             return None
         if status != 200:
-            raise DockerError(f"registry {self.host}: GET manifest {repository}:{reference} answered {status}")
+            raise DockerError(f"registry {self.host}: GET manifest {repository}:{reference} answered {status}; check "
+                              "the registry, then re-run")
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         media_type = headers.get("Content-Type") or _media_type(body)
         return ImageManifest(body, media_type.split(";")[0].strip(), digest)
@@ -98,7 +99,8 @@ class Registry:
             status, _, _ = self._http("PUT", f"/v2/{repository}/manifests/{quote(tag)}", body=manifest.body,
                                       headers={"Content-Type": manifest.media_type})
             if status not in (200, 201):
-                raise DockerError(f"registry {self.host}: PUT manifest {repository}:{tag} answered {status}")
+                raise DockerError(f"registry {self.host}: PUT manifest {repository}:{tag} answered {status}; check "
+                                  "the registry, then re-run")
         put_ecr_image(ctx, repository, tag, manifest)
 
     def mirror(self, ctx: Context, repository: str, tag: str, manifest: ImageManifest) -> None:
@@ -112,7 +114,8 @@ class Registry:
         if status == 404:
             return
         if status != 200:
-            raise DockerError(f"registry {self.host}: listing tags of {repository} answered {status}")
+            raise DockerError(f"registry {self.host}: listing tags of {repository} answered {status}; check the "
+                              "registry, then re-run")
         digests: set[str] = set()
         for tag in json.loads(body or b"{}").get("tags") or []:
             got, headers, _ = self._http("HEAD", f"/v2/{repository}/manifests/{quote(tag)}",
@@ -122,7 +125,8 @@ class Registry:
         for digest in sorted(digests):
             got, _, _ = self._http("DELETE", f"/v2/{repository}/manifests/{digest}")
             if got not in (202, 404):
-                raise DockerError(f"registry {self.host}: deleting {repository}@{digest} answered {got}")
+                raise DockerError(f"registry {self.host}: deleting {repository}@{digest} answered {got}; check the "
+                                  "registry, then re-run")
 
     def _http(self, method: str, path: str, body: bytes | None = None,
               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -137,7 +141,8 @@ class Registry:
             return err.code, dict(err.headers.items()), err.read()
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise DockerError(redact(f"cannot reach registry {self.host}: {reason}")) from None
+            raise DockerError(redact(f"cannot reach registry {self.host}: {reason}; start it, or check --registry, "
+                                     "then re-run")) from None
 
 
 def registry(ctx: Context) -> Registry:

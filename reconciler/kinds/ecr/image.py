@@ -148,7 +148,7 @@ class Image(Kind):
 
     def delete(self, ctx: Context, change: Change) -> None:
         raise DockerError(f"{change.address}: images are never deleted by reconciler; the repository's lifecycle "
-                          "policy expires them")
+                          "policy expires them (add one to the repository, or delete the image by hand)")
 
     def _push(self, ctx: Context, change: Change) -> str:
         """Point the tag at a build of the inputs: retag an existing build, or build once and push."""
@@ -196,9 +196,25 @@ def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Any) -> Any:
                           auth_config=reg.auth_config(), log=log)
     manifest = reg.get_manifest(ctx, repo, digest) if reg.local else reg.get_manifest(ctx, repo, recorded)
     if manifest is None or manifest.digest != digest:
-        raise DockerError(f"{repo}: the registry does not serve the pushed image {digest}")
+        raise DockerError(f"{repo}: the registry does not serve the pushed image {digest}; check the registry, then "
+                          "re-run apply")
     reg.mirror(ctx, repo, recorded, manifest)
     return manifest
 
 
 KIND = Image()
+
+
+def may_build(change: Change) -> bool:
+    """True when applying `change` may build and push an image (so needs Docker and a reachable registry).
+
+    False for an image whose repository already holds a build of its inputs (a retag through the ECR
+    API only) and for an adoption that writes nothing. A missing tag may still turn out, at apply
+    time, to be a retag: this errs on the side of checking.
+    """
+    if change.kind != KIND.name or change.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE,
+                                                         Action.ADOPT):
+        return False
+    if change.action is Action.ADOPT and not change.diff:
+        return False
+    return change.live is None or not change.live.attrs.get("built_digest")

@@ -61,7 +61,7 @@ def _parse_json(text: str | None, what: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise AwsError(f"{what}: ECR returned a document that is not JSON; cannot compare it with the "
-                       "manifest, nothing was planned") from None
+                       "manifest, nothing was planned; fix the document in ECR, then re-run") from None
 
 
 class EcrRepository(Kind):
@@ -218,7 +218,7 @@ class EcrRepository(Kind):
                      else change.have.attrs.get("force_delete"))
         if not force and holds_images(ctx, name):
             raise AwsError(f"{change.address}: repository {name} holds images; refusing to delete it without "
-                           "force_delete: true")
+                           "force_delete: true (set it on the repository to delete them too)")
         try:
             ctx.client("ecr").delete_repository(repositoryName=name, force=force)
         except ClientError as exc:
@@ -226,7 +226,7 @@ class EcrRepository(Kind):
                 return
             if error_code(exc) == "RepositoryNotEmptyException":
                 raise AwsError(f"{change.address}: repository {name} received images since the plan; refusing "
-                               "to delete it without force_delete: true") from None
+                               "to delete it without force_delete: true; run plan again to review them") from None
             raise
         if ctx.registry:
             from reconciler.kinds.ecr._registry import purge_local_repository
@@ -295,7 +295,7 @@ def _kms_arn(ctx: Context, key: str) -> str:
             else:
                 why = code or type(exc).__name__
             raise AwsError(f"cannot tell whether the repositories' KMS key is {key}: kms:DescribeKey failed "
-                           f"({why}); nothing was planned") from None
+                           f"({why}); nothing was planned; check the credentials' kms:DescribeKey permission") from None
 
     return ctx.memo(f"kms.arn.{key}", load)
 

@@ -46,7 +46,7 @@ def document(value: Any) -> Any:
             return json.loads(urllib.parse.unquote(value))
         except ValueError:
             raise AwsError("IAM returned a policy document that is not JSON; cannot compare it with the "
-                           "manifest, nothing was planned") from None
+                           "manifest, nothing was planned; fix the policy in IAM, then re-run") from None
     return value
 
 

@@ -707,7 +707,7 @@ def _check_store_writable(ctx: Context, store: Mapping[str, Any], *, adopt: bool
         return
     raise TerminalAwsError(f"{store_label(store)} already exists and is owned by "
                            f"{'stack ' + owner if owner else 'nobody'}, not stack {ctx.stack}; nothing was "
-                           "written to it. Name another store" + ("" if owner else ", or re-run with --adopt"))
+                           "written to it. Choose another store" + ("" if owner else ", or re-run with --adopt"))
 
 
 def _write_store(ctx: Context, spec: Mapping[str, Any], payload: Secret, key_ids: list[str], key_id: str, *,

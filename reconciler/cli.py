@@ -597,9 +597,10 @@ def credentials(manifest: str, user: str, profile_name: str | None, show: bool, 
         if profile_name == (options.profile or os.environ.get("AWS_PROFILE")):
             raise UsageError(f"--write-profile {profile_name}: that is the profile this command reads the store "
                              "with; its credential_process would call itself (pass --profile with other credentials)")
-        creds.key_store(manifest, user, options)  # a user without a key store is refused before anything is written
+        # a user without a key store is refused before anything is written
+        loaded, _store = creds.key_store(manifest, user, options)
         line = creds.process_command(manifest, user, options)
-        written = creds.write_profile(creds.config_path(), profile_name, line)
+        written = creds.write_profile(creds.config_path(), profile_name, line, loaded.region)
         out.info(f"profile {profile_name} {'already had' if not written else 'now has'} "
                  f"credential_process in {creds.config_path()}; try: aws sts get-caller-identity "
                  f"--profile {profile_name}")

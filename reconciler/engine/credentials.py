@@ -141,8 +141,9 @@ def process_command(manifest_path: str | Path, user: str, options: Options) -> s
     return shlex.join(args)
 
 
-def write_profile(path: Path, name: str, command: str) -> bool:
-    """Add `[profile name]` with `credential_process = command` to the config file; False if already there.
+def write_profile(path: Path, name: str, command: str, region: str | None = None) -> bool:
+    """Add `[profile name]` with `credential_process = command` (and `region`, the manifest's: without
+    it the AWS CLI asks for one) to the config file; False if already there.
 
     Appends (comments and the order of the file are kept); a profile of that name with anything
     else is refused: it may hold someone's keys or SSO settings.
@@ -162,13 +163,14 @@ def write_profile(path: Path, name: str, command: str) -> bool:
         raise UsageError(f"{path}: not an AWS config file configparser can read ({type(exc).__name__}); "
                          "fix it, or set AWS_CONFIG_FILE to another file") from None
     if parser.has_section(section):
-        if parser.get(section, "credential_process", fallback=None) == command:
+        if (parser.get(section, "credential_process", fallback=None) == command
+                and parser.get(section, "region", fallback=None) == region):
             return False
         raise UsageError(f"{path}: [{section}] exists already with other settings; choose another "
                          "--write-profile name, or remove that section by hand")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lead = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    block = f"{lead}[{section}]\ncredential_process = {command}\n"
+    block = f"{lead}[{section}]\ncredential_process = {command}\n" + (f"region = {region}\n" if region else "")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:

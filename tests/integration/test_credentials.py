@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, Moto, run_cli
 
@@ -126,7 +127,9 @@ def test_write_profile_then_the_aws_cli_is_the_programmatic_user(moto: Moto, app
     text = config.read_text()
     assert text.startswith("# my settings\n[profile other]\nregion = eu-west-1\n")  # kept as it was
     added = text.split("[profile ci]\n", 1)[1]
-    assert added.startswith("credential_process = ") and added.count("\n") == 1  # that line, nothing else
+    # those two lines, nothing else: the region is the manifest's, so the AWS CLI needs no --region
+    assert added.startswith("credential_process = ") and added.count("\n") == 2
+    assert added.endswith(f"\nregion = {yaml.safe_load(applied.read_text())['region']}\n")
     assert f"credentials {applied.resolve()} --user app-ci --endpoint-url {moto.endpoint}" in added
     key = stored(moto, "app-ci")
     assert key["SecretAccessKey"] not in text and key["AccessKeyId"] not in text
@@ -141,8 +144,9 @@ def test_write_profile_then_the_aws_cli_is_the_programmatic_user(moto: Moto, app
     assert taken.code == 3 and "exists already" in taken.err and config.read_text() == text, taken.all
 
     aws = Path(sys.executable).parent / "aws"
+    regionless = {k: v for k, v in env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
     identity = subprocess.run([str(aws), "sts", "get-caller-identity", "--profile", "ci", "--endpoint-url",
-                               moto.endpoint, "--output", "json"], env=env, capture_output=True, text=True,
+                               moto.endpoint, "--output", "json"], env=regionless, capture_output=True, text=True,
                               timeout=180, cwd=tmp_path)  # not the checkout: the profile must not need it
     assert identity.returncode == 0, identity.stderr
     iam: Any = moto.client("iam")

@@ -240,6 +240,8 @@ class LiveReporter:
             self._live = None
 
     def _print(self, markup: Any) -> None:
+        if self._live is not None:
+            self._live.refresh()  # the area under the new line shows now's state, not the last tick's
         self.console.print(markup)
 
     def start(self, change: Change) -> None:
@@ -250,10 +252,14 @@ class LiveReporter:
         from rich.text import Text
 
         with self._lock:
-            self.flights.pop(change.address, None)
+            flight = self.flights.pop(change.address, None)
             self.finished += 1
         took = seconds_text(result.seconds)
         text = finished_text(change, result, _ident(self.ids, change))
+        layers = list(flight.layers.values()) if flight is not None else []
+        if layers:  # what the push moved, once the live bars are gone
+            sent = sum(t.total for t in layers if not t.existed)
+            took += f" ({len(layers)} layer{'s' if len(layers) != 1 else ''}, {size_text(sent)} pushed)"
         if result.outcome is Outcome.DONE:
             line = Text(f"{SYMBOL[change.action]} {redact(text)} {took}", style=COLOR[change.action])
         elif result.outcome is Outcome.FAILED:

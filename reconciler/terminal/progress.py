@@ -77,7 +77,8 @@ def size_text(count: int) -> str:
 
 def finished_text(change: Change, result: Result, ident: str | None) -> str:
     """`vpc.main.subnet.a (subnet-0abc) created` or `... FAILED`: what one finished change says."""
-    where = f"{change.address} ({ident})" if ident and ident != change.address else change.address
+    # an id that only repeats the address's last part (an IAM user's name, an image's repo:tag) is noise
+    where = f"{change.address} ({ident})" if ident and not change.address.endswith(ident) else change.address
     if result.outcome is Outcome.DONE:
         return f"{where} {DONE[change.action]}"
     if result.outcome is Outcome.FAILED:
@@ -278,7 +279,13 @@ class LiveReporter:
             elif isinstance(event, Step):
                 flight.step = event
             else:
+                before = flight.layers.get(event.part)
                 flight.layers[event.part] = event
+                if before is not None and (before.total or not event.total):
+                    return  # bytes of a known layer: the next tick shows them
+        if self._live is not None:
+            # a phase, a build step, a layer's size: few, each drawn at least once (a tick can miss them)
+            self._live.refresh()
 
     def log(self, message: str) -> None:
         from rich.text import Text

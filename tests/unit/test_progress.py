@@ -142,7 +142,7 @@ def test_live_area_shows_flights_layers_and_the_bar_and_prints_each_finish_once(
     reporter.end(nat, Result(nat.address, Action.CREATE, Outcome.FAILED, "boom", 1.0))
     printed = sink.getvalue()
     assert ANSI.sub("", printed).splitlines() == [
-        "+ image.web:latest (web:latest) created 12.0s (2 layers, 5.0 MB pushed)",
+        "+ image.web:latest created 12.0s (2 layers, 5.0 MB pushed)",
         "x vpc.main.nat.public-a FAILED (create) after 1.0s (the summary says why)"]
     assert "\x1b[32m" in printed and "\x1b[1;31m" in printed  # green add, bold red failure
     with area.capture() as captured:

@@ -157,21 +157,16 @@ class Image(Kind):
         repo, tag = spec["repository"], spec["tag"]
         reg = registry(ctx)
 
-        def log(message: str) -> None:
-            ctx.log(f"{change.address}: {message}")
-
         def report(event: ProgressEvent) -> None:
             ctx.progress(change.address, event)
 
-        manifest = ctx.memo(f"image.in-repo.{repo}.{spec['inputs']}", lambda: _build_in_repo(ctx, spec, log, report))
-        report(Phase(f"tagging {tag}"))
+        manifest = ctx.memo(f"image.in-repo.{repo}.{spec['inputs']}", lambda: _build_in_repo(ctx, spec, report))
+        report(Phase(f"tagging {tag} -> {manifest.digest}"))
         reg.put_manifest(ctx, repo, tag, manifest)
-        log(f"{tag} -> {manifest.digest}")
         return f"{repo}:{tag}"
 
 
-def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Callable[[str], None],
-                   report: Callable[[ProgressEvent], None]) -> Any:
+def _build_in_repo(ctx: Context, spec: Mapping[str, Any], report: Callable[[ProgressEvent], None]) -> Any:
     """The manifest of a build of `spec`'s inputs in its repository, tagged with the inputs tag.
 
     Looks first (at apply time) for a build the repository already holds; builds at
@@ -185,7 +180,8 @@ def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Callable[[str], N
     recorded = inputs_tag(inputs)
     manifest = reg.get_manifest(ctx, repo, recorded)
     if manifest is not None:
-        log(f"repository already holds a build of inputs {short(inputs)}: {short(manifest.digest)} (no build)")
+        report(Phase(f"the repository already holds a build of inputs {short(inputs)}: {short(manifest.digest)} "
+                     "(no build)"))
         reg.mirror(ctx, repo, recorded, manifest)
         return manifest
     client = ctx.memo("docker.client", _docker.client)
@@ -200,7 +196,7 @@ def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Callable[[str], N
     report(Phase(f"pushing to {repo}"))
     digest = _docker.push(client, image_id=image_id, reference=reg.reference(repo), tag=recorded,
                           auth_config=reg.auth_config(), report=report)
-    log(f"pushed {repo}:{recorded} {short(digest)}")
+    report(Phase(f"pushed {short(digest)}"))
     manifest = reg.get_manifest(ctx, repo, digest) if reg.local else reg.get_manifest(ctx, repo, recorded)
     if manifest is None or manifest.digest != digest:
         raise DockerError(f"{repo}: the registry does not serve the pushed image {digest}")

@@ -142,24 +142,53 @@ def utc_stamp(now: datetime.datetime | None = None) -> str:
 class PlainReporter:
     """Timestamped lines for logs, pipes, NO_COLOR and -q: nothing moves, nothing is redrawn.
 
-    Per change: a line when it starts (which one hung is then plain in a log), a line
-    when it finishes; per image: its phases (building, pushing), each build step, and
-    one line per layer once it is in the registry, never per percent. With `quiet`:
-    only failures. `stream` and `clock` are parameters so a test feeds events in and
-    reads lines out.
+    Per change: a line when it starts (which one hung is then plain in a log), a
+    `still creating (30s elapsed)` line every `heartbeat` seconds while it runs (as
+    Terraform prints: a quiet log is not a hung one), a line when it finishes; per image:
+    its phases (building, pushing), each build step, and one line per layer once it is
+    in the registry, never per percent. With `quiet`: only failures. `stream`, `clock`
+    and `monotonic` are parameters so a test feeds events in and reads lines out
+    (`tick` is what the heartbeat thread calls).
     """
 
     def __init__(self, stream: IO[str], ids: Ids = lambda address: None, quiet: bool = False,
-                 clock: Callable[[], datetime.datetime] | None = None) -> None:
+                 clock: Callable[[], datetime.datetime] | None = None, heartbeat: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.ids, self.quiet = stream, ids, quiet
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
+        self.heartbeat, self.monotonic = heartbeat, monotonic
         self._lock = threading.Lock()
+        self._flights: dict[str, tuple[Change, float, int]] = {}  # address: (change, started, beats printed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> PlainReporter:
+        if self.heartbeat > 0 and not self.quiet:
+            self._thread = threading.Thread(target=self._beat, name="apply-heartbeat", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
         self.stream.flush()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self.heartbeat)):
+            self.tick()
+
+    def tick(self) -> None:
+        """Print `still <doing> (Ns elapsed)` for each change in flight that has run another heartbeat."""
+        now = self.monotonic()
+        due: list[str] = []
+        with self._lock:
+            for address, (change, started, beats) in list(self._flights.items()):
+                if now - started >= (beats + 1) * self.heartbeat:
+                    self._flights[address] = (change, started, beats + 1)
+                    due.append(f"{address} still {DOING[change.action]} ({elapsed_text(now - started)} elapsed)")
+        for line in due:
+            self._line(line)
 
     def _line(self, text: str) -> None:
         with self._lock:
@@ -167,10 +196,14 @@ class PlainReporter:
             self.stream.flush()
 
     def start(self, change: Change) -> None:
+        with self._lock:
+            self._flights[change.address] = (change, self.monotonic(), 0)
         if not self.quiet:
             self._line(f"{change.address} {DOING[change.action]}")
 
     def end(self, change: Change, result: Result) -> None:
+        with self._lock:
+            self._flights.pop(change.address, None)
         if result.outcome is Outcome.DONE and not self.quiet:
             self._line(f"{finished_text(change, result, _ident(self.ids, change))} ({seconds_text(result.seconds)})")
         elif result.outcome is Outcome.FAILED:

@@ -54,6 +54,29 @@ def test_plain_lines_are_timestamped_and_each_change_finishes_once() -> None:
     ]
 
 
+def test_plain_says_still_creating_every_heartbeat_while_a_change_runs() -> None:
+    clock = [100.0]
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, quiet=False, clock=lambda: NOW, heartbeat=30, monotonic=lambda: clock[0])
+    nat, subnet = change("vpc.main.nat.public-a"), change("vpc.main.subnet.a", Action.DELETE, "subnet-0a")
+    reporter.start(nat)
+    clock[0] = 115.0
+    reporter.start(subnet)
+    for now in (129.0, 130.0, 131.0, 145.0, 161.0):
+        clock[0] = now
+        reporter.tick()
+    reporter.end(nat, Result(nat.address, Action.CREATE, Outcome.DONE, "", 62.0))
+    clock[0] = 400.0
+    reporter.tick()
+    lines = [line.split(" ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert lines == ["vpc.main.nat.public-a creating", "vpc.main.subnet.a destroying",
+                     "vpc.main.nat.public-a still creating (30s elapsed)",
+                     "vpc.main.subnet.a still destroying (30s elapsed)",
+                     "vpc.main.nat.public-a still creating (1m01s elapsed)",
+                     "vpc.main.nat.public-a created (1m02s)",
+                     "vpc.main.subnet.a still destroying (4m45s elapsed)"]
+
+
 def test_plain_quiet_prints_only_failures_with_their_message() -> None:
     reporter, stream = plain(quiet=True)
     ok, bad = change("iam.user.a"), change("iam.user.b", Action.UPDATE)

@@ -89,20 +89,20 @@ def finished_text(change: Change, result: Result, ident: str | None) -> str:
 def summary_text(results: Sequence[Result], color: bool = False) -> str:
     """The last words of an apply: only what was not done, then the counts. Pure.
 
-    A skip names the failures it waited for (`Result.cause`) when the engine knows them,
-    else its own message (`not started: interrupted by SIGINT`).
+    A skip says why: the failed addresses it waited for (`upstream failed: a, b`, the
+    roots, as `Result.cause` holds them), or that it never started (`not started:
+    interrupted by SIGINT`).
     """
     failed = [r for r in results if r.outcome is Outcome.FAILED]
     skipped = [r for r in results if r.outcome is Outcome.SKIPPED]
     lines: list[str] = []
     if failed:
         lines.append(paint("Failed:", "red", color))
-        lines.extend(paint(f"  x {r.address} ({r.action.value})", "red", color) + f": {r.message}" for r in failed)
+        lines.extend(paint(f"  x {r.action.value} {r.address}", "red", color) + f": {r.message}" for r in failed)
     if skipped:
         lines.append(paint("Skipped:", "yellow", color))
-        for r in skipped:
-            why = f"because {', '.join(r.cause)} failed" if r.cause else r.message
-            lines.append(f"  - {r.address} ({r.action.value}): {why}")
+        # the engine's message names the failures at the root (`upstream failed: a`), or why nothing started
+        lines.extend(f"    {r.action.value} {r.address}: {r.message}" for r in skipped)
     done = len(results) - len(failed) - len(skipped)
     counts = f"Apply complete: {done} done, {len(failed)} failed, {len(skipped)} skipped."
     lines.append(paint(counts, "red" if failed or skipped else "green", color))
@@ -295,12 +295,10 @@ class LiveReporter:
             sent = sum(t.total for t in layers if not t.existed)
             took += f" ({len(layers)} layer{'s' if len(layers) != 1 else ''}, {size_text(sent)} pushed)"
         if result.outcome is Outcome.DONE:
-            line = Text(f"{SYMBOL[change.action]} {redact(text)} {took}", style=COLOR[change.action])
+            self._print(Text(f"{SYMBOL[change.action]} {redact(text)} {took}", style=COLOR[change.action]))
         elif result.outcome is Outcome.FAILED:
-            line = Text(f"x {redact(text)} after {took} (the summary says why)", style="bold red")
-        else:
-            line = Text(f"- {redact(text)}: {redact(result.message)}", style="yellow")
-        self._print(line)
+            self._print(Text(f"x {redact(text)} after {took} (the summary says why)", style="bold red"))
+        # a skip never ran: it counts on the bar and the summary names it, with the failure it waited for
 
     def progress(self, address: str, event: ProgressEvent) -> None:
         with self._lock:

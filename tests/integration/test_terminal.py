@@ -123,7 +123,7 @@ def test_quiet_prints_only_failures_and_the_summary(faulty: Faulty, tmp_path: Pa
     assert not any("iam.group.readers" in line for line in lines), shown  # done: not a word with -q
     assert len([line for line in lines if re.search(r"Z iam\.user\.slow FAILED \(create\) after", line)]) == 1, shown
     summary = text[text.index("Failed:"):]
-    assert "x iam.user.slow (create): " in summary and "x iam.user.quick (create): " in summary, summary
+    assert "x create iam.user.slow: " in summary and "x create iam.user.quick: " in summary, summary
     assert "Apply complete: 1 done, 2 failed, 0 skipped." in summary, summary
 
 

@@ -125,10 +125,10 @@ def test_summary_lists_only_failures_and_the_skips_they_caused() -> None:
     assert "vpc.main " not in text and "vpc.main:" not in text.replace("vpc.main.", "")  # a success: not again
     assert text.splitlines() == [
         "Failed:",
-        "  x vpc.main.nat.public-a (create): InsufficientAddressCapacity",
+        "  x create vpc.main.nat.public-a: InsufficientAddressCapacity",
         "Skipped:",
-        "  - vpc.main.route_table.private-a (create): because vpc.main.nat.public-a failed",
-        "  - iam.user.x (update): not started: interrupted by SIGINT",
+        "    create vpc.main.route_table.private-a: upstream failed: vpc.main.nat.public-a",
+        "    update iam.user.x: not started: interrupted by SIGINT",
         "Apply complete: 1 done, 1 failed, 2 skipped.",
     ]
     clean = summary_text(results[:1])
@@ -146,7 +146,7 @@ def test_times_and_sizes_for_humans() -> None:
 def test_live_area_shows_flights_layers_and_the_bar_and_prints_each_finish_once() -> None:
     sink = io.StringIO()
     console = Console(file=sink, force_terminal=True, color_system="standard", width=120)
-    reporter = LiveReporter(3, {"image.web:latest": "web:latest"}.get, console=console)
+    reporter = LiveReporter(3, {"image.web:latest": "web:latest"}.get, console=console)  # 3: one is skipped
     image, nat = change("image.web:latest"), change("vpc.main.nat.public-a")
     reporter.start(image)
     reporter.start(nat)
@@ -163,6 +163,8 @@ def test_live_area_shows_flights_layers_and_the_bar_and_prints_each_finish_once(
     assert "layer 3f4a5b6c7d8e" in shown and "2.0 MB / 5.0 MB" in shown and "0/3" in shown, shown
     reporter.end(image, Result(image.address, Action.CREATE, Outcome.DONE, "", 12.0))
     reporter.end(nat, Result(nat.address, Action.CREATE, Outcome.FAILED, "boom", 1.0))
+    route = change("vpc.main.route_table.private-a")  # skipped: never started, named only by the summary
+    reporter.end(route, Result(route.address, Action.CREATE, Outcome.SKIPPED, "upstream failed: x", cause=("x",)))
     printed = sink.getvalue()
     assert ANSI.sub("", printed).splitlines() == [
         "+ image.web:latest created 12.0s (2 layers, 5.0 MB pushed)",
@@ -170,7 +172,7 @@ def test_live_area_shows_flights_layers_and_the_bar_and_prints_each_finish_once(
     assert "\x1b[32m" in printed and "\x1b[1;31m" in printed  # green add, bold red failure
     with area.capture() as captured:
         area.print(reporter._render())
-    assert "2/3" in captured.get() and "creating" not in captured.get()
+    assert "3/3" in captured.get() and "creating" not in captured.get()
 
 
 def test_the_live_reporter_only_on_a_drawable_terminal() -> None:

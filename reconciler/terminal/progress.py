@@ -157,7 +157,8 @@ class PlainReporter:
         self.stream, self.ids, self.quiet = stream, ids, quiet
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self.heartbeat, self.monotonic = heartbeat, monotonic
-        self._lock = threading.Lock()
+        # re-entrant: apply's signal handler logs from the main thread, maybe while that thread is writing a line
+        self._lock = threading.RLock()
         self._flights: dict[str, tuple[Change, float, int]] = {}  # address: (change, started, beats printed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -257,7 +258,7 @@ class LiveReporter:
         self.finished = 0
         self.started = time.monotonic()
         self.flights: dict[str, _Flight] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: see PlainReporter (a signal handler logs)
         self._live: Any = None
 
     def __enter__(self) -> LiveReporter:

@@ -270,7 +270,8 @@ def _assert_stopped_cleanly(result: CliResult, code: int, name: str, moto: Moto)
     assert result.code == code, result.all
     assert f"not started: interrupted by {name}" in result.out, result.out  # what was not done
     assert re.search(r"Z vpc\.main \(vpc-\w+\) created \(", result.err), result.err  # what was done, once
-    assert "Apply complete: " in result.out and "vpc.main " not in result.out, result.out  # and not again
+    summary = result.out[result.out.index("\nPlan: "):].split("\n", 2)[2]  # what apply printed after the plan
+    assert "Apply complete: " in summary and "vpc.main " not in summary, result.out  # and not again
     assert f"error: interrupted by {name}" in result.err and "Traceback" not in result.all, result.err
     assert lease_params(moto) == {}, "the lease was released"
 

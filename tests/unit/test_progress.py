@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import io
 import re
+import threading
+from typing import Any
 
 from rich.console import Console
 
@@ -103,6 +105,21 @@ def test_plain_push_progress_is_one_line_per_layer_once_it_is_in_the_registry() 
                      "image.web:latest: build step 3/7: RUN apk add curl",
                      "image.web:latest: layer 3f4a5b6c7d8e pushed (5.0 MB)",
                      "image.web:latest: layer aaaabbbbcccc already exists"]
+
+
+def test_a_signal_handler_may_log_while_the_main_thread_writes_a_line() -> None:
+    """apply's SIGINT handler logs from the main thread, which may be inside a write: no deadlock."""
+    live = LiveReporter(1, console=Console(file=io.StringIO(), force_terminal=True, width=100))
+    for reporter in (plain()[0], live):
+        done = threading.Event()
+
+        def write(r: Any = reporter, finished: threading.Event = done) -> None:
+            with r, r._lock:  # what `_line` / `end` hold when the signal arrives
+                r.log("SIGINT: no new action is started; waiting for those running")
+            finished.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        assert done.wait(5), f"{type(reporter).__name__} deadlocked"
 
 
 def test_plain_lines_never_carry_a_secret() -> None:

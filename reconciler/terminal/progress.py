@@ -352,7 +352,9 @@ class LiveReporter:
         from rich.text import Text
 
         change = flight.change
-        head = Text(f"{change.address}: {DOING[change.action]}… ", style=COLOR[change.action])
+        # one terminal row per action, cut with … rather than wrapped: the area keeps its height as it ticks
+        head = Text(f"{change.address}: {DOING[change.action]}… ", style=COLOR[change.action], no_wrap=True,
+                    overflow="ellipsis")
         head.append(elapsed_text(now - flight.started), style="bold")
         if flight.phase:
             head.append(f"  {flight.phase}", style="dim")

@@ -142,9 +142,9 @@ def utc_stamp(now: datetime.datetime | None = None) -> str:
 class PlainReporter:
     """Timestamped lines for logs, pipes, NO_COLOR and -q: nothing moves, nothing is redrawn.
 
-    Per change: a line when it starts (which one hung is then plain in a log), a
-    `still creating (30s elapsed)` line every `heartbeat` seconds while it runs (as
-    Terraform prints: a quiet log is not a hung one), a line when it finishes; per image:
+    Per change: one line when it finishes, and while it runs a `still creating (10s
+    elapsed)` line every `heartbeat` seconds (as Terraform prints: which action a stalled
+    log waits for is then plain, and a quick action's address appears once); per image:
     its phases (building, pushing), each build step, and one line per layer once it is
     in the registry, never per percent. With `quiet`: only failures. `stream`, `clock`
     and `monotonic` are parameters so a test feeds events in and reads lines out
@@ -152,7 +152,7 @@ class PlainReporter:
     """
 
     def __init__(self, stream: IO[str], ids: Ids = lambda address: None, quiet: bool = False,
-                 clock: Callable[[], datetime.datetime] | None = None, heartbeat: float = 30.0,
+                 clock: Callable[[], datetime.datetime] | None = None, heartbeat: float = 10.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.stream, self.ids, self.quiet = stream, ids, quiet
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
@@ -199,8 +199,6 @@ class PlainReporter:
     def start(self, change: Change) -> None:
         with self._lock:
             self._flights[change.address] = (change, self.monotonic(), 0)
-        if not self.quiet:
-            self._line(f"{change.address} {DOING[change.action]}")
 
     def end(self, change: Change, result: Result) -> None:
         with self._lock:

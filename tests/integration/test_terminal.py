@@ -84,7 +84,9 @@ def test_no_color_on_a_terminal_gives_plain_timestamped_lines(moto: Moto, tmp_pa
                                                                                             NO_COLOR="1"))
     assert code == 0, shown
     assert "\x1b[" not in shown, repr(shown)
+    applied = shown[shown.index("\nPlan: "):].split("\n", 2)[2]  # what apply printed after the plan
     for address in ADDRESSES:
+        assert len(re.findall(rf"\b{re.escape(address)}\b", applied)) == 1, applied  # once: when it finished
         assert len(re.findall(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ {re.escape(address)} created \(\d+\.\ds\)\r?$",
                               shown, re.M)) == 1, shown
     assert shown.rstrip().endswith("Apply complete: 3 done, 0 failed, 0 skipped."), shown

@@ -42,6 +42,7 @@ DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "rep
 # the plan's colours (render/text.py): green adds, yellow changes, magenta replaces, red deletes and fails
 COLOR = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.REPLACE: "magenta", Action.DELETE: "red",
          Action.ADOPT: "bold", Action.NOOP: ""}
+Ids = Callable[[str], str | None]  # an address's AWS id once known (the engine's `Context.ids.get`)
 ANSI = {"red": "31", "green": "32", "yellow": "33", "magenta": "35", "bold": "1", "dim": "2"}
 
 
@@ -123,9 +124,6 @@ class Reporter(Protocol):
     def progress(self, address: str, event: ProgressEvent) -> None: ...
 
     def log(self, message: str) -> None: ...
-
-
-Ids = Callable[[str], "str | None"]
 
 
 def _ident(ids: Ids, change: Change) -> str | None:

@@ -77,6 +77,13 @@ def test_apply_on_a_terminal_shows_live_progress_and_prints_each_resource_once(f
         assert len(finished) == 1, (address, text)  # printed once, when it finished
     assert "Apply complete: 3 done, 0 failed, 0 skipped." in text, text
     assert "\x1b[32m" in shown or "\x1b[38;5;2m" in shown, shown  # green additions on the terminal
+    faulty.clear()
+    code, shown = in_pty(["destroy", str(manifest(tmp_path)), "--auto-approve"], terminal_env(faulty.env()))
+    text = CSI.sub("", shown)
+    assert code == 0, text
+    for address in ADDRESSES:  # deletions: `-` and red, once each
+        assert len(re.findall(rf"(?:^|\r)- {re.escape(address)} destroyed \d+\.\ds", text, re.M)) == 1, text
+    assert "\x1b[31m- iam.user.slow destroyed" in shown, shown
 
 
 def test_no_color_on_a_terminal_gives_plain_timestamped_lines(moto: Moto, tmp_path: Path) -> None:

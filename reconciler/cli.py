@@ -40,8 +40,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Out:
     """Where output goes: results to stdout, progress and warnings to stderr."""
 
-    def __init__(self, verbose: bool, quiet: bool, color: bool) -> None:
+    def __init__(self, verbose: bool, quiet: bool, color: bool, no_color: bool = False) -> None:
         self.verbose, self.quiet, self.color = verbose, quiet, color
+        self.no_color = no_color  # NO_COLOR / --no-color: also no live drawing on stderr
 
     def result(self, text: str) -> None:
         click.echo(redact(text), nl=False)
@@ -118,7 +119,7 @@ def _out(kw: dict[str, Any]) -> Out:
     no_color = kw.pop("no_color") or bool(os.environ.get("NO_COLOR"))
     verbose, quiet = kw.pop("verbose"), kw.pop("quiet")
     _setup_logging(verbose)
-    return Out(verbose, quiet, color=not no_color and sys.stdout.isatty())
+    return Out(verbose, quiet, color=not no_color and sys.stdout.isatty(), no_color=no_color)
 
 
 def _options(kw: dict[str, Any]) -> Any:
@@ -272,29 +273,30 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     from reconciler.engine.clients import seconds_from_env
     from reconciler.kinds import all_kinds
     from reconciler.plan.model import Outcome
-    from reconciler.render.text import format_results_text
+    from reconciler.terminal.progress import reporter_for, summary_text
 
     blocked = run.plan.blocked
     if blocked:
         raise ApplyError("the plan has blocked changes; nothing was applied (fix what each says, then re-run):\n" +
                          "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
     run.clients.read_only = False
-    run.ctx.log = out.info  # kinds' progress (Docker build steps, layer pushes): plain lines on stderr
+    # live on a terminal, timestamped lines otherwise; each change printed once when it finishes
+    reporter = reporter_for(total=len(run.plan.pending), ids=run.ctx.ids.get, quiet=out.quiet,
+                            no_color=out.no_color, stderr=sys.stderr)
+    run.ctx.log, run.ctx.progress = reporter.log, reporter.progress
 
     def event(stage: str, change: Any, result: Any) -> None:
         if stage == "start":
-            out.info(f"  {change.action.value:8} {change.address} ...")
-        elif result is not None and result.outcome is not Outcome.DONE:
-            out.info(f"  {result.outcome.value:8} {change.address}: {result.message}")
+            reporter.start(change)
         else:
-            out.info(f"  done     {change.address} ({result.seconds:.1f}s)")
+            reporter.end(change, result)
 
     signalled: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
         # only a flag: the walk stops starting actions, the running ones finish (bounded)
         signalled.append(signum)
-        out.info(f"{signal.Signals(signum).name}: no new action is started; waiting for those running")
+        reporter.log(f"{signal.Signals(signum).name}: no new action is started; waiting for those running")
 
     def stopping() -> str | None:
         if signalled:
@@ -303,12 +305,13 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event, stopping,
-                             seconds_from_env("RECONCILER_DRAIN_SECONDS", 60.0))
+        with reporter:
+            results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event, stopping,
+                                 seconds_from_env("RECONCILER_DRAIN_SECONDS", 60.0))
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    out.result(format_results_text(results))
+    out.result(summary_text(results, color=out.color))
     if signalled:
         left = sum(1 for r in results if r.outcome is not Outcome.DONE)
         raise Interrupted(signalled[0], f"interrupted by {signal.Signals(signalled[0]).name}: {left} change(s) "

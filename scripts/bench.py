@@ -148,7 +148,7 @@ def run_step(name: str, args: list[str], proxy: FaultProxy, workdir: Path, timeo
     proc.returncode = os.waitstatus_to_exitcode(status)
     calls = proxy.calls
     text = (out_path.read_text(errors="replace") + err_path.read_text(errors="replace")).strip().splitlines()
-    summary = next((line for line in text if line.startswith(("Plan:", "Apply:", "No changes"))), "")
+    summary = next((line for line in text if line.startswith(("Plan:", "Apply complete:", "No changes"))), "")
     return Step(name, proc.returncode, seconds, usage.ru_maxrss / 1024,
                 Counter(f"{c.service}:{c.operation}" for c in calls if not c.write),
                 Counter(f"{c.service}:{c.operation}" for c in calls if c.write), "\n".join(text[-3:]),

@@ -17,7 +17,9 @@ Edges, as Terraform draws them:
 - a create-first replacement deletes the old resource only after the
   creates/updates of the changes that depend on it (they move to the new one).
 
-A failed vertex's dependents are skipped with "upstream failed"; everything
+A failed vertex's dependents are skipped with "upstream failed: <the failed
+addresses at the root>" (a skip's own dependents name the same roots, never the
+skipped change in between: that is what to fix); everything
 independent still runs, so the account is left in a state a re-run converges from.
 """
 
@@ -96,13 +98,14 @@ def _combine(change: Change, parts: tuple[str, ...], results: Mapping[Vertex, Re
     seconds = sum(r.seconds for _, r in mine)
     if len(mine) == 1:
         only = mine[0][1]
-        return Result(change.address, change.action, only.outcome, only.message, seconds)
+        return Result(change.address, change.action, only.outcome, only.message, seconds, only.cause)
     done = [p for p, r in mine if r.outcome is Outcome.DONE]
     for outcome in (Outcome.FAILED, Outcome.SKIPPED):
         for part, result in mine:
             if result.outcome is outcome:
                 prefix = f"{' and '.join(done)} done; " if done else ""
-                return Result(change.address, change.action, outcome, f"{prefix}{part}: {result.message}", seconds)
+                return Result(change.address, change.action, outcome, f"{prefix}{part}: {result.message}", seconds,
+                              result.cause)
     return Result(change.address, change.action, Outcome.DONE, "", seconds)
 
 
@@ -131,15 +134,17 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
             from None
     results: dict[Vertex, Result] = {}
     failed: set[Vertex] = set()
+    roots: dict[Vertex, tuple[str, ...]] = {}  # a failed vertex: itself; a skipped one: the failures it waited for
     started_changes: set[str] = set()
 
     def run(vertex: Vertex) -> Result:
         address, part = vertex
         change = pending[address]
         kind = kinds[change.kind]
-        upstream = sorted({a for a, _ in preds[vertex] & failed})
+        upstream = sorted({root for v in preds[vertex] & failed for root in roots[v]})
         if upstream:
-            return Result(address, change.action, Outcome.SKIPPED, f"upstream failed: {', '.join(upstream)}")
+            return Result(address, change.action, Outcome.SKIPPED, f"upstream failed: {', '.join(upstream)}",
+                          cause=tuple(upstream))
         started = time.monotonic()
         try:
             if part == "create":
@@ -160,6 +165,7 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
         results[vertex] = result
         if result.outcome is not Outcome.DONE:
             failed.add(vertex)
+            roots[vertex] = result.cause or (vertex[0],)
         address = vertex[0]
         if all((address, p) in results for p in parts[address]):
             on_event("end", pending[address], _combine(pending[address], parts[address], results))

@@ -35,6 +35,39 @@ class ClientFactory(Protocol):
     def client(self, service: str) -> Any: ...
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A kind's action entered a named phase (`building`, `pushing`, `retagging`): shown beside the address."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a sequence the kind runs (a Docker build's `Step 3/7 : RUN ...`); `total` 0 if unknown."""
+
+    number: int
+    total: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Bytes of one part (a layer) of an upload: `current` of `total` (0: unknown yet); `done` once it is
+    in place (pushed, or already there: then `existed`). Sent often: a reporter keeps the latest per part."""
+
+    part: str
+    current: int
+    total: int
+    done: bool = False
+    existed: bool = False
+
+
+ProgressEvent = Phase | Step | Transfer
+"""Structured progress of one address's action (`Context.progress`): the reporter, not the kind,
+decides how it looks (a live bar on a terminal, a line per finished layer in a log). Never a secret."""
+
+
 @dataclass
 class Context:
     """Everything a kind needs to talk to the account; built by the engine.
@@ -43,6 +76,9 @@ class Context:
     each create), so a kind resolves a reference like `vpc.main` to `vpc-0abc`.
     `memo` shares one batched read between kinds (subnets and route tables both
     need the stack's VPC ids, but DescribeVpcs runs once).
+    `log` takes plain messages for the operator (a retry, a rule left for the next
+    apply); `progress(address, event)` takes structured progress of the action at
+    `address` (build steps, bytes pushed). Both may be called from any apply thread.
     """
 
     clients: ClientFactory
@@ -53,6 +89,7 @@ class Context:
     base_dir: Path = Path(".")
     registry: str | None = None
     log: Callable[[str], None] = lambda message: None
+    progress: Callable[[str, ProgressEvent], None] = lambda address, event: None
     ids: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict)

@@ -286,7 +286,9 @@ class Result:
 
     Invariants: one Result per pending change, in plan order; `message` is empty when DONE
     and never holds an AWS response body or a secret; a replacement is FAILED if either half
-    failed, SKIPPED if neither failed but one did not run.
+    failed, SKIPPED if neither failed but one did not run; `cause` names, for a change SKIPPED
+    because something it waited for failed, the FAILED addresses at the root of that (never a
+    skipped one in between), so a summary can say what to fix.
     """
 
     address: str
@@ -294,5 +296,6 @@ class Result:
     outcome: Outcome
     message: str = ""
     seconds: float = 0.0
+    cause: tuple[str, ...] = ()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,7 +196,7 @@ def test_an_aws_error_releasing_the_lease_still_prints_the_results(faulty: Fault
     faulty.add(rule(Fault.HTTP_500, "DeleteParameter"))
     result = run_cli(["apply", str(path), "--auto-approve"], faulty.env(RECONCILER_MAX_ATTEMPTS="1"))
     assert result.code == 1 and "Traceback" not in result.all, result.all
-    assert "Apply: 2 done, 0 failed, 0 skipped." in result.out, result.out
+    assert "Apply complete: 2 done, 0 failed, 0 skipped." in result.out, result.out
     assert "error: the stack lock: releasing the lease failed (InternalFailure" in result.err, result.err
 
 
@@ -258,7 +259,7 @@ def _signalled_apply(faulty: Faulty, path: Path, signum: int) -> CliResult:
     err = ""
     for line in proc.stderr:
         err += line
-        if line.strip().startswith("done "):
+        if " created (" in line:  # the first action is done (a plain line: stderr is a pipe)
             proc.send_signal(signum)
             break
     out, rest = proc.communicate(timeout=120)
@@ -268,7 +269,9 @@ def _signalled_apply(faulty: Faulty, path: Path, signum: int) -> CliResult:
 def _assert_stopped_cleanly(result: CliResult, code: int, name: str, moto: Moto) -> None:
     assert result.code == code, result.all
     assert f"not started: interrupted by {name}" in result.out, result.out  # what was not done
-    assert "ok       create   vpc.main" in result.out and "Apply: " in result.out  # what was done
+    assert re.search(r"Z vpc\.main \(vpc-\w+\) created \(", result.err), result.err  # what was done, once
+    summary = result.out[result.out.index("\nPlan: "):].split("\n", 2)[2]  # what apply printed after the plan
+    assert "Apply complete: " in summary and "vpc.main " not in summary, result.out  # and not again
     assert f"error: interrupted by {name}" in result.err and "Traceback" not in result.all, result.err
     assert lease_params(moto) == {}, "the lease was released"
 
@@ -307,7 +310,7 @@ def test_a_lost_lease_stops_the_apply_starting_actions(faulty: Faulty, moto: Mot
     err = ""
     for line in proc.stderr:
         err += line
-        if line.strip().startswith("done "):
+        if " created (" in line:  # the first action is done (a plain line: stderr is a pipe)
             (name,) = lease_params(moto)
             ssm(moto).delete_parameter(Name=name)
             foreign_lease(moto, generation=9)
@@ -315,7 +318,7 @@ def test_a_lost_lease_stops_the_apply_starting_actions(faulty: Faulty, moto: Mot
     out, rest = proc.communicate(timeout=120)
     result = CliResult(proc.returncode, out, err + rest)
     assert result.code == 1 and "Traceback" not in result.all, result.all
-    assert "not started: lost the stack lock" in result.out and "Apply: " in result.out, result.out
+    assert "not started: lost the stack lock" in result.out and "Apply complete: " in result.out, result.out
     assert list(lease_params(moto)) == [f"{FOLDER}/9"], "the other apply's lease is untouched"
 
 

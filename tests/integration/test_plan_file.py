@@ -107,8 +107,11 @@ def test_unchanged_account_applies_exactly_the_reviewed_plan(cli: Any, moto: Mot
     assert planned == [("create", "iam.user.ci-bot")]
     applied = cli("apply", str(manifest), "--plan", str(plan_file))  # no --auto-approve: the review approved it
     assert applied.code == 0, applied.all
-    done = [tuple(line.split()[1:3]) for line in applied.out.splitlines() if line.startswith("ok ")]
-    assert done == planned
+    # each finished change, once: `<time> <address> [(<id>)] created (0.1s)` on stderr (a pipe: plain lines)
+    verbs = {"created": "create", "updated": "update", "replaced": "replace", "destroyed": "delete"}
+    done = [(verbs[w[-2]], w[1]) for w in map(str.split, applied.err.splitlines())
+            if len(w) >= 4 and w[-2] in verbs and w[-1].startswith("(")]
+    assert done == planned, applied.err
     assert "1 done, 0 failed" in applied.out
     after = cli("plan", str(manifest), "--detailed-exitcode")
     assert after.code == 0 and "No changes" in after.out, after.all

@@ -82,6 +82,16 @@ def test_failure_skips_dependents_but_not_independent_work() -> None:
     assert results["b"].outcome is Outcome.SKIPPED and "upstream failed: a" in results["b"].message
     assert results["c"].outcome is Outcome.SKIPPED
     assert results["x"].outcome is Outcome.DONE
+    # a skip names the failure at the root, never the skipped change in between: that is what to fix
+    assert results["b"].cause == ("a",) and results["c"].cause == ("a",), results
+    assert results["c"].message == "upstream failed: a" and results["a"].cause == () == results["x"].cause
+
+
+def test_a_skip_waiting_on_two_failures_names_both() -> None:
+    kind = Recorder(fail={"a", "b"})
+    results = {r.address: r for r in apply_plan(plan(create("a"), create("b"), create("m", "a"), create("n", "m", "b")),
+                                               ctx(), {"test.thing": kind})}
+    assert results["m"].cause == ("a",) and results["n"].cause == ("a", "b"), results
 
 
 def test_independent_actions_run_in_parallel_up_to_the_limit() -> None:

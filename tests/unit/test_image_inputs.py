@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.canonical import canonical_lifecycle_rules
 from reconciler.errors import DockerError
+from reconciler.kinds.base import Step, Transfer
 from reconciler.kinds.ecr import _docker
 from reconciler.kinds.ecr._api import inputs_tag, parse_images
 from reconciler.kinds.ecr.image import KIND as IMAGE
@@ -166,24 +167,13 @@ def test_non_empty_repository_is_blocked_without_force_delete() -> None:
 
 
 def test_build_and_push_errors_arrive_as_events_and_fail() -> None:
-    lines: list[str] = []
+    events: list[Any] = []
     with pytest.raises(DockerError, match="COPY failed"):
         _docker._follow_build([{"stream": "Step 1/2 : FROM scratch\n"}, {"error": "COPY failed: no such file"}],
-                              lines.append)
-    assert lines == ["build Step 1/2 : FROM scratch"]
+                              events.append)
+    assert events == [Step(1, 2, "FROM scratch")]
     assert _docker._follow_build([{"stream": "Step 1/1 : FROM scratch\n"}, {"aux": {"ID": "sha256:abc"}}],
-                                 lines.append) == "sha256:abc"
-
-
-def test_push_progress_is_plain_lines_per_layer_state() -> None:
-    lines: list[str] = []
-    progress = _docker.PushProgress(lines.append)
-    for current in (0, 10, 30, 35, 60, 99, 600):  # current can exceed total
-        progress.event({"id": "abc", "status": "Pushing", "progressDetail": {"current": current, "total": 100}})
-    progress.event({"id": "abc", "status": "Pushed", "progressDetail": {}})
-    progress.event({"status": "1.0: digest: sha256:x size: 5"})
-    assert lines == ["layer abc Pushing 0%", "layer abc Pushing 25%", "layer abc Pushing 50%",
-                     "layer abc Pushing 75%", "layer abc Pushing 100%", "layer abc Pushed"]
+                                 events.append) == "sha256:abc"
 
 
 class FakeApi:
@@ -211,15 +201,16 @@ def test_push_returns_the_digest_and_fails_on_an_error_event() -> None:
     ok = FakeClient([{"status": "Preparing", "id": "l1", "progressDetail": {}},
                      {"status": "Pushed", "id": "l1", "progressDetail": {}},
                      {"aux": {"Tag": "t", "Digest": D1, "Size": 5}}])
-    lines: list[str] = []
+    events: list[Any] = []
     auth = {"username": "AWS", "password": "pw-123456"}
-    assert _docker.push(ok, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append) == D1
-    assert ok.api.tagged == [("sha256:i", "h/r", "t")] and lines[-1] == f"pushed h/r:t {D1}"
+    assert _docker.push(ok, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth,
+                        report=events.append) == D1
+    assert ok.api.tagged == [("sha256:i", "h/r", "t")] and events[-1] == Transfer("l1", 0, 0, done=True)
     failed = FakeClient([{"status": "Preparing", "id": "l1", "progressDetail": {}},
                          {"errorDetail": {"message": "denied: no basic auth credentials"},
                           "error": "denied: no basic auth credentials"}])
     with pytest.raises(DockerError, match="no basic auth credentials"):
-        _docker.push(failed, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append)
+        _docker.push(failed, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, report=events.append)
     silent = FakeClient([{"status": "Pushed", "id": "l1", "progressDetail": {}}])
     with pytest.raises(DockerError, match="without a digest"):
-        _docker.push(silent, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, log=lines.append)
+        _docker.push(silent, image_id="sha256:i", reference="h/r", tag="t", auth_config=auth, report=events.append)

@@ -4,7 +4,8 @@ DESIGN.md's layering, enforced on every import, including those inside functions
 (an import hidden in a function to dodge a circle is still a circle):
 - no circle anywhere in the package;
 - each part imports only parts listed before it (ground floor, manifest, plan,
-  kinds, engine, render, cli), and render sees only the plan model;
+  kinds, engine, export, render, terminal, cli), and render sees only the plan model
+  (terminal/ is the I/O twin of render/: apply's progress on the terminal);
 - kinds never import a sibling kind: a kind module imports its service's floor
   (`kinds/<service>/_*.py`), `kinds/base.py` and earlier parts, never another
   kind module; a floor module never imports a kind module either.
@@ -21,7 +22,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent.parent / "reconciler"
 GROUND = ("reconciler.errors", "reconciler.secret", "reconciler.aws", "reconciler.ownership",
           "reconciler.canonical", "reconciler.error_text", "reconciler.data", "reconciler")
-LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "export", "render", "cli")
+LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "export", "render", "terminal", "cli")
 
 
 def module_name(path: Path) -> str:

@@ -11,20 +11,27 @@ Invariants:
   `DockerError`, never passes silently (push errors arrive as events, not exceptions);
 - credentials go only to `push(..., auth_config=...)`; nothing here writes a Docker
   config file or prints an event's headers; messages are redacted before raising;
-- progress goes to the `log` callable as plain lines: one per build step and one per
-  layer state change (Preparing / Pushing 25% 50% 75% / Pushed / already exists).
+- progress goes to the `report` callable as structured events (`kinds.base`): a `Step`
+  per build step, a `Transfer` per layer whenever its bytes or state change (the
+  reporter decides what to show: a live bar, or one line per finished layer).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from reconciler.errors import DockerError
+from reconciler.kinds.base import ProgressEvent, Step, Transfer
 from reconciler.secret import redact
 
 INPUTS_LABEL = "org.reconciler.inputs"
-Log = Callable[[str], None]
+Report = Callable[[ProgressEvent], None]
+# `Step 3/7 : RUN apk add curl` (the classic builder's step lines)
+STEP = re.compile(r"Step (\d+)/(\d+) : (.*)")
+# what the Engine says of a layer once it is in the registry (`Mounted from other/repo` too)
+DONE_STATUSES = ("Pushed", "Layer already exists", "Mounted from")
 
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -57,7 +64,7 @@ def client() -> Any:
 
 
 def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapping[str, str], target: str | None,
-          platform: str | None, inputs: str, log: Log) -> str:
+          platform: str | None, inputs: str, report: Report) -> str:
     """Build with the classic builder; returns the image id. The inputs digest becomes a label."""
     kwargs: dict[str, Any] = {
         "path": context, "dockerfile": dockerfile, "buildargs": dict(build_args), "rm": True, "forcerm": True,
@@ -69,7 +76,7 @@ def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapp
         kwargs["platform"] = platform
     try:
         events = docker_client.api.build(**kwargs)
-        return _follow_build(events, log)
+        return _follow_build(events, report)
     except DockerError:
         raise
     except Exception as exc:
@@ -77,7 +84,7 @@ def build(docker_client: Any, *, context: str, dockerfile: str, build_args: Mapp
                                  "it alone), then re-run apply")) from None
 
 
-def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
+def _follow_build(events: Iterable[Mapping[str, Any]], report: Report) -> str:
     image_id = ""
     tail: list[str] = []
     for event in events:
@@ -92,8 +99,9 @@ def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
             tail.extend(line.strip() for line in stream.splitlines()
                         if line.strip() and not line.strip().startswith("--->"))
             line = stream.strip()
-            if line.startswith("Step "):
-                log(f"build {line}")
+            step = STEP.match(line)
+            if step:
+                report(Step(int(step[1]), int(step[2]), redact(step[3].strip())))
             if line.startswith("Successfully built "):
                 image_id = image_id or line.split()[-1]
         aux = event.get("aux")
@@ -106,34 +114,44 @@ def _follow_build(events: Iterable[Mapping[str, Any]], log: Log) -> str:
 
 
 class PushProgress:
-    """Turns push events into plain per-layer lines, each state change once, percentages in quarters."""
+    """Turns the Engine's push events into `Transfer` events per layer, each distinct state once.
 
-    def __init__(self, log: Log) -> None:
-        self.log = log
-        self.seen: dict[str, tuple[str, int]] = {}
+    A layer's bytes come from `Pushing` events (`progressDetail` current/total; current
+    can exceed total for tiny layers: clamped); it is done once the Engine says Pushed,
+    already exists or mounted. Status lines without a layer id (`The push refers to`,
+    the final `tag: digest: ... size: ...`) are not layers and are ignored.
+    """
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.seen: dict[str, Transfer] = {}
 
     def event(self, event: Mapping[str, Any]) -> None:
         layer, status = event.get("id"), event.get("status")
         if not isinstance(layer, str) or not isinstance(status, str) or ":" in layer:
             return
+        before = self.seen.get(layer, Transfer(layer, 0, 0))
         detail = event.get("progressDetail") or {}
-        quarter = -1
-        if status == "Pushing" and detail.get("total"):
-            # current can exceed total for tiny layers: clamp
-            quarter = min(100, int(100 * detail.get("current", 0) / detail["total"])) // 25 * 25
-        if self.seen.get(layer) == (status, quarter):
+        if status.startswith(DONE_STATUSES):
+            now = Transfer(layer, before.total, before.total, done=True, existed=not status.startswith("Pushed"))
+        elif status == "Pushing" and isinstance(detail.get("total"), int) and detail["total"] > 0:
+            total = int(detail["total"])
+            now = Transfer(layer, min(total, max(0, int(detail.get("current") or 0))), total)
+        else:
+            now = before  # Preparing, Waiting: known already (or nothing to say)
+        if layer in self.seen and now == before:
             return
-        self.seen[layer] = (status, quarter)
-        self.log(f"layer {layer} {status}" + (f" {quarter}%" if quarter >= 0 else ""))
+        self.seen[layer] = now
+        self.report(now)
 
 
 def push(docker_client: Any, *, image_id: str, reference: str, tag: str, auth_config: Mapping[str, str],
-         log: Log) -> str:
+         report: Report) -> str:
     """Tag `image_id` as `reference:tag` and push it; returns the registry's manifest digest."""
     try:
         docker_client.api.tag(image_id, repository=reference, tag=tag)
         events = docker_client.api.push(reference, tag=tag, stream=True, decode=True, auth_config=dict(auth_config))
-        progress = PushProgress(log)
+        progress = PushProgress(report)
         digest = ""
         for event in events:
             if "error" in event or "errorDetail" in event:
@@ -152,5 +170,4 @@ def push(docker_client: Any, *, image_id: str, reference: str, tag: str, auth_co
     if not digest:
         raise DockerError(f"docker push of {reference}:{tag} ended without a digest; check the registry, then re-run "
                           "apply")
-    log(f"pushed {reference}:{tag} {digest}")
     return digest

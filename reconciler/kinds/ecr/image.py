@@ -26,12 +26,12 @@ manifest's tag second, so a crash in between is healed by a retag on the next ru
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.errors import DockerError
-from reconciler.kinds.base import Context, Kind, ReadResult
+from reconciler.kinds.base import Context, Kind, Phase, ProgressEvent, ReadResult
 from reconciler.kinds.ecr._api import inputs_tag, repository_owned, repository_uri, tagged_images
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note, Origin, info
@@ -157,16 +157,16 @@ class Image(Kind):
         repo, tag = spec["repository"], spec["tag"]
         reg = registry(ctx)
 
-        def log(message: str) -> None:
-            ctx.log(f"    {change.address}: {message}")
+        def report(event: ProgressEvent) -> None:
+            ctx.progress(change.address, event)
 
-        manifest = ctx.memo(f"image.in-repo.{repo}.{spec['inputs']}", lambda: _build_in_repo(ctx, spec, log))
+        manifest = ctx.memo(f"image.in-repo.{repo}.{spec['inputs']}", lambda: _build_in_repo(ctx, spec, report))
+        report(Phase(f"tagging {tag} -> {manifest.digest}"))
         reg.put_manifest(ctx, repo, tag, manifest)
-        log(f"{tag} -> {manifest.digest}")
         return f"{repo}:{tag}"
 
 
-def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Any) -> Any:
+def _build_in_repo(ctx: Context, spec: Mapping[str, Any], report: Callable[[ProgressEvent], None]) -> Any:
     """The manifest of a build of `spec`'s inputs in its repository, tagged with the inputs tag.
 
     Looks first (at apply time) for a build the repository already holds; builds at
@@ -180,20 +180,23 @@ def _build_in_repo(ctx: Context, spec: Mapping[str, Any], log: Any) -> Any:
     recorded = inputs_tag(inputs)
     manifest = reg.get_manifest(ctx, repo, recorded)
     if manifest is not None:
-        log(f"repository already holds a build of inputs {short(inputs)}: {short(manifest.digest)} (no build)")
+        report(Phase(f"the repository already holds a build of inputs {short(inputs)}: {short(manifest.digest)} "
+                     "(no build)"))
         reg.mirror(ctx, repo, recorded, manifest)
         return manifest
     client = ctx.memo("docker.client", _docker.client)
 
     def build() -> str:
-        log(f"building inputs {short(inputs)}")
+        report(Phase(f"building inputs {short(inputs)}"))
         return _docker.build(client, context=str((ctx.base_dir / spec["context"]).resolve()),
                              dockerfile=spec["dockerfile"], build_args=spec["build_args"], target=spec.get("target"),
-                             platform=spec.get("platform"), inputs=inputs, log=log)
+                             platform=spec.get("platform"), inputs=inputs, report=report)
 
     image_id = ctx.memo(f"docker.build.{inputs}", build)
+    report(Phase(f"pushing to {repo}"))
     digest = _docker.push(client, image_id=image_id, reference=reg.reference(repo), tag=recorded,
-                          auth_config=reg.auth_config(), log=log)
+                          auth_config=reg.auth_config(), report=report)
+    report(Phase(f"pushed {short(digest)}"))
     manifest = reg.get_manifest(ctx, repo, digest) if reg.local else reg.get_manifest(ctx, repo, recorded)
     if manifest is None or manifest.digest != digest:
         raise DockerError(f"{repo}: the registry does not serve the pushed image {digest}; check the registry, then "

@@ -1,0 +1,1 @@
+"""Terminal I/O shared by the commands: apply's progress reporters."""

@@ -10,9 +10,6 @@ and `color=False` writes no escape code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from reconciler.plan.model import Action, Change, NoteKind, Plan
 from reconciler.render.lines import SYMBOL, change_lines, hidden_line, note_text, summary_line
 
@@ -75,17 +72,4 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
         lines.append(hidden_line(hidden))
     summary = summary_line(plan)
     lines.append(_paint(summary, "red", color) if plan.blocked else summary)
-    return "\n".join(lines) + "\n"
-
-
-def format_results_text(results: Sequence[Any]) -> str:
-    lines = []
-    for result in results:
-        status = {"done": "ok", "failed": "FAILED", "skipped": "skipped"}[result.outcome.value]
-        detail = f": {result.message}" if result.message else ""
-        lines.append(f"{status:8} {result.action.value:8} {result.address}{detail}")
-    done = sum(1 for r in results if r.outcome.value == "done")
-    failed = sum(1 for r in results if r.outcome.value == "failed")
-    skipped = sum(1 for r in results if r.outcome.value == "skipped")
-    lines.append(f"Apply: {done} done, {failed} failed, {skipped} skipped.")
     return "\n".join(lines) + "\n"

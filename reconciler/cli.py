@@ -392,7 +392,7 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
 
             check_fresh(reviewed, plan_to_json(run.plan))
             auto_approve = True  # the plan was reviewed; applying it is the approval
-        out.result(format_plan_text(run.plan, color=out.color))
+        out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
         if not run.plan.pending:
             return
         _preflight(run)
@@ -514,7 +514,7 @@ def destroy(manifest: str, auto_approve: bool, parallelism: int, lock_timeout: f
 
     with _leased(lock_timeout, out) as hook:
         run = plan_run(manifest, _options(kw), destroy=True, before_read=hook)
-        out.result(format_plan_text(run.plan, color=out.color))
+        out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
         if not run.plan.pending:
             return
         _confirm(auto_approve, run.plan, destroy=True)

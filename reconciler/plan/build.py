@@ -11,6 +11,7 @@ from reconciler.manifest.model import DesiredResource
 from reconciler.plan.kind import KindPlanner
 from reconciler.plan.model import ACTION_ORDER, Action, AttrChange, Change, LiveResource, NoteKind, Plan
 from reconciler.plan.security import security_notes
+from reconciler.plan.select import requested_replacements, select_targets
 
 
 def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -73,11 +74,23 @@ def build_plan(
     kinds: Mapping[str, KindPlanner],
     not_checked: Mapping[str, str] | None = None,
     adopt: bool = False,
+    destroy: bool = False,
+    targets: Sequence[str] = (),
+    replace: Sequence[str] = (),
 ) -> Plan:
-    """Compare desired with live and say, per address, what apply must do."""
+    """Compare desired with live and say, per address, what apply must do.
+
+    `destroy`: `desired` is empty because everything the stack owns is to go (the reason says
+    "destroy requested"). `replace` (patterns, `--replace`): each existing, declared address
+    they name is REPLACEd even without a diff ("replacement requested"), unless it is not
+    owned or protected (then blocked, saying so). `targets` (patterns, `--target`): the plan
+    holds only the changes they select and what those need (`plan.select.select_targets`).
+    A pattern that selects nothing raises UsageError (exit 3).
+    """
     not_checked = dict(not_checked or {})
     changes: list[Change] = []
     wanted = {d.address for d in desired}
+    requested = requested_replacements(replace, wanted, live, wanted & set(live)) if replace else set()
     for item in desired:
         kind = kinds[item.kind]
         found = live.get(item.address)
@@ -121,7 +134,14 @@ def build_plan(
             else:
                 action, reason = Action.NOOP, "in sync"
         blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
-        if action is Action.REPLACE and item.protect:
+        if item.address in requested and found is not None:
+            if action is Action.ADOPT:
+                blocked = (f"--replace: {found.id} is not owned by stack {stack} yet; adopting never re-creates "
+                           "what exists: adopt it first, then replace it in a later apply")
+            else:
+                reason = "replacement requested" if action is not Action.REPLACE else f"{reason}; replacement requested"
+                action = Action.REPLACE
+        if action is Action.REPLACE and (item.protect or (found is not None and found.protect)):
             blocked = "protect: true refuses replacement; remove protect to allow it"
         if action is Action.ADOPT and found is not None and any(c.forces_replacement for c in diff):
             # adopting takes over what exists; re-creating it would lose what it holds (data, ids, a key)
@@ -149,9 +169,12 @@ def build_plan(
         elif owner is not None:
             blocked = f"part of {owner}, which is protected and is not deleted; remove its protection first"
         blocked = blocked or kind.blocked(None, found, Action.DELETE)
-        changes.append(Change(address, found.kind, Action.DELETE, "not in the manifest", (), found.depends_on,
+        why = "destroy requested" if destroy else "not in the manifest"
+        changes.append(Change(address, found.kind, Action.DELETE, why, (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes = _follow_replacements(changes)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
+    selected = select_targets(changes, targets) if targets else tuple(changes)
     live_sha, prints = live_digest(live, not_checked)
-    return Plan(stack, region, account, manifest_sha256, live_sha, tuple(changes), prints, not_checked)
+    return Plan(stack, region, account, manifest_sha256, live_sha, selected, prints, not_checked,
+                destroy=destroy, targets=tuple(targets), replace=tuple(replace))

@@ -6,7 +6,8 @@ format_version 2: notes are objects `{"kind": "security" | "cost" | "info", "tex
 files never meets them, a strict reader of new ones needs the new values only): the
 action `adopt` (an existing resource taken over with --adopt; it was an `update` with
 reason "adopt: ..."), the summary count `adopt`, and the note kind `scheduled` (a dated
-step of a later apply, as a hand-made key's deactivation).
+step of a later apply, as a hand-made key's deactivation), and the keys `destroy`,
+`targets` and `replace` (how a narrowed plan was asked for; absent from a full plan).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         # the tool that made the plan: `apply --plan` refuses a plan made by another version
         "reconciler_version": __version__,
@@ -53,6 +54,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "not_checked": dict(sorted(plan.not_checked.items())),
     }
+    # how the plan was asked for, only when narrowed: a full plan's file keeps its bytes
+    if plan.destroy:
+        out["destroy"] = True
+    if plan.targets:
+        out["targets"] = list(plan.targets)
+    if plan.replace:
+        out["replace"] = list(plan.replace)
+    return out
 
 
 def format_plan_json(plan: Plan) -> str:

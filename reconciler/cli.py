@@ -158,6 +158,7 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
     out = _out(kw)
     _options(kw)
     from reconciler.manifest.expand import expand
+    from reconciler.manifest.findings import waiver_coverage
     from reconciler.manifest.validate import load_manifest
 
     problems = []
@@ -169,6 +170,8 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
             continue
         for finding in findings:
             out.info(f"{path}:{finding}")
+        for line in waiver_coverage(dict(manifest.data), findings):
+            out.info(f"{path}: {line}")
         resources = expand(manifest)
         out.info(f"{path}: valid ({len(resources)} resources)")
         if out.verbose:

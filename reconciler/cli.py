@@ -111,10 +111,13 @@ def _replace_option(func: F) -> F:
                              "an access key is rotated. Repeatable.")(func)
 
 
-TARGET_WARNING = ("warning: resource targeting is in effect (--target): this is not a full plan; changes outside "
-                  "the targets and what they need are neither shown nor applied. Use it only for exceptional "
-                  "situations (recovering from an error, or when an error message suggests it), then run a full "
-                  "plan.")
+TARGET_WARNING = """\
+warning: resource targeting is in effect (--target)
+  This is not a full plan: changes outside the targets, and what they need, are neither shown
+  nor applied. Use --target only for exceptional situations (recovering from an error, or when
+  an error message suggests it), then run a full plan."""
+TARGET_APPLIED = ("warning: applied changes may be incomplete (--target): run `reconcile plan` without --target "
+                  "to see what is left")
 
 
 def _warn_targets(targets: tuple[str, ...], out: Out) -> None:
@@ -224,19 +227,20 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
 
     if out_file:
         _check_writable(out_file, "--out")
-    _warn_targets(targets, out)
     run = plan_run(manifest, _options(kw), adopt=adopt, destroy=destroy, targets=targets, replace=replace)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     from reconciler.render.registry import PLAN_RENDERERS
 
     out.result(PLAN_RENDERERS[fmt](run.plan, _style(out)))
+    _warn_targets(targets, out)
     if out_file:
         _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
     pending, blocked = run.plan.pending, run.plan.blocked
     if blocked:
-        click.echo(f"{len(pending)} change(s) pending, {len(blocked)} of them blocked: apply will refuse", err=True)
+        count = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending"
+        click.echo(f"{count}, {len(blocked)} of them blocked: apply will refuse", err=True)
     if detailed_exitcode and (pending or blocked):
         sys.exit(2)
 
@@ -394,7 +398,6 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
         destroying = bool(reviewed.get("destroy"))
         if destroying:
             out.info(f"{plan_file} is a destroy plan (plan --destroy): applying it deletes what it lists")
-    _warn_targets(targets, out)
     with _leased(lock_timeout, out) as hook:  # before the read: a plan cannot go stale under another apply
         run = plan_run(manifest, _options(kw), adopt=adopt, destroy=destroying, before_read=hook,
                        targets=targets, replace=replace)
@@ -405,11 +408,14 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
             check_fresh(reviewed, plan_to_json(run.plan))
             auto_approve = True  # the plan was reviewed; applying it is the approval
         out.result(format_plan_text(run.plan, color=out.color))
+        _warn_targets(targets, out)
         if not run.plan.pending:
             return
         _refuse_blocked(run.plan)
         _confirm(auto_approve, "apply these changes")
         _apply(run, out, parallelism, hook)
+        if targets:
+            click.echo(TARGET_APPLIED, err=True)
 
 
 MAX_PLAN_BYTES = 256 * 1024 * 1024  # a plan of the largest manifest is a few MB
@@ -515,10 +521,10 @@ def destroy(manifest: str, auto_approve: bool, parallelism: int, targets: tuple[
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
-    _warn_targets(targets, out)
     with _leased(lock_timeout, out) as hook:
         run = plan_run(manifest, _options(kw), destroy=True, before_read=hook, targets=targets)
         out.result(format_plan_text(run.plan, color=out.color))
+        _warn_targets(targets, out)
         if not run.plan.pending:
             return
         _refuse_blocked(run.plan)

@@ -46,7 +46,9 @@ def parse_waivers(data: dict[str, Any]) -> dict[str, Waiver]:
             out[rule] = Waiver(rule, value)
         elif isinstance(value, dict) and isinstance(value.get("reason"), str):
             addresses = value.get("addresses")
-            if isinstance(addresses, list) and all(isinstance(a, str) for a in addresses):
+            if addresses is None:
+                out[rule] = Waiver(rule, value["reason"])
+            elif isinstance(addresses, list) and all(isinstance(a, str) for a in addresses):
                 out[rule] = Waiver(rule, value["reason"], tuple(addresses))
     return out
 

@@ -48,7 +48,15 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
     policies: dict[str, Any] = {}
     problems.extend(semantic_problems(data, source, fs_path.parent, policies, dirty))
     findings = security_findings(data, source, policies, dirty)
+    digest = hashlib.sha256(raw)
+    for name in sorted(policies):
+        digest.update(name.encode() + b"\0" + json.dumps(policies[name], sort_keys=True).encode())
+    manifest = Manifest(fs_path, data, source, digest.hexdigest(), policies)
     waivers = parse_waivers(data)
+    if not problems and any(w.addresses is not None for w in waivers.values()):
+        # expansion needs a manifest that passed every check; an unwaived finding does not stop it, so
+        # a misspelt waiver address is reported with the finding it failed to waive
+        problems.extend(_waiver_address_problems(manifest, waivers))
     for finding in findings:
         if finding.rule.severity == "high" and not finding.waived:
             hint = f'fix it, or waive it: `waivers: {{{finding.rule.id}: "reason"}}`'
@@ -58,14 +66,6 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
                                     f"{finding.rule.id} {finding.detail} ({finding.rule.reference})", hint))
     if problems:
         raise ManifestError(_capped(problems))
-    digest = hashlib.sha256(raw)
-    for name in sorted(policies):
-        digest.update(name.encode() + b"\0" + json.dumps(policies[name], sort_keys=True).encode())
-    manifest = Manifest(fs_path, data, source, digest.hexdigest(), policies)
-    if any(w.addresses is not None for w in waivers.values()):
-        problems = _waiver_address_problems(manifest, waivers)
-        if problems:
-            raise ManifestError(_capped(problems))
     return manifest, findings
 
 

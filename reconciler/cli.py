@@ -130,7 +130,8 @@ def _refuse_blocked(plan: Any) -> None:
     """Before any prompt: a plan with any blocked change is never applied (exit 1), naming each and why."""
     blocked = plan.blocked
     if blocked:
-        raise ApplyError(f"the plan has {len(blocked)} blocked change(s); nothing was applied:\n" +
+        raise ApplyError(f"the plan has blocked changes; nothing was applied. {len(blocked)} blocked, each with "
+                         "what to do:\n" +
                          "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
 
 

@@ -239,10 +239,13 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
         _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
     pending, blocked = run.plan.pending, run.plan.blocked
-    if blocked:
-        count = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending"
-        click.echo(f"{count}, {len(blocked)} of them blocked: apply will refuse", err=True)
-    if detailed_exitcode and (pending or blocked):
+    if pending and blocked:  # what apply refuses (with nothing pending, apply has nothing to refuse)
+        among = sum(1 for c in pending if c.blocked)
+        text = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending, {among} of them blocked"
+        if len(blocked) > among:  # a blocked in-sync address: one that could not be read
+            text += f", and {len(blocked) - among} address(es) not checked"
+        click.echo(f"{text}: apply will refuse", err=True)
+    if detailed_exitcode and pending:
         sys.exit(2)
 
 
@@ -389,11 +392,11 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
+    if plan_file and (targets or replace):
+        raise UsageError("--plan: the plan file records its own --target and --replace; give neither")
     reviewed = _load_plan_file(plan_file) if plan_file else None
     destroying = False
     if reviewed is not None:
-        if targets or replace:
-            raise UsageError("--plan: the plan file records its own --target and --replace; give neither")
         # the reviewed plan says how it was made: planning the same way is what makes the comparison exact
         targets, replace = tuple(reviewed.get("targets", ())), tuple(reviewed.get("replace", ()))
         destroying = bool(reviewed.get("destroy"))

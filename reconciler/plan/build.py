@@ -141,6 +141,11 @@ def build_plan(
             else:
                 reason = "replacement requested" if action is not Action.REPLACE else f"{reason}; replacement requested"
                 action = Action.REPLACE
+                if not kind.replace_on:
+                    # nothing about such a kind forces a new one, so it has no tested replacement path (and its
+                    # deletion takes what hangs on it: a user's keys, a group's members): refused, not improvised
+                    blocked = (f"--replace: a {item.kind} is never replaced (nothing about it forces a new one); "
+                               "change it in place, or remove it from the manifest, apply, and add it back")
         if action is Action.REPLACE and (item.protect or (found is not None and found.protect)):
             blocked = "protect: true refuses replacement; remove protect to allow it"
         if action is Action.ADOPT and found is not None and any(c.forces_replacement for c in diff):

@@ -201,3 +201,11 @@ def test_a_rotation_with_no_free_slot_is_blocked_saying_when_it_can_run() -> Non
     change = key_change({"keys": keys, "held": "AKIANEW"})
     assert change.blocked is not None
     assert "the rotation cannot start" in change.blocked and "AKIAOLD ends, in 5 day(s)" in change.blocked
+
+
+def test_replace_of_a_kind_that_is_never_replaced_is_blocked(tmp_path: Path) -> None:
+    everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
+    result = plan(everything, live_of(everything), replace=["iam.user.app"])
+    (change,) = [c for c in result.pending if c.address == "iam.user.app"]  # pending: apply refuses, not skips
+    assert change.action is Action.REPLACE
+    assert change.blocked is not None and "a iam.user is never replaced" in change.blocked

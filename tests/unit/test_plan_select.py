@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from reconciler.errors import UsageError
 from reconciler.kinds import all_kinds
 from reconciler.manifest.expand import expand
 from reconciler.manifest.model import DesiredResource
+from reconciler.manifest.schema import plan_file_problems
 from reconciler.manifest.validate import load_manifest
 from reconciler.plan.build import build_plan
+from reconciler.plan.fresh import check_fresh
 from reconciler.plan.model import Action, Change, LiveResource, Plan
 from reconciler.plan.select import near, pattern_matches, requested_replacements, select_targets
 from reconciler.render.json import plan_to_json
@@ -209,3 +212,16 @@ def test_replace_of_a_kind_that_is_never_replaced_is_blocked(tmp_path: Path) -> 
     (change,) = [c for c in result.pending if c.address == "iam.user.app"]  # pending: apply refuses, not skips
     assert change.action is Action.REPLACE
     assert change.blocked is not None and "a iam.user is never replaced" in change.blocked
+
+
+def test_a_narrowed_plan_file_is_schema_valid_and_must_be_applied_as_it_was_made(tmp_path: Path) -> None:
+    everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
+    narrowed = plan([], live_of(everything), destroy=True, targets=["vpc.main.sg.*"])
+    reviewed = json.loads(json.dumps(plan_to_json(narrowed)))
+    assert plan_file_problems(reviewed) == []
+    assert (reviewed["destroy"], reviewed["targets"]) == (True, ["vpc.main.sg.*"])
+    check_fresh(reviewed, plan_to_json(plan([], live_of(everything), destroy=True, targets=["vpc.main.sg.*"])))
+    with pytest.raises(UsageError, match="destroy plan"):  # the same account, planned without --destroy
+        check_fresh(reviewed, plan_to_json(plan(everything, live_of(everything), targets=["vpc.main.sg.*"])))
+    with pytest.raises(UsageError, match="--target list"):
+        check_fresh(reviewed, plan_to_json(plan([], live_of(everything), destroy=True)))

@@ -84,7 +84,8 @@ def build_plan(
     "destroy requested"). `replace` (patterns, `--replace`): each existing, declared address
     they name is REPLACEd even without a diff ("replacement requested"), unless it is not
     owned or protected (then blocked, saying so). `targets` (patterns, `--target`): the plan
-    holds only the changes they select and what those need (`plan.select.select_targets`).
+    holds only the changes they select and what those need (`plan.select.select_targets`),
+    and the replacements `replace` forces.
     A pattern that selects nothing raises UsageError (exit 3).
     """
     not_checked = dict(not_checked or {})
@@ -179,7 +180,7 @@ def build_plan(
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes = _follow_replacements(changes)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
-    selected = select_targets(changes, targets) if targets else tuple(changes)
+    selected = select_targets(changes, targets, also=requested) if targets else tuple(changes)
     live_sha, prints = live_digest(live, not_checked)
     return Plan(stack, region, account, manifest_sha256, live_sha, selected, prints, not_checked,
                 destroy=destroy, targets=tuple(targets), replace=tuple(replace))

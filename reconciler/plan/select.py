@@ -59,13 +59,16 @@ def unknown(option: str, pattern: str, known: Iterable[str], why: str = "matches
     return UsageError(f"{option} {pattern}: {why}{hint} (`reconcile validate -v` lists the manifest's)")
 
 
-def select_targets(changes: Sequence[Change], targets: Sequence[str]) -> tuple[Change, ...]:
+def select_targets(changes: Sequence[Change], targets: Sequence[str],
+                   also: Iterable[str] = ()) -> tuple[Change, ...]:
     """The changes `targets` select, plus what they need (see the module docstring), in plan order.
 
-    Raises UsageError (exit 3) for a target that matches no address of the plan.
+    `also`: exact addresses selected as well (what `--replace` forces: asked for by name, it is
+    never dropped by a target that misses it). Raises UsageError (exit 3) for a target that
+    matches no address of the plan.
     """
     by_address = {c.address: c for c in changes}
-    chosen: set[str] = set()
+    chosen: set[str] = {a for a in also if a in by_address}
     for target in targets:
         matched = {a for a in by_address if pattern_matches(target, a, parts=True)}
         if not matched:

@@ -225,3 +225,9 @@ def test_a_narrowed_plan_file_is_schema_valid_and_must_be_applied_as_it_was_made
         check_fresh(reviewed, plan_to_json(plan(everything, live_of(everything), targets=["vpc.main.sg.*"])))
     with pytest.raises(UsageError, match="--target list"):
         check_fresh(reviewed, plan_to_json(plan([], live_of(everything), destroy=True)))
+
+
+def test_a_forced_replacement_is_kept_by_a_target_that_misses_it(tmp_path: Path) -> None:
+    everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
+    result = plan(everything, live_of(everything), targets=["vpc.main.sg.db"], replace=["vpc.main.subnet.priv"])
+    assert pending(result) == {"vpc.main.subnet.priv": "replace", "vpc.main.route_table.private": "update"}

@@ -208,7 +208,8 @@ FORMATS = ("text", "json", "markdown")
 @click.argument("manifest", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when changes are pending (stderr says how many are blocked, which apply refuses).")
 @click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
 @click.option("--destroy", is_flag=True,
               help="Preview what `destroy` would delete; with --out, `apply --plan FILE` then destroys exactly that.")
@@ -535,6 +536,8 @@ def destroy(manifest: str, auto_approve: bool, parallelism: int, targets: tuple[
         _confirm(auto_approve, f"DESTROY the targeted resources of stack {run.plan.stack}" if targets
                  else f"DESTROY everything stack {run.plan.stack} owns")
         _apply(run, out, parallelism, hook)
+        if targets:
+            click.echo(TARGET_APPLIED, err=True)
 
 
 @cli.command()

@@ -211,3 +211,18 @@ def test_a_blocked_plan_is_refused_before_any_prompt_and_counted_by_plan(cli: An
     lease = {"PutParameter", "DeleteParameter"}  # apply's lease in SSM, taken before the read, released
     assert not [op for op in ops if op.startswith(MUTATING) and op not in lease], ops
     assert vpcs(moto) == []
+
+
+def test_destroy_target_takes_the_target_and_what_depends_on_it(cli: Any, moto: Moto, tmp_path: Path) -> None:
+    manifest = write(tmp_path)
+    assert cli("apply", manifest, "--auto-approve").code == 0
+    result = cli("destroy", manifest, "--target", "vpc.main.subnet.pub", "--auto-approve")
+    assert result.code == 0, result.all
+    assert WARNING in result.err and "applied changes may be incomplete" in result.err
+    assert list(subnets(moto)) == ["10.8.10.0/24"] and len(vpcs(moto)) == 1
+    ec2: Any = moto.client("ec2")
+    tables = {tag["Value"] for t in ec2.describe_route_tables()["RouteTables"] for tag in t.get("Tags", [])
+              if tag["Key"] == "reconciler:address"}
+    # the public table routes the subnet: it went (first); the private one stays
+    assert "vpc.main.route_table.public" not in tables and "vpc.main.route_table.private" in tables, tables
+    assert list(groups(moto)) == ["app"] and keys(moto)

@@ -115,6 +115,43 @@ def _run_timeout_option(func: F) -> F:
                         help="Give up (exit 1) if the run has not finished by then.")(func)
 
 
+def _target_option(func: F) -> F:
+    return click.option("--target", "targets", multiple=True, metavar="ADDRESS",
+                        help="Only this address (a glob allowed; parts under it too) and what it needs: "
+                             "dependencies not in sync, dependents of a deletion. Repeatable; for exceptional "
+                             "situations only.")(func)
+
+
+def _replace_option(func: F) -> F:
+    return click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
+                        help="Force a replacement of this existing address (a glob allowed) even without a diff; "
+                             "an access key is rotated. Repeatable.")(func)
+
+
+TARGET_WARNING = """\
+warning: resource targeting is in effect (--target)
+  This is not a full plan: changes outside the targets, and what they need, are neither shown
+  nor applied. Use --target only for exceptional situations (recovering from an error, or when
+  an error message suggests it), then run a full plan."""
+TARGET_APPLIED = ("warning: applied changes may be incomplete (--target): run `reconcile plan` without --target "
+                  "to see what is left")
+
+
+def _warn_targets(targets: tuple[str, ...], out: Out) -> None:
+    """Terraform's loud warning, on stderr, even with -q: a targeted plan is easily taken for a full one."""
+    if targets:
+        click.secho(TARGET_WARNING, err=True, fg="yellow", bold=True, color=out.color and sys.stderr.isatty())
+
+
+def _refuse_blocked(plan: Any) -> None:
+    """Before any prompt: a plan with any blocked change is never applied (exit 1), naming each and why."""
+    blocked = plan.blocked
+    if blocked:
+        raise ApplyError(f"the plan has blocked changes; nothing was applied. {len(blocked)} blocked, each with "
+                         "what to do:\n" +
+                         "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
+
+
 def _out(kw: dict[str, Any]) -> Out:
     no_color = kw.pop("no_color") or bool(os.environ.get("NO_COLOR"))
     verbose, quiet = kw.pop("verbose"), kw.pop("quiet")
@@ -141,6 +178,7 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
     """Check manifests against the schema and the rules; no AWS call."""
     out = _out(kw)
     from reconciler.manifest.expand import expand
+    from reconciler.manifest.findings import waiver_coverage
     from reconciler.manifest.validate import load_manifest
 
     problems = []
@@ -152,6 +190,8 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
             continue
         for finding in findings:
             out.info(f"{path}:{finding}")
+        for line in waiver_coverage(dict(manifest.data), findings):
+            out.info(f"{path}: {line}")
         resources = expand(manifest)
         out.info(f"{path}: valid ({len(resources)} resources)")
         if out.verbose:
@@ -187,30 +227,45 @@ FORMATS = ("text", "json", "markdown")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text for a person, json for a program, markdown for a pull-request comment.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes are pending.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when changes are pending (stderr says how many are blocked, which apply refuses).")
 @click.option("--adopt", is_flag=True, help="Plan to adopt same-named resources that lack the stack tag.")
+@click.option("--destroy", is_flag=True,
+              help="Preview what `destroy` would delete; with --out, `apply --plan FILE` then destroys exactly that.")
+@_target_option
+@_replace_option
 @_run_timeout_option
 @common_options
-def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, run_timeout: float,
-         **kw: Any) -> None:
+def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, destroy: bool,
+         targets: tuple[str, ...], replace: tuple[str, ...], run_timeout: float, **kw: Any) -> None:
     """Show what apply would change. Read-only by construction."""
     out = _out(kw)
+    if destroy and (adopt or replace):
+        raise UsageError(f"--destroy with {'--adopt' if adopt else '--replace'}: a destroy plan only deletes")
     deadline = _deadline(run_timeout, "plan")
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json
 
     if out_file:
         _check_writable(out_file, "--out")
-    run = plan_run(manifest, _options(kw), adopt=adopt)
+    run = plan_run(manifest, _options(kw), adopt=adopt, destroy=destroy, targets=targets, replace=replace)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     from reconciler.render.registry import PLAN_RENDERERS
 
     out.result(PLAN_RENDERERS[fmt](run.plan, _style(out)))
+    _warn_targets(targets, out)
     if out_file:
         _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
-    if detailed_exitcode and run.plan.pending:
+    pending, blocked = run.plan.pending, run.plan.blocked
+    if pending and blocked:  # what apply refuses (with nothing pending, apply has nothing to refuse)
+        among = sum(1 for c in pending if c.blocked)
+        text = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending, {among} of them blocked"
+        if len(blocked) > among:  # a blocked in-sync address: one that could not be read
+            text += f", and {len(blocked) - among} address(es) not checked"
+        click.echo(f"{text}: apply will refuse", err=True)
+    if detailed_exitcode and pending:
         sys.exit(2)
 
 
@@ -275,10 +330,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     from reconciler.plan.model import Outcome
     from reconciler.terminal.progress import reporter_for, summary_text
 
-    blocked = run.plan.blocked
-    if blocked:
-        raise ApplyError("the plan has blocked changes; nothing was applied (fix what each says, then re-run):\n" +
-                         "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
+    _refuse_blocked(run.plan)  # the callers refuse before their prompt; this guards any other caller
     run.clients.read_only = False
     # live on a terminal, timestamped lines otherwise; each change printed once when it finishes
     reporter = reporter_for(total=len(run.plan.pending), ids=run.ctx.ids.get, quiet=out.quiet,
@@ -374,18 +426,30 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="At most this many changes at once (each waits for what it depends on).")
 @click.option("--adopt", is_flag=True, help="Take over same-named resources that lack the stack tag.")
+@_target_option
+@_replace_option
 @_lock_timeout_option
 @common_options
 def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism: int, adopt: bool,
-          lock_timeout: float, **kw: Any) -> None:
+          targets: tuple[str, ...], replace: tuple[str, ...], lock_timeout: float, **kw: Any) -> None:
     """Converge the account to the manifest."""
     out = _out(kw)
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
+    if plan_file and (targets or replace):
+        raise UsageError("--plan: the plan file records its own --target and --replace; give neither")
     reviewed = _load_plan_file(plan_file) if plan_file else None
+    destroying = False
+    if reviewed is not None:
+        # the reviewed plan says how it was made: planning the same way is what makes the comparison exact
+        targets, replace = tuple(reviewed.get("targets", ())), tuple(reviewed.get("replace", ()))
+        destroying = bool(reviewed.get("destroy"))
+        if destroying:
+            out.info(f"{plan_file} is a destroy plan (plan --destroy): applying it deletes what it lists")
     with _leased(lock_timeout, out) as hook:  # before the read: a plan cannot go stale under another apply
-        run = plan_run(manifest, _options(kw), adopt=adopt, before_read=hook)
+        run = plan_run(manifest, _options(kw), adopt=adopt, destroy=destroying, before_read=hook,
+                       targets=targets, replace=replace)
         if reviewed is not None:
             from reconciler.plan.fresh import check_fresh
             from reconciler.render.json import plan_to_json
@@ -393,11 +457,15 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
             check_fresh(reviewed, plan_to_json(run.plan))
             auto_approve = True  # the plan was reviewed; applying it is the approval
         out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
+        _warn_targets(targets, out)
         if not run.plan.pending:
             return
+        _refuse_blocked(run.plan)
         _preflight(run)
         _confirm(auto_approve, run.plan)
         _apply(run, out, parallelism, hook)
+        if targets:
+            click.echo(TARGET_APPLIED, err=True)
 
 
 MAX_PLAN_BYTES = 256 * 1024 * 1024  # a plan of the largest manifest is a few MB
@@ -504,21 +572,27 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @click.option("--parallelism", type=click.IntRange(1, 64), default=10, show_default=True,
               help="At most this many changes at once (each waits for what it depends on).")
+@_target_option
 @_lock_timeout_option
 @common_options
-def destroy(manifest: str, auto_approve: bool, parallelism: int, lock_timeout: float, **kw: Any) -> None:
+def destroy(manifest: str, auto_approve: bool, parallelism: int, targets: tuple[str, ...], lock_timeout: float,
+            **kw: Any) -> None:
     """Delete everything the stack owns (protect: true refuses)."""
     out = _out(kw)
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
     with _leased(lock_timeout, out) as hook:
-        run = plan_run(manifest, _options(kw), destroy=True, before_read=hook)
+        run = plan_run(manifest, _options(kw), destroy=True, before_read=hook, targets=targets)
         out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
+        _warn_targets(targets, out)
         if not run.plan.pending:
             return
+        _refuse_blocked(run.plan)
         _confirm(auto_approve, run.plan, destroy=True)
         _apply(run, out, parallelism, hook)
+        if targets:
+            click.echo(TARGET_APPLIED, err=True)
 
 
 @cli.command(short_help="Remove a stack's apply lease by hand.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,14 +59,18 @@ def now() -> datetime.datetime:
 
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
              adopt: bool = False, skip_kinds: Collection[str] = (),
-             before_read: Callable[[Context], None] | None = None) -> Run:
+             before_read: Callable[[Context], None] | None = None,
+             targets: Sequence[str] = (), replace: Sequence[str] = ()) -> Run:
     """Validate, connect read-only, read the account, and plan. Sends no write.
 
     `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
     `kind:<name>` entry for the orphans nobody looked for, are reported not checked.
     `before_read(ctx)` runs once the manifest, region and account are checked and
     before the first read: apply takes the stack's lease there, so nothing it plans
-    from can go stale under another apply.
+    from can go stale under another apply. `targets` and `replace` (`--target`,
+    `--replace` patterns) narrow and force the plan (`plan.build.build_plan`); a pattern
+    that selects nothing is a usage error, raised after the read (a target may name an
+    address only the account still holds).
     """
     clock = now()  # first: a bad RECONCILER_NOW is a usage error before any file is read or AWS is called
     manifest, findings = load_manifest(manifest_path)
@@ -103,5 +107,5 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     not_checked.update(skipped)
     plan = build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
                       desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt,
-                      destroy=destroy)
+                      destroy=destroy, targets=targets, replace=replace)
     return Run(manifest, findings, desired, clients, ctx, live, not_checked, plan)

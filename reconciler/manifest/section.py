@@ -36,6 +36,10 @@ def _no_findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[Raw
     return iter(())
 
 
+def _no_address(data: dict[str, Any], path: Path) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Section:
     """One top-level key of the manifest and everything the tool derives from it.
@@ -57,6 +61,9 @@ class Section:
     findings: Callable[[dict[str, Any], dict[str, Any]], Iterator[RawFinding]] = _no_findings
     rules: tuple[Rule, ...] = ()
     needs: tuple[str, ...] = ()  # other top-level keys whose schema shape `checks` relies on
+    # the address of the resource a finding's path lies in (a waiver with `addresses` matches it);
+    # called only on paths `findings` yielded, so on schema-clean data
+    address_of: Callable[[dict[str, Any], Path], str | None] = _no_address
 
     @property
     def reads(self) -> tuple[str, ...]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
 from reconciler.errors import ManifestError, Problem
 from reconciler.manifest.checks import semantic_problems
-from reconciler.manifest.findings import Finding, security_findings
+from reconciler.manifest.findings import Finding, Waiver, parse_waivers, security_findings
 from reconciler.manifest.loader import MAX_BYTES, MAX_PROBLEMS, load_yaml
 from reconciler.manifest.model import Manifest
 from reconciler.manifest.paths import PathRefused, read_regular
@@ -47,17 +48,45 @@ def load_manifest(path: str | FsPath) -> tuple[Manifest, list[Finding]]:
     policies: dict[str, Any] = {}
     problems.extend(semantic_problems(data, source, fs_path.parent, policies, dirty))
     findings = security_findings(data, source, policies, dirty)
-    for finding in findings:
-        if finding.rule.severity == "high" and not finding.waived:
-            problems.append(Problem(shown, finding.line, finding.col, finding.path,
-                                    f"{finding.rule.id} {finding.detail} ({finding.rule.reference})",
-                                    f'fix it, or waive it: `waivers: {{{finding.rule.id}: "reason"}}`'))
-    if problems:
-        raise ManifestError(_capped(problems))
     digest = hashlib.sha256(raw)
     for name in sorted(policies):
         digest.update(name.encode() + b"\0" + json.dumps(policies[name], sort_keys=True).encode())
-    return Manifest(fs_path, data, source, digest.hexdigest(), policies), findings
+    manifest = Manifest(fs_path, data, source, digest.hexdigest(), policies)
+    waivers = parse_waivers(data)
+    if not problems and any(w.addresses is not None for w in waivers.values()):
+        # expansion needs a manifest that passed every check; an unwaived finding does not stop it, so
+        # a misspelt waiver address is reported with the finding it failed to waive
+        problems.extend(_waiver_address_problems(manifest, waivers))
+    for finding in findings:
+        if finding.rule.severity == "high" and not finding.waived:
+            hint = f'fix it, or waive it: `waivers: {{{finding.rule.id}: "reason"}}`'
+            if finding.rule.id in waivers and finding.address:
+                hint = f"fix it, or add {finding.address} to the addresses of the waiver of {finding.rule.id}"
+            problems.append(Problem(shown, finding.line, finding.col, finding.path,
+                                    f"{finding.rule.id} {finding.detail} ({finding.rule.reference})", hint))
+    if problems:
+        raise ManifestError(_capped(problems))
+    return manifest, findings
+
+
+def _waiver_address_problems(manifest: Manifest, waivers: Mapping[str, Waiver]) -> list[Problem]:
+    """A waiver address that names no resource of the manifest (a typo would waive nothing, silently)."""
+    from difflib import get_close_matches
+    from fnmatch import fnmatchcase
+
+    from reconciler.manifest.expand import expand
+
+    known = [r.address for r in expand(manifest)]
+    problems = []
+    for rule, waiver in sorted(waivers.items()):
+        for index, pattern in enumerate(waiver.addresses or ()):
+            if any(fnmatchcase(address, pattern) for address in known):
+                continue
+            close = get_close_matches(pattern, known, n=3)
+            problems.append(manifest.source.problem(
+                ("waivers", rule, "addresses", index), f"waiver {rule}: {pattern} names no resource of the manifest",
+                f"did you mean {', '.join(close)}?" if close else "`reconcile validate -v` lists the addresses"))
+    return problems
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:

@@ -11,6 +11,7 @@ from reconciler.manifest.model import DesiredResource
 from reconciler.plan.kind import KindPlanner
 from reconciler.plan.model import ACTION_ORDER, Action, AttrChange, Change, LiveResource, NoteKind, Plan
 from reconciler.plan.security import security_notes
+from reconciler.plan.select import requested_replacements, select_targets
 
 
 def live_digest(live: Mapping[str, LiveResource], not_checked: Mapping[str, str]) -> tuple[str, dict[str, str]]:
@@ -74,15 +75,23 @@ def build_plan(
     not_checked: Mapping[str, str] | None = None,
     adopt: bool = False,
     destroy: bool = False,
+    targets: Sequence[str] = (),
+    replace: Sequence[str] = (),
 ) -> Plan:
     """Compare desired with live and say, per address, what apply must do.
 
-    `destroy` (reconcile destroy, plan --destroy) only words the deletions' reason: the
-    caller passes no desired resources, and a reviewer reads `destroy requested`, not that
-    everything fell out of the manifest."""
+    `destroy`: `desired` is empty because everything the stack owns is to go (the reason says
+    "destroy requested"). `replace` (patterns, `--replace`): each existing, declared address
+    they name is REPLACEd even without a diff ("replacement requested"), unless it is not
+    owned or protected (then blocked, saying so). `targets` (patterns, `--target`): the plan
+    holds only the changes they select and what those need (`plan.select.select_targets`),
+    and the replacements `replace` forces.
+    A pattern that selects nothing raises UsageError (exit 3).
+    """
     not_checked = dict(not_checked or {})
     changes: list[Change] = []
     wanted = {d.address for d in desired}
+    requested = requested_replacements(replace, wanted, live, wanted & set(live)) if replace else set()
     for item in desired:
         kind = kinds[item.kind]
         found = live.get(item.address)
@@ -126,7 +135,19 @@ def build_plan(
             else:
                 action, reason = Action.NOOP, "in sync"
         blocked = _not_checked(not_checked[item.address]) if item.address in not_checked else None
-        if action is Action.REPLACE and item.protect:
+        if item.address in requested and found is not None:
+            if action is Action.ADOPT:
+                blocked = (f"--replace: {found.id} is not owned by stack {stack} yet; adopting never re-creates "
+                           "what exists: adopt it first, then replace it in a later apply")
+            else:
+                reason = "replacement requested" if action is not Action.REPLACE else f"{reason}; replacement requested"
+                action = Action.REPLACE
+                if not kind.replace_on:
+                    # nothing about such a kind forces a new one, so it has no tested replacement path (and its
+                    # deletion takes what hangs on it: a user's keys, a group's members): refused, not improvised
+                    blocked = (f"--replace: a {item.kind} is never replaced (nothing about it forces a new one); "
+                               "change it in place, or remove it from the manifest, apply, and add it back")
+        if action is Action.REPLACE and (item.protect or (found is not None and found.protect)):
             blocked = "protect: true refuses replacement; remove protect to allow it"
         if action is Action.ADOPT and found is not None and any(c.forces_replacement for c in diff):
             # adopting takes over what exists; re-creating it would lose what it holds (data, ids, a key)
@@ -159,5 +180,7 @@ def build_plan(
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
     changes = _follow_replacements(changes)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
+    selected = select_targets(changes, targets, also=requested) if targets else tuple(changes)
     live_sha, prints = live_digest(live, not_checked)
-    return Plan(stack, region, account, manifest_sha256, live_sha, tuple(changes), prints, not_checked)
+    return Plan(stack, region, account, manifest_sha256, live_sha, selected, prints, not_checked,
+                destroy=destroy, targets=tuple(targets), replace=tuple(replace))

@@ -30,6 +30,11 @@ def check_fresh(reviewed: Mapping[str, Any], current: Mapping[str, Any]) -> None
     if reviewed["account"] != current["account"]:
         raise UsageError(f"the plan file is for account {reviewed['account']}, but the credentials are for "
                          f"account {current['account']}; use credentials for {reviewed['account']}, or plan again")
+    # the file says how it was planned and the caller planned the same way; a mismatch is a bug or an edit
+    for key, what in (("destroy", "destroy plan"), ("targets", "--target list"), ("replace", "--replace list")):
+        if reviewed.get(key) != current.get(key):
+            raise UsageError(f"the plan file's {what} ({reviewed.get(key)!r}) differs from this run's "
+                             f"({current.get(key)!r}); apply the file as it was written, or plan again")
     reasons = []
     if reviewed["manifest_sha256"] != current["manifest_sha256"]:
         reasons.append("the manifest (or a policy file it references) changed")

@@ -233,7 +233,12 @@ class HygieneFinding:
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole plan for one stack; `changes` are sorted deletions first, then by address."""
+    """The whole plan for one stack; `changes` are sorted deletions first, then by address.
+
+    `destroy`, `targets` and `replace` are how it was asked for (`plan --destroy`, `--target`,
+    `--replace` patterns): the plan file records them, so `apply --plan` plans the same way
+    before it compares. With `targets`, `changes` hold only what they select.
+    """
 
     stack: str
     region: str
@@ -243,6 +248,9 @@ class Plan:
     changes: tuple[Change, ...]
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     not_checked: Mapping[str, str] = field(default_factory=dict)
+    destroy: bool = False
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
 
     @property
     def pending(self) -> tuple[Change, ...]:

@@ -46,6 +46,8 @@ def confirmation(plan: Plan, *, destroy: bool) -> Confirmation:
                             "Only 'yes' approves", "yes")
     parts = [f"deleting {deleting}"] * bool(deleting) + [f"replacing {replacing}"] * bool(replacing)
     stakes = " and ".join(parts) + (" resource" if deleting + replacing == 1 else " resources") if parts else ""
-    if destroy:
+    if destroy and plan.targets:  # --target: only part of the stack goes, and the question says so
+        stakes = f"destroying the targeted part of stack {plan.stack}" + (f" ({stakes})" if stakes else "")
+    elif destroy:
         stakes = f"destroying stack {plan.stack}" + (f" ({stakes})" if stakes else "")
     return Confirmation(f"Type the stack name ({plan.stack}) to confirm {stakes}", plan.stack)

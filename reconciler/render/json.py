@@ -9,7 +9,8 @@ reason "adopt: ..."), the summary count `adopt`, and the note kind `scheduled` (
 step of a later apply, as a hand-made key's deactivation), the summary count `blocked` (a
 blocked change counts there and no longer under its action), a change's `detail` (the desired
 spec's bookkeeping paths, `DesiredResource.detail`: shown here always, in the text plan only
-with -v) and a cost note's `monthly_usd` and `prices_as_of`.
+with -v), a cost note's `monthly_usd` and `prices_as_of`, and the keys `destroy`, `targets`
+and `replace` (how a narrowed plan was asked for; absent from a full plan).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         # the tool that made the plan: `apply --plan` refuses a plan made by another version
         "reconciler_version": __version__,
@@ -58,6 +59,14 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "not_checked": dict(sorted(plan.not_checked.items())),
     }
+    # how the plan was asked for, only when narrowed: a full plan's file keeps its bytes
+    if plan.destroy:
+        out["destroy"] = True
+    if plan.targets:
+        out["targets"] = list(plan.targets)
+    if plan.replace:
+        out["replace"] = list(plan.replace)
+    return out
 
 
 def format_plan_json(plan: Plan) -> str:

@@ -46,6 +46,10 @@ def test_every_destroy_asks_for_the_stack_name() -> None:
                          destroy=True)
     assert asked.question == "Type the stack name (shop) to confirm destroying stack shop (deleting 2 resources)"
     assert asked.expected == "shop"
+    targeted = Plan("shop", "eu-west-1", "123456789012", "m", "l", (change("iam.group.a", Action.DELETE),),
+                    destroy=True, targets=("iam.group.a",))
+    assert confirmation(targeted, destroy=True).question == (
+        "Type the stack name (shop) to confirm destroying the targeted part of stack shop (deleting 1 resource)")
 
 
 @pytest.mark.parametrize(("url", "aws"), [

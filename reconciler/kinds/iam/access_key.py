@@ -177,6 +177,25 @@ def key_steps(spec: Mapping[str, Any], attrs: Mapping[str, Any], *, adopting: bo
     return steps + retire
 
 
+def rotation_attrs(spec: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Pure: `attrs` as if every active delivered key were due for rotation (`--replace` of the keys).
+
+    Through `key_steps`, that is an ordinary rotation with all its invariants (two keys at most,
+    no early delete, the working key retired only once its replacement exists): new keys go into
+    the same store, the old ones are deactivated and deleted after `grace_days`.
+    """
+    due = spec["rotate_after_days"]
+    keys = [dict(k, age_days=max(k["age_days"], due)) if k["role"] == "delivered" and k["status"] == "Active"
+            else dict(k) for k in attrs.get("keys", [])]
+    return {**attrs, "keys": keys}
+
+
+def _rotating(desired: DesiredResource | None, live: LiveResource | None, action: Action) -> bool:
+    """A REPLACE that keeps the store is a rotation (`--replace`); one that moves the store is not."""
+    return (action is Action.REPLACE and desired is not None and live is not None
+            and store_label(desired.spec["store"]) == store_label(live.attrs.get("store", {})))
+
+
 def _wait_step(kept: Sequence[Mapping[str, Any]], retiring: set[str | None], grace: int,
                handing: set[str | None] | frozenset[str | None] = frozenset()) -> Step:
     """The note for a new key that has no free slot: which key's grace ends first, and when."""
@@ -312,6 +331,14 @@ class AccessKeys(Kind):
             notes.extend(handover_notes(desired.spec, live.attrs, steps))
         if action is Action.DELETE and live is not None:
             notes.append(info(f"deletes every access key of {live.attrs['user']} and the stored secret"))
+        if _rotating(desired, live, action):
+            assert desired is not None and live is not None  # _rotating says so
+            for step in key_steps(desired.spec, rotation_attrs(desired.spec, live.attrs)):
+                if step.op == "create":
+                    notes.append(info(f"rotation: a new key is stored in {store_label(desired.spec['store'])}"))
+                elif step.op == "retire":
+                    notes.append(info(f"rotation: key {step.key} is deactivated, and deleted after grace_days "
+                                      f"({desired.spec['grace_days']})"))
         return notes
 
     # drift and hygiene: the rules live in _hygiene.py (pure, kind-specific, out of plan/)
@@ -326,7 +353,16 @@ class AccessKeys(Kind):
 
     def blocked(self, desired: DesiredResource | None, live: LiveResource | None, action: Action) -> str | None:
         """Another stack's store is never taken over, not even with --adopt (that would take its data);
-        nor is an untagged store the manifest moves the keys onto (our old store still holds them)."""
+        nor is an untagged store the manifest moves the keys onto (our old store still holds them);
+        nor can a requested rotation start while no slot is free for its new key."""
+        if _rotating(desired, live, action):
+            assert desired is not None and live is not None  # _rotating says so
+            steps = key_steps(desired.spec, rotation_attrs(desired.spec, live.attrs))
+            if desired.spec["count"] == 0:
+                return "--replace: count is 0, so there is no key to rotate"
+            if not any(s.op == "create" for s in steps):
+                why = next((s.why for s in steps if s.op == "wait"), "no new key can be made yet")
+                return f"--replace: the rotation cannot start: {why}"
         if live is not None and live.attrs.get("store_moving"):
             # adopting while our own store still holds the keys would leave two stores for one address
             return (f"the manifest moves the keys to {store_label(live.attrs['store'])}, which exists without "
@@ -508,6 +544,10 @@ class AccessKeys(Kind):
         _delete_store(ctx, change.have.attrs.get("store", {}))
 
     def replace(self, ctx: Context, change: Change) -> str:
+        if _rotating(change.desired, change.live, change.action):
+            # a requested rotation (--replace): the store stays; its key is rotated as when it falls due
+            self._run(ctx, change.want.spec, rotation_attrs(change.want.spec, change.have.attrs))
+            return str(change.want.spec["user"])
         # new store first, so the user is never without a stored working key
         old = change.have.attrs
         self._run(ctx, change.want.spec, {"keys": [], "store": {}, "store_missing": True})

@@ -13,7 +13,7 @@ from typing import Any
 from reconciler.canonical import canonical_lifecycle_rules
 from reconciler.errors import Problem
 from reconciler.manifest.common import duplicates, policy_document, protected_tags
-from reconciler.manifest.loader import Source
+from reconciler.manifest.loader import Path, Source
 from reconciler.manifest.model import DesiredResource, Manifest
 from reconciler.manifest.section import RawFinding, Rule, Section
 
@@ -85,6 +85,13 @@ def findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[RawFind
             yield "RC-ECR-003", (*at, "lifecycle"), f"{repo['name']}: an empty lifecycle expires nothing"
 
 
+def address_of(data: dict[str, Any], path: Path) -> str | None:
+    """`ecr.repository.NAME` for a path inside a repository."""
+    if len(path) < 3 or tuple(path[:2]) != ("ecr", "repositories"):
+        return None
+    return f"ecr.repository.{data['ecr']['repositories'][path[2]]['name']}"
+
+
 SECTION = Section(
     key="ecr",
     kinds=("ecr.repository",),
@@ -96,4 +103,5 @@ SECTION = Section(
         Rule("RC-ECR-002", "low", "repository tags are mutable", "Security Hub ECR.2"),
         Rule("RC-ECR-003", "medium", "repository has no lifecycle policy", "Security Hub ECR.3"),
     ),
+    address_of=address_of,
 )

@@ -164,6 +164,13 @@ def findings(data: dict[str, Any], policies: dict[str, Any]) -> Iterator[RawFind
                        f"user {user['name']} gets AdministratorAccess through group {group}")
 
 
+def address_of(data: dict[str, Any], path: Path) -> str | None:
+    """`iam.user.NAME` or `iam.group.NAME` for a path inside a user or a group."""
+    if len(path) < 3 or path[0] != "iam" or path[1] not in ("users", "groups"):
+        return None
+    return f"iam.{str(path[1])[:-1]}.{data['iam'][path[1]][path[2]]['name']}"
+
+
 SECTION = Section(
     key="iam",
     kinds=("iam.group", "iam.user", "iam.access_key"),
@@ -178,4 +185,5 @@ SECTION = Section(
         Rule("RC-IAM-003", "medium", "policy allows every action (\"*\")",
              "CIS AWS 1.16 / Security Hub IAM.21"),
     ),
+    address_of=address_of,
 )

@@ -753,6 +753,21 @@ def _acl_findings(vpc: Mapping[str, Any], vi: int) -> Iterator[tuple[str, Path, 
                    f"(rule {entry['rule']}: {what})")
 
 
+# the list of a VPC's parts a finding's path can lie in, and their address segment
+_FINDING_PARTS = {"subnets": "subnet", "security_groups": "sg", "network_acls": "nacl"}
+
+
+def address_of(data: dict[str, Any], path: Path) -> str | None:
+    """`vpc.NAME`, or the subnet, security group or network ACL `path` lies in."""
+    if len(path) < 3 or tuple(path[:2]) != ("network", "vpcs"):
+        return None
+    vpc = data["network"]["vpcs"][path[2]]
+    base = f"vpc.{vpc['name']}"
+    if len(path) >= 5 and path[3] in _FINDING_PARTS:
+        return f"{base}.{_FINDING_PARTS[str(path[3])]}.{vpc[path[3]][path[4]]['name']}"
+    return base
+
+
 SECTION = Section(
     key="network",
     kinds=("ec2.vpc", "ec2.subnet", "ec2.internet_gateway", "ec2.elastic_ip", "ec2.nat_gateway",
@@ -768,4 +783,5 @@ SECTION = Section(
         Rule("RC-NET-003", "medium", "ingress open to the internet on all ports", "CIS AWS 5.2 / Security Hub EC2.18"),
     ),
     needs=("region",),  # availability zones are checked against the region
+    address_of=address_of,
 )

@@ -147,8 +147,8 @@ def _refuse_blocked(plan: Any) -> None:
     """Before any prompt: a plan with any blocked change is never applied (exit 1), naming each and why."""
     blocked = plan.blocked
     if blocked:
-        raise ApplyError(f"the plan has blocked changes; nothing was applied. {len(blocked)} blocked, each with "
-                         "what to do:\n" +
+        raise ApplyError(f"the plan has blocked changes; nothing was applied. Fix the {len(blocked)} blocked, "
+                         "as each says, then re-run:\n" +
                          "\n".join(f"  {c.address}: {c.blocked}" for c in blocked))
 
 
@@ -241,7 +241,8 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
     """Show what apply would change. Read-only by construction."""
     out = _out(kw)
     if destroy and (adopt or replace):
-        raise UsageError(f"--destroy with {'--adopt' if adopt else '--replace'}: a destroy plan only deletes")
+        raise UsageError(f"--destroy with {'--adopt' if adopt else '--replace'}: a destroy plan only deletes; "
+                         "drop one of the two")
     deadline = _deadline(run_timeout, "plan")
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json

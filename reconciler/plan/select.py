@@ -56,7 +56,8 @@ def unknown(option: str, pattern: str, known: Iterable[str], why: str = "matches
     """The usage error (exit 3) for a pattern that selects nothing, naming the addresses near it."""
     names = near(pattern, known)
     hint = f"; known addresses near it: {', '.join(names)}" if names else "; the plan has no addresses"
-    return UsageError(f"{option} {pattern}: {why}{hint} (`reconcile validate -v` lists the manifest's)")
+    return UsageError(f"{option} {pattern}: {why}{hint}; give one of those "
+                      "(`reconcile validate -v` lists the manifest's)")
 
 
 def select_targets(changes: Sequence[Change], targets: Sequence[str],
@@ -108,11 +109,11 @@ def requested_replacements(patterns: Sequence[str], desired: Iterable[str], live
             gone = [a for a in there if pattern_matches(pattern, a)]
             if gone:
                 raise UsageError(f"--replace {pattern}: {', '.join(gone)} is not in the manifest, so apply deletes "
-                                 "it; only a declared resource can be replaced")
+                                 "it; only a declared resource can be replaced: drop this --replace")
             raise unknown("--replace", pattern, [*wanted, *there])
         live_ones = declared & found
         if not live_ones:
             raise UsageError(f"--replace {pattern}: {', '.join(sorted(declared))} does not exist in the account "
-                             "yet; apply creates it, there is nothing to replace")
+                             "yet; apply creates it, there is nothing to replace: drop this --replace")
         out |= live_ones
     return out

@@ -364,7 +364,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    out.result(summary_text(results, color=out.color))
+    out.result(summary_text(results, color=out.color, verb="Destroy" if run.plan.destroy else "Apply"))
     if signalled:
         left = sum(1 for r in results if r.outcome is not Outcome.DONE)
         raise Interrupted(signalled[0], f"interrupted by {signal.Signals(signalled[0]).name}: {left} change(s) "

@@ -48,8 +48,12 @@ def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> 
     lines: list[str] = [f"Plan for stack {plan.stack} in {plan.account}/{plan.region}:", ""]
     deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE)]
     if deletions:
-        lines.append(_paint(f"!! {len(deletions)} resource(s) will be DELETED or REPLACED:", "red", color))
-        lines.extend(_paint(f"!!   {SYMBOL[c.action]} {c.address}", "red", color) for c in deletions)
+        if len(deletions) == len(plan.pending) and all(c.action is Action.DELETE for c in deletions):
+            # a destroy (or a plan of deletions only): every line below is one, listing them twice hides nothing
+            lines.append(_paint(f"!! all {len(deletions)} pending change(s) are DELETIONS:", "red", color))
+        else:
+            lines.append(_paint(f"!! {len(deletions)} resource(s) will be DELETED or REPLACED:", "red", color))
+            lines.extend(_paint(f"!!   {SYMBOL[c.action]} {c.address}", "red", color) for c in deletions)
         lines.append("")
     hidden = 0
     for change in plan.changes:

@@ -87,7 +87,7 @@ def finished_text(change: Change, result: Result, ident: str | None) -> str:
     return f"{where} skipped"
 
 
-def summary_text(results: Sequence[Result], color: bool = False) -> str:
+def summary_text(results: Sequence[Result], color: bool = False, verb: str = "Apply") -> str:
     """The last words of an apply: only what was not done, then the counts. Pure.
 
     A skip says why: the failed addresses it waited for (`upstream failed: a, b`, the
@@ -105,7 +105,7 @@ def summary_text(results: Sequence[Result], color: bool = False) -> str:
         # the engine's message names the failures at the root (`upstream failed: a`), or why nothing started
         lines.extend(f"    {r.action.value} {r.address}: {r.message}" for r in skipped)
     done = len(results) - len(failed) - len(skipped)
-    counts = f"Apply complete: {done} done, {len(failed)} failed, {len(skipped)} skipped."
+    counts = f"{verb} complete: {done} done, {len(failed)} failed, {len(skipped)} skipped."
     lines.append(paint(counts, "red" if failed or skipped else "green", color))
     return redact("\n".join(lines)) + "\n"
 

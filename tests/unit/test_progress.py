@@ -227,3 +227,8 @@ def test_docker_push_events_become_bytes_per_layer() -> None:
                                             Transfer("def", 0, 0, done=True, existed=True)]
     assert [(e.current, e.total) for e in events if e.part == "abc" and not e.done] == [
         (0, 0), (0, 100), (10, 100), (60, 100), (100, 100)]
+
+
+def test_a_destroy_ends_with_destroy_complete() -> None:
+    done = [Result("vpc.main", Action.DELETE, Outcome.DONE, "", 1.0)]
+    assert summary_text(done, verb="Destroy") == "Destroy complete: 1 done, 0 failed, 0 skipped.\n"

@@ -194,3 +194,14 @@ def test_colour_carries_meaning_and_is_off_when_asked() -> None:
     assert "\033[33m~ cidr: \"10.0.0.0/16\" -> \"10.1.0.0/16\"\033[0m" in painted  # yellow change
     assert "\033[31m- a (nat-1, ec2.nat_gateway) will be DELETED\033[0m" in painted  # red delete
     assert re.sub(r"\033\[[0-9;]*m", "", painted) == plain  # colour never carries anything alone
+
+
+def test_a_plan_of_deletions_only_says_so_once_instead_of_listing_them_twice() -> None:
+    gone = [Change(f"iam.group.g{i}", "iam.group", Action.DELETE, "destroy requested",
+                   live=LiveResource(f"iam.group.g{i}", "iam.group", f"g{i}", {})) for i in range(3)]
+    text = format_plan_text(Plan("s", "eu-west-1", "123456789012", "m", "l", tuple(gone), destroy=True))
+    assert "!! all 3 pending change(s) are DELETIONS:" in text
+    assert all(text.count(f"iam.group.g{i} ") == 1 for i in range(3)), text
+    mixed = format_plan_text(Plan("s", "eu-west-1", "123456789012", "m", "l", (
+        *gone[:1], Change("iam.group.new", "iam.group", Action.CREATE, "missing"))))
+    assert "!! 1 resource(s) will be DELETED or REPLACED:" in mixed and "!!   - iam.group.g0" in mixed

@@ -364,15 +364,17 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-    out.result(summary_text(results, color=out.color, verb="Destroy" if run.plan.destroy else "Apply"))
+    # an interrupted destroy is finished by destroy: apply would re-create what it already deleted
+    command = "destroy" if run.plan.destroy else "apply"
+    out.result(summary_text(results, color=out.color, verb=command.capitalize()))
     if signalled:
         left = sum(1 for r in results if r.outcome is not Outcome.DONE)
         raise Interrupted(signalled[0], f"interrupted by {signal.Signals(signalled[0]).name}: {left} change(s) "
-                          "not done (listed above); the account is safe to re-run apply")
+                          f"not done (listed above); the account is safe to re-run {command}")
     if hook.stopping():
-        raise LockError(f"{hook.stopping()}: the changes not done are listed above; re-run apply")
+        raise LockError(f"{hook.stopping()}: the changes not done are listed above; re-run {command}")
     if any(r.outcome is not Outcome.DONE for r in results):
-        raise ApplyError("some actions failed; the account is safe to re-run apply")
+        raise ApplyError(f"some actions failed; the account is safe to re-run {command}")
 
 
 @contextmanager
@@ -456,14 +458,20 @@ def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism:
             from reconciler.render.json import plan_to_json
 
             check_fresh(reviewed, plan_to_json(run.plan))
-            auto_approve = True  # the plan was reviewed; applying it is the approval
+            from reconciler.render.confirm import confirmation
+
+            # the review approves additions and changes (as Terraform's saved plans); a plan file that
+            # deletes or replaces anything still asks for the stack name when someone is at a terminal
+            # (a pipeline without one applies it: the review was its approval)
+            if not sys.stdin.isatty() or confirmation(run.plan, destroy=run.plan.destroy).expected == "yes":
+                auto_approve = True
         out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
         _warn_targets(targets, out)
         if not run.plan.pending:
             return
         _refuse_blocked(run.plan)
         _preflight(run)
-        _confirm(auto_approve, run.plan)
+        _confirm(auto_approve, run.plan, destroy=run.plan.destroy)
         _apply(run, out, parallelism, hook)
         if targets:
             click.echo(TARGET_APPLIED, err=True)

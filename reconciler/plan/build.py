@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from reconciler.canonical import canonical_json
 from reconciler.manifest.model import DesiredResource
@@ -39,24 +40,68 @@ def _protected_owner(address: str, live: Mapping[str, LiveResource], wanted: set
     return None
 
 
-def _follow_replacements(changes: list[Change]) -> list[Change]:
-    """A change that would be NOOP but depends on a REPLACEd address becomes an UPDATE.
+def _refers(value: Any, address: str) -> bool:
+    """Whether a desired attribute's value names `address` (itself, or in a list or as a key)."""
+    if value == address:
+        return True
+    if isinstance(value, list | tuple):
+        return address in value
+    return isinstance(value, Mapping) and address in value
+
+
+def _follow_replacements(changes: list[Change], kinds: Mapping[str, KindPlanner]) -> list[Change]:
+    """What depends on a REPLACEd address follows it: re-pointed in place, or replaced too.
 
     The replaced resource keeps its address but gets a new AWS id; what refers to it (a
     route table routing to a NAT, associating a subnet) must be re-pointed. Its kind's
     `update` re-resolves every reference through the ids known at apply time, and the
     apply graph runs it after the replacement's create. This is why no kind re-points
-    referrers itself. A blocked change stays as it is (apply refuses it anyway).
+    referrers itself. Where the reference is one of the follower's `replace_on` attributes
+    (a NAT gateway's subnet, a subnet's VPC), nothing can re-point it in place: the
+    follower is replaced too, and what follows *it* is followed in turn (to a fixpoint).
+    A blocked replacement is not followed (it will not happen), and a blocked change stays
+    as it is (apply refuses it anyway); a protected follower that would be replaced is blocked.
     """
-    replaced = {c.address for c in changes if c.action is Action.REPLACE}
+    by_address = {c.address: c for c in changes}
+    todo = [c.address for c in changes if c.action is Action.REPLACE and c.blocked is None]
+    replaced = set(todo)
+    while todo:
+        source = todo.pop()
+        for address, change in by_address.items():
+            if source not in change.depends_on or change.blocked is not None or change.desired is None:
+                continue
+            if change.action not in (Action.NOOP, Action.UPDATE):
+                continue
+            kind = kinds[change.kind]
+            forced = sorted(k for k in kind.replace_on if _refers(change.desired.spec.get(k), source))
+            if forced:
+                blocked = None
+                if change.desired.protect or (change.live is not None and change.live.protect):
+                    blocked = (f"protect: true refuses replacement, which following the replacement of {source} "
+                               "needs; remove protect to allow it")
+                blocked = blocked or kind.blocked(change.desired, change.live, Action.REPLACE)
+                by_address[address] = dataclasses.replace(
+                    change, action=Action.REPLACE, blocked=blocked,
+                    reason=f"follows the replacement of {source} ({', '.join(forced)} cannot change in place)")
+                if blocked is None:
+                    replaced.add(address)
+                    todo.append(address)
+            elif change.action is Action.NOOP:
+                by_address[address] = dataclasses.replace(change, action=Action.UPDATE,
+                                                          reason=f"follows the replacement of {source}")
     out = []
     for change in changes:
-        follows = sorted(replaced.intersection(change.depends_on)) if change.action is Action.NOOP else []
-        if follows and change.blocked is None:
-            change = dataclasses.replace(change, action=Action.UPDATE,
-                                         reason="follows the replacement of " + ", ".join(follows))
+        change = by_address[change.address]
+        if change.action is Action.UPDATE and change.reason.startswith("follows the replacement of "):
+            follows = sorted(replaced.intersection(change.depends_on))
+            change = dataclasses.replace(change, reason="follows the replacement of " + ", ".join(follows))
         out.append(change)
     return out
+
+
+def _a(kind: str) -> str:
+    """The kind with its article (`an` before a vowel), as the name is read aloud."""
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _not_checked(why: str) -> str:
@@ -145,7 +190,7 @@ def build_plan(
                 if not kind.replace_on:
                     # nothing about such a kind forces a new one, so it has no tested replacement path (and its
                     # deletion takes what hangs on it: a user's keys, a group's members): refused, not improvised
-                    blocked = (f"--replace: a {item.kind} is never replaced (nothing about it forces a new one); "
+                    blocked = (f"--replace: {_a(item.kind)} is never replaced (nothing about it forces a new one); "
                                "change it in place, or remove it from the manifest, apply, and add it back")
         if action is Action.REPLACE and (item.protect or (found is not None and found.protect)):
             blocked = "protect: true refuses replacement; remove protect to allow it"
@@ -178,7 +223,7 @@ def build_plan(
         blocked = blocked or kind.blocked(None, found, Action.DELETE)
         changes.append(Change(address, found.kind, Action.DELETE, gone, (), found.depends_on,
                               None, found, tuple(kind.notes(None, found, Action.DELETE)), blocked))
-    changes = _follow_replacements(changes)
+    changes = _follow_replacements(changes, kinds)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
     selected = select_targets(changes, targets, also=requested) if targets else tuple(changes)
     live_sha, prints = live_digest(live, not_checked)

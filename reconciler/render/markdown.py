@@ -95,7 +95,8 @@ def _callouts(plan: Plan) -> str:
     if blocked:
         out.append(callout("CAUTION", f"{len(blocked)} change(s) are blocked; apply refuses this plan:",
                            [f"{code(c.address)}: {cell(c.blocked or '')}" for c in blocked]))
-    destructive = [c for c in pending if c.action in (Action.DELETE, Action.REPLACE)]
+    # a blocked change will not happen: it is in the CAUTION above, not among what will go
+    destructive = [c for c in pending if c.action in (Action.DELETE, Action.REPLACE) and not c.blocked]
     if destructive:
         out.append(callout("WARNING", f"{len(destructive)} resource(s) will be DELETED or REPLACED:",
                            [f"{code(SYMBOL[c.action])} {code(c.address)} ({cell(c.kind)}): {cell(c.reason)}"

@@ -46,7 +46,8 @@ def head(change: Change) -> str:
 
 def format_plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     lines: list[str] = [f"Plan for stack {plan.stack} in {plan.account}/{plan.region}:", ""]
-    deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE)]
+    # a blocked change will not happen: it says BLOCKED where it is listed, never among what will go
+    deletions = [c for c in plan.pending if c.action in (Action.DELETE, Action.REPLACE) and not c.blocked]
     if deletions:
         if len(deletions) == len(plan.pending) and all(c.action is Action.DELETE for c in deletions):
             # a destroy (or a plan of deletions only): every line below is one, listing them twice hides nothing

@@ -105,7 +105,9 @@ def summary_text(results: Sequence[Result], color: bool = False, verb: str = "Ap
         # the engine's message names the failures at the root (`upstream failed: a`), or why nothing started
         lines.extend(f"    {r.action.value} {r.address}: {r.message}" for r in skipped)
     done = len(results) - len(failed) - len(skipped)
-    counts = f"{verb} complete: {done} done, {len(failed)} failed, {len(skipped)} skipped."
+    # "complete" only when everything was done: a run with failures or skips stopped short
+    state = "complete" if not failed and not skipped else "incomplete"
+    counts = f"{verb} {state}: {done} done, {len(failed)} failed, {len(skipped)} skipped."
     lines.append(paint(counts, "red" if failed or skipped else "green", color))
     return redact("\n".join(lines)) + "\n"
 

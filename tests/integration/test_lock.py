@@ -271,7 +271,7 @@ def _assert_stopped_cleanly(result: CliResult, code: int, name: str, moto: Moto)
     assert f"not started: interrupted by {name}" in result.out, result.out  # what was not done
     assert re.search(r"Z vpc\.main \(vpc-\w+\) created \(", result.err), result.err  # what was done, once
     summary = result.out[result.out.index("\nPlan: "):].split("\n", 2)[2]  # what apply printed after the plan
-    assert "Apply complete: " in summary and "vpc.main " not in summary, result.out  # and not again
+    assert "Apply incomplete: " in summary and "vpc.main " not in summary, result.out  # and not again
     assert f"error: interrupted by {name}" in result.err and "Traceback" not in result.all, result.err
     assert lease_params(moto) == {}, "the lease was released"
 
@@ -318,7 +318,7 @@ def test_a_lost_lease_stops_the_apply_starting_actions(faulty: Faulty, moto: Mot
     out, rest = proc.communicate(timeout=120)
     result = CliResult(proc.returncode, out, err + rest)
     assert result.code == 1 and "Traceback" not in result.all, result.all
-    assert "not started: lost the stack lock" in result.out and "Apply complete: " in result.out, result.out
+    assert "not started: lost the stack lock" in result.out and "Apply incomplete: " in result.out, result.out
     assert list(lease_params(moto)) == [f"{FOLDER}/9"], "the other apply's lease is untouched"
 
 

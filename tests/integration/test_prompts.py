@@ -110,6 +110,20 @@ def test_destroy_asks_for_the_stack_name(moto: Moto, applied: Path) -> None:
     assert groups(moto) == set()
 
 
+def test_a_reviewed_destroy_plan_still_asks_for_the_stack_name_at_a_terminal(moto: Moto, applied: Path,
+                                                                             tmp_path: Path) -> None:
+    reviewed = tmp_path / "destroy.json"
+    code, text = finish(spawn(moto, "plan", str(applied), "--destroy", "--out", str(reviewed)))
+    assert code == 0 and reviewed.exists(), text
+    code, text = answer(moto, ("apply", str(applied), "--plan", str(reviewed)),
+                        "to confirm destroying stack", "yes")
+    assert code == 3 and "nothing was changed" in text, text
+    assert groups(moto) == {"alpha", "beta"}
+    code, text = answer(moto, ("apply", str(applied), "--plan", str(reviewed)), "to confirm destroying stack", STACK)
+    assert code == 0, text
+    assert groups(moto) == set()
+
+
 def test_end_of_input_at_the_prompt_refuses_and_ctrl_c_interrupts(moto: Moto, manifest: Path) -> None:
     child = spawn(moto, "apply", str(manifest))
     child.expect("Only 'yes' approves: ")

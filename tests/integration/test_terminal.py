@@ -133,7 +133,7 @@ def test_quiet_prints_only_failures_and_the_summary(faulty: Faulty, tmp_path: Pa
     assert len([line for line in lines if re.search(r"Z iam\.user\.slow FAILED \(create\) after", line)]) == 1, shown
     summary = text[text.index("Failed:"):]
     assert "x create iam.user.slow: " in summary and "x create iam.user.quick: " in summary, summary
-    assert "Apply complete: 1 done, 2 failed, 0 skipped." in summary, summary
+    assert "Apply incomplete: 1 done, 2 failed, 0 skipped." in summary, summary
 
 
 DOCKERFILE = """\

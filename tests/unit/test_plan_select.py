@@ -211,7 +211,7 @@ def test_replace_of_a_kind_that_is_never_replaced_is_blocked(tmp_path: Path) -> 
     result = plan(everything, live_of(everything), replace=["iam.user.app"])
     (change,) = [c for c in result.pending if c.address == "iam.user.app"]  # pending: apply refuses, not skips
     assert change.action is Action.REPLACE
-    assert change.blocked is not None and "a iam.user is never replaced" in change.blocked
+    assert change.blocked is not None and "an iam.user is never replaced" in change.blocked
 
 
 def test_a_narrowed_plan_file_is_schema_valid_and_must_be_applied_as_it_was_made(tmp_path: Path) -> None:
@@ -231,3 +231,33 @@ def test_a_forced_replacement_is_kept_by_a_target_that_misses_it(tmp_path: Path)
     everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
     result = plan(everything, live_of(everything), targets=["vpc.main.sg.db"], replace=["vpc.main.subnet.priv"])
     assert pending(result) == {"vpc.main.subnet.priv": "replace", "vpc.main.route_table.private": "update"}
+
+
+def test_what_cannot_be_repointed_in_place_is_replaced_with_what_it_sits_in(tmp_path: Path) -> None:
+    everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
+    nat = next(r.address for r in everything if r.kind == "ec2.nat_instance")
+    result = plan(everything, live_of(everything), replace=["vpc.main.subnet.pub"])
+    changes = {c.address: c for c in result.pending}
+    # the NAT instance's subnet is fixed at launch: it is replaced too, never "updated" in the old subnet
+    assert changes[nat].action is Action.REPLACE and changes[nat].blocked is None
+    assert changes[nat].reason == "follows the replacement of vpc.main.subnet.pub (subnet cannot change in place)"
+    # what routes to the NAT is re-pointed in place, after it
+    private = changes["vpc.main.route_table.private"]
+    assert private.action is Action.UPDATE and nat in private.reason
+    # a replaced VPC takes everything that lives in it along, to the fixpoint
+    whole = plan(everything, live_of(everything), replace=["vpc.main"])
+    inside = {c.address: c.action for c in whole.pending}
+    assert all(inside[a] is Action.REPLACE for a in ("vpc.main.subnet.pub", "vpc.main.subnet.priv",
+                                                      "vpc.main.sg.app", "vpc.main.sg.db", nat)), inside
+
+
+def test_a_blocked_replacement_is_not_followed_and_not_announced_as_a_deletion(tmp_path: Path) -> None:
+    from reconciler.render.text import format_plan_text
+
+    everything = [r for r in desired(tmp_path) if r.kind != "iam.access_key"]
+    result = plan(everything, live_of(everything, vpc_main_subnet_pub=True), replace=["vpc.main.subnet.pub"])
+    (subnet,) = [c for c in result.pending if c.address == "vpc.main.subnet.pub"]
+    assert subnet.action is Action.REPLACE and subnet.blocked is not None
+    assert [c.address for c in result.pending] == ["vpc.main.subnet.pub"]  # nothing follows what will not happen
+    text = format_plan_text(result)
+    assert "DELETED or REPLACED" not in text and "DELETIONS" not in text and "X BLOCKED" in text

@@ -143,7 +143,7 @@ def test_summary_lists_only_failures_and_the_skips_they_caused() -> None:
         "Skipped:",
         "    create vpc.main.route_table.private-a: upstream failed: vpc.main.nat.public-a",
         "    update iam.user.x: not started: interrupted by SIGINT",
-        "Apply complete: 1 done, 1 failed, 2 skipped.",
+        "Apply incomplete: 1 done, 1 failed, 2 skipped.",
     ]
     clean = summary_text(results[:1])
     assert clean == "Apply complete: 1 done, 0 failed, 0 skipped.\n"

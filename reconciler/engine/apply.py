@@ -139,6 +139,28 @@ def build_graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> Gra
     return graph
 
 
+def critical_path(graph: Graph) -> list[Vertex]:
+    """The longest chain of vertices that must run one after another (barriers left out), first to last.
+
+    Its length × the latency of one write is the least an apply can take however wide
+    it runs (`make bench` prints it). O(V + E); ties broken by vertex order, so the
+    answer is deterministic. Raises graphlib.CycleError on a circle, as apply would.
+    """
+    depth: dict[Vertex, int] = {}
+    via: dict[Vertex, Vertex | None] = {}
+    for vertex in graphlib.TopologicalSorter(graph.preds).static_order():
+        best = max(sorted(graph.preds.get(vertex, ())), key=lambda p: depth[p], default=None)
+        depth[vertex] = (depth[best] if best is not None else 0) + (0 if is_barrier(vertex) else 1)
+        via[vertex] = best
+    end = max(sorted(depth), key=lambda v: depth[v], default=None)
+    path: list[Vertex] = []
+    while end is not None:
+        if not is_barrier(end):
+            path.append(end)
+        end = via[end]
+    return path[::-1]
+
+
 def _combine(change: Change, parts: tuple[str, ...], results: Mapping[Vertex, Result]) -> Result:
     """One Result for a change from its vertices' results (FAILED if any half failed)."""
     mine = [(p, results[(change.address, p)]) for p in parts]

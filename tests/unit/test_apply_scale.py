@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from reconciler.engine.apply import apply_plan, build_graph
+from reconciler.engine.apply import apply_plan, build_graph, critical_path
 from reconciler.kinds.base import Context, Kind
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, Change, LiveResource, Outcome, Plan, ReplaceOrder
@@ -117,3 +117,15 @@ def test_applying_four_times_the_changes_costs_about_four_times_the_operations()
     small, large = operations(1250), operations(5000)
     # linear work gives ~4x (the heap adds a log factor); the quadratic walk gave well over 10x
     assert large < 6 * small, (small, large)
+
+
+def test_the_critical_path_is_the_longest_chain() -> None:
+    plan = Plan("s", "r", "1", "0" * 64, "0" * 64, (
+        _change(Action.CREATE, "a", "t.noop"), _change(Action.CREATE, "b", "t.noop", ("a",)),
+        _change(Action.CREATE, "c", "t.noop", ("b",)), _change(Action.CREATE, "x", "t.noop", ("a",)),
+        _change(Action.DELETE, "old", "t.noop"), _change(Action.REPLACE, "s", "t.swap", ("c",))))
+    graph = build_graph({c.address: c for c in plan.changes}, KINDS)
+    # the deletion runs before the kind's creations (through the barrier, which is not a step of its own)
+    assert critical_path(graph) == [("old", "delete"), ("a", "create"), ("b", "create"), ("c", "create"),
+                                    ("s", "create"), ("s", "delete")]
+    assert len(critical_path(build_graph({c.address: c for c in generated(5000).pending}, KINDS))) > 10

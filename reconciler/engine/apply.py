@@ -142,9 +142,10 @@ def build_graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> Gra
 def critical_path(graph: Graph) -> list[Vertex]:
     """The longest chain of vertices that must run one after another (barriers left out), first to last.
 
-    Its length × the latency of one write is the least an apply can take however wide
-    it runs (`make bench` prints it). O(V + E); ties broken by vertex order, so the
-    answer is deterministic. Raises graphlib.CycleError on a circle, as apply would.
+    However wide an apply runs, it takes at least the sum of these steps' durations
+    (each step is a few calls: the write, its waits, its tags); `make bench` can print
+    it. O(V + E); ties broken by vertex order, so the answer is deterministic. Raises
+    graphlib.CycleError on a circle, as apply would.
     """
     depth: dict[Vertex, int] = {}
     via: dict[Vertex, Vertex | None] = {}
@@ -193,7 +194,7 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
     Cost: the graph is built once; each vertex is made ready, started and finished
     once, at O(its degree) (graphlib's `done` walks only its successors). At most
     `parallelism` vertices are handed to the pool at a time (ready ones wait in a heap,
-    in vertex order), so each wait looks at no more than that many futures, and
+    in the order they became ready, then vertex order), so each wait looks at no more than that many futures, and
     a stop leaves nothing queued in the pool. A vertex with a failed predecessor, and
     a barrier, is settled in the walk itself without a thread.
     """

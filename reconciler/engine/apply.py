@@ -26,9 +26,12 @@ independent still runs, so the account is left in a state a re-run converges fro
 from __future__ import annotations
 
 import graphlib
+import heapq
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
 from reconciler.error_text import describe_error
 from reconciler.errors import ApplyError
@@ -37,6 +40,7 @@ from reconciler.plan.model import Action, Change, Outcome, Plan, ReplaceOrder, R
 
 Vertex = tuple[str, str]  # (address, part): part is "create", "update", "delete" or "replace"
 UP_PARTS = ("create", "update", "replace")
+FREES = "frees"  # the part of a barrier vertex: (kind, FREES); never a change's part
 
 
 def _parts(change: Change, kind: Kind) -> tuple[str, ...]:
@@ -52,10 +56,45 @@ def _parts(change: Change, kind: Kind) -> tuple[str, ...]:
             Action.DELETE: ("delete",)}[change.action]
 
 
-def _graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> dict[Vertex, set[Vertex]]:
-    """Predecessors of each vertex (only edges between pending changes matter)."""
+@dataclass
+class Graph:
+    """The apply graph of one plan, built once: O(vertices + edges) to build and to walk.
+
+    `preds[v]` are the vertices that must finish before `v` starts; every real vertex
+    is a key. Besides the changes' vertices there is one *barrier* per kind that has
+    deletions that run first (`(kind, FREES)`): those deletions lead into it and the
+    kind's creations leave it, so "every deletion of a kind before every creation of
+    that kind" costs d + c edges instead of d × c. A barrier never runs: it is passed
+    as soon as what leads into it is, and fails (its creations are skipped, naming the
+    failed deletions) if any of that failed.
+    """
+
+    parts: dict[str, tuple[str, ...]]
+    preds: dict[Vertex, set[Vertex]] = field(default_factory=dict)
+
+    @property
+    def edges(self) -> int:
+        return sum(len(p) for p in self.preds.values())
+
+
+def is_barrier(vertex: Vertex) -> bool:
+    return vertex[1] == FREES
+
+
+def build_graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> Graph:
+    """The graph of the pending `changes` (only edges between pending changes matter).
+
+    Linear: each change's edges come from its own `depends_on` (and its live
+    resource's), a reverse index gives the referrers of a create-first replacement,
+    and the deletions that free something for a kind's creations meet in that kind's
+    barrier.
+    """
     parts = {address: _parts(change, kinds[change.kind]) for address, change in changes.items()}
-    preds: dict[Vertex, set[Vertex]] = {(a, p): set() for a, ps in parts.items() for p in ps}
+    graph = Graph(parts)
+    preds = graph.preds
+    for address, ps in parts.items():
+        for p in ps:
+            preds[(address, p)] = set()
 
     def up(address: str) -> Vertex | None:
         return next(((address, p) for p in parts.get(address, ()) if p in UP_PARTS), None)
@@ -63,11 +102,15 @@ def _graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> dict[Ver
     def down(address: str) -> Vertex | None:
         return (address, "delete") if "delete" in parts.get(address, ()) else None
 
+    referrers: dict[str, list[str]] = {}  # address -> the pending changes that declare they depend on it
     for address, change in changes.items():
         first, *rest = parts[address]
         for later in rest:  # the two halves of a replacement, in the kind's order
             preds[(address, later)].add((address, first))
         mine_up, mine_down = up(address), down(address)
+        for dep in change.depends_on:
+            if dep != address:
+                referrers.setdefault(dep, []).append(address)
         if mine_up is not None:
             preds[mine_up].update(v for v in map(up, change.depends_on) if v is not None and v[0] != address)
         if mine_down is not None:
@@ -80,16 +123,43 @@ def _graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> dict[Ver
     for address in changes:
         if parts[address] == ("create", "delete"):
             # create-first: the old one goes once its referrers point at the new one
-            preds[(address, "delete")].update(
-                v for other, c in changes.items() if address in c.depends_on and other != address
-                for v in (up(other),) if v is not None)
-    # a deletion that frees something runs before the creations of the same kind of thing
-    frees = [(a, "delete") for a, ps in parts.items() if ps[0] == "delete"]
+            preds[(address, "delete")].update(v for other in referrers.get(address, ()) for v in (up(other),)
+                                              if v is not None)
+    # a deletion that frees something runs before the creations of the same kind of thing (through the
+    # kind's barrier; a delete-first replacement's own create already follows its delete, so passing
+    # through the barrier adds no order between a change and itself that was not there)
+    for address, ps in parts.items():
+        if ps[0] == "delete":
+            preds.setdefault((changes[address].kind, FREES), set()).add((address, "delete"))
     for address, change in changes.items():
+        barrier = (change.kind, FREES)
         creating = next(((address, p) for p in parts[address] if p in ("create", "replace")), None)
-        if creating is not None:
-            preds[creating].update(d for d in frees if changes[d[0]].kind == change.kind and d[0] != address)
-    return preds
+        if creating is not None and barrier in preds:
+            preds[creating].add(barrier)
+    return graph
+
+
+def critical_path(graph: Graph) -> list[Vertex]:
+    """The longest chain of vertices that must run one after another (barriers left out), first to last.
+
+    However wide an apply runs, it takes at least the sum of these steps' durations
+    (each step is a few calls: the write, its waits, its tags); `make bench` can print
+    it. O(V + E); ties broken by vertex order, so the answer is deterministic. Raises
+    graphlib.CycleError on a circle, as apply would.
+    """
+    depth: dict[Vertex, int] = {}
+    via: dict[Vertex, Vertex | None] = {}
+    for vertex in graphlib.TopologicalSorter(graph.preds).static_order():
+        best = max(sorted(graph.preds.get(vertex, ())), key=lambda p: depth[p], default=None)
+        depth[vertex] = (depth[best] if best is not None else 0) + (0 if is_barrier(vertex) else 1)
+        via[vertex] = best
+    end = max(sorted(depth), key=lambda v: depth[v], default=None)
+    path: list[Vertex] = []
+    while end is not None:
+        if not is_barrier(end):
+            path.append(end)
+        end = via[end]
+    return path[::-1]
 
 
 def _combine(change: Change, parts: tuple[str, ...], results: Mapping[Vertex, Result]) -> Result:
@@ -120,10 +190,17 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
     never started is SKIPPED with "not started: <reason>". Returns without waiting
     for abandoned actions (the caller exits). `on_event` sees "start" when a change's
     first vertex starts and "end" (with its Result) when its last one has a result.
+
+    Cost: the graph is built once; each vertex is made ready, started and finished
+    once, at O(its degree) (graphlib's `done` walks only its successors). At most
+    `parallelism` vertices are handed to the pool at a time (ready ones wait in a heap,
+    in the order they became ready, then vertex order), so each wait looks at no more than that many futures, and
+    a stop leaves nothing queued in the pool. A vertex with a failed predecessor, and
+    a barrier, is settled in the walk itself without a thread.
     """
     pending = {c.address: c for c in plan.pending}
-    parts = {address: _parts(change, kinds[change.kind]) for address, change in pending.items()}
-    preds = _graph(pending, kinds)
+    graph = build_graph(pending, kinds)
+    parts, preds = graph.parts, graph.preds
     sorter = graphlib.TopologicalSorter(preds)
     try:
         sorter.prepare()
@@ -133,18 +210,17 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
                          "please report it)") \
             from None
     results: dict[Vertex, Result] = {}
-    failed: set[Vertex] = set()
     roots: dict[Vertex, tuple[str, ...]] = {}  # a failed vertex: itself; a skipped one: the failures it waited for
     started_changes: set[str] = set()
+
+    def upstream(vertex: Vertex) -> tuple[str, ...]:
+        """The failures at the root of what `vertex` waited for (O(its in-degree))."""
+        return tuple(sorted({root for v in preds[vertex] if v in roots for root in roots[v]}))
 
     def run(vertex: Vertex) -> Result:
         address, part = vertex
         change = pending[address]
         kind = kinds[change.kind]
-        upstream = sorted({root for v in preds[vertex] & failed for root in roots[v]})
-        if upstream:
-            return Result(address, change.action, Outcome.SKIPPED, f"upstream failed: {', '.join(upstream)}",
-                          cause=tuple(upstream))
         started = time.monotonic()
         try:
             if part == "create":
@@ -164,13 +240,40 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
     def finish(vertex: Vertex, result: Result) -> None:
         results[vertex] = result
         if result.outcome is not Outcome.DONE:
-            failed.add(vertex)
             roots[vertex] = result.cause or (vertex[0],)
         address = vertex[0]
         if all((address, p) in results for p in parts[address]):
             on_event("end", pending[address], _combine(pending[address], parts[address], results))
 
-    pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply")
+    batches = itertools.count()
+
+    def settle_ready(runnable: list[tuple[int, Vertex]]) -> None:
+        """Move what is ready into `runnable`, settling barriers and skips on the spot (a walk, not a rescan).
+
+        `runnable` is a heap of (batch, vertex): what became ready earlier starts
+        earlier, and within a batch in vertex order (deterministic at parallelism 1).
+        """
+        ready = sorter.get_ready()
+        while ready:
+            batch = next(batches)
+            for vertex in ready:
+                failures = upstream(vertex)
+                if is_barrier(vertex):
+                    if failures:
+                        roots[vertex] = failures
+                elif failures:
+                    change = pending[vertex[0]]
+                    finish(vertex, Result(vertex[0], change.action, Outcome.SKIPPED,
+                                          f"upstream failed: {', '.join(failures)}", cause=failures))
+                else:
+                    heapq.heappush(runnable, (batch, vertex))
+                    continue
+                sorter.done(vertex)
+            ready = sorter.get_ready()
+
+    width = max(1, parallelism)
+    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="apply")
+    runnable: list[tuple[int, Vertex]] = []  # a heap: ready, not yet handed to the pool
     running: dict[Future[Result], Vertex] = {}
     reason: str | None = None
     drain_until = 0.0
@@ -181,8 +284,10 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
                 if reason is not None:
                     drain_until = time.monotonic() + drain_seconds
             if reason is None:
-                for vertex in sorted(sorter.get_ready()):
-                    if vertex[0] not in started_changes and not preds[vertex] & failed:
+                settle_ready(runnable)
+                while runnable and len(running) < width:
+                    _, vertex = heapq.heappop(runnable)
+                    if vertex[0] not in started_changes:
                         started_changes.add(vertex[0])
                         on_event("start", pending[vertex[0]], None)
                     running[pool.submit(run, vertex)] = vertex

@@ -6,9 +6,10 @@ changes) for a reason known up front:
   the ECR registry host `<account>.dkr.ecr.<region>.amazonaws.com` cannot be reached through an
   emulator, so the push would fail after the build (exit 3: the command line lacks a flag);
 - `docker`: an image build with no Docker Engine answering: said once, however many images
-  (exit 1), instead of once per image after the other changes were made.
+  (exit 1), instead of once per image after the other changes were made;
+- `pacing`: a `RECONCILER_EC2_PACING` that cannot be read (exit 3), before the first write.
 
-Neither makes a write; `docker` pings the engine only when an image may be built.
+None makes a write; `docker` pings the engine only when an image may be built.
 """
 
 from __future__ import annotations
@@ -62,7 +63,15 @@ def docker(plan: Plan, ctx: Context) -> None:
     ctx.memo("docker.client", _docker.client)  # the image kind's own memo: its builds reuse this client
 
 
+def pacing() -> None:
+    """UsageError now, not at the first paced write, when RECONCILER_EC2_PACING cannot be read."""
+    from reconciler.kinds.ec2._pacing import pacer
+
+    pacer()
+
+
 def before_apply(plan: Plan, ctx: Context) -> None:
     """Every check, cheapest and most certain first."""
+    pacing()
     registry(plan, ctx)
     docker(plan, ctx)

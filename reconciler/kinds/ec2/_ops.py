@@ -13,7 +13,8 @@ Invariants:
   (`DependencyBlocked`);
 - every delete returns only once the resource is gone (waited for), so what it
   freed (an Elastic IP, a subnet) can be used or deleted next;
-- VPC endpoint mutations go through `ENDPOINT_PACER`.
+- the writes whose documented EC2 bucket one apply can reach (VPC endpoint and NAT gateway
+  creates and deletes) first take a token of it (`_pacing.pace`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from reconciler.aws import NOT_FOUND, absent_none, error_code
 from reconciler.errors import AwsError, DependencyBlocked
 from reconciler.kinds.base import Context
 from reconciler.kinds.ec2 import _read
-from reconciler.kinds.ec2._pacing import ENDPOINT_PACER
+from reconciler.kinds.ec2._pacing import pace
 from reconciler.ownership import tag_list
 
 # Errors that mean "still in use by something else; try again shortly".
@@ -143,6 +144,7 @@ def delete_nat_gateway(ctx: Context, nat_id: str) -> None:
     if _read.nat_gateway_state(ctx, nat_id) in (None, "deleted"):
         return
     ec2 = ctx.client("ec2")
+    pace("DeleteNatGateway")
     absent_none(lambda: ec2.delete_nat_gateway(NatGatewayId=nat_id), "ec2")
     ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id], WaiterConfig=NAT_WAIT)
 
@@ -168,7 +170,7 @@ def delete_endpoint(ctx: Context, endpoint_id: str, address: str) -> None:
     """Delete (paced) and wait until it is gone."""
     if _read.endpoint_state(ctx, endpoint_id) in (None, "deleted"):
         return
-    ENDPOINT_PACER.take()
+    pace("DeleteVpcEndpoints")
     result = ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
     for failure in result.get("Unsuccessful", []):
         code = failure.get("Error", {}).get("Code", "")

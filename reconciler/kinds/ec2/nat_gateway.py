@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
+from reconciler.kinds.ec2._pacing import pace
 from reconciler.kinds.ec2._prices import cost_note
 from reconciler.kinds.ec2._read import (
     address_of,
@@ -81,6 +82,7 @@ class NatGateway(Kind):
 
             def attempt() -> Any:
                 _ops.free_stale_association(ctx, allocation_id)
+                pace("CreateNatGateway")  # each attempt spends a token of AWS's bucket
                 return ec2.create_nat_gateway(
                     SubnetId=subnet_id, AllocationId=allocation_id, ConnectivityType="public",
                     ClientToken=_ops.client_token(ctx, change.address, subnet_id, allocation_id),

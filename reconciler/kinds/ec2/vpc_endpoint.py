@@ -1,8 +1,9 @@
 """VPC endpoints: gateway (S3, DynamoDB: on route tables) and interface (ENIs in subnets, private DNS,
 security groups); policies compare by meaning. Interface endpoints show their monthly cost per AZ.
 
-Every create, modify and delete goes through `ENDPOINT_PACER` (AWS throttles
-these calls hardest). Creation and deletion wait until the endpoint is
+Every create, modify and delete first takes a token of that action's documented
+EC2 bucket (`_pacing.pace`: CreateVpcEndpoint and DeleteVpcEndpoints have AWS's
+smallest, 4 tokens refilled at 0.3 a second). Creation and deletion wait until the endpoint is
 `available` / gone. An interface endpoint is replaced when a subnet it sits in is
 replaced (the subnet's `{az, cidr}` changed under the same address); adding or
 removing a subnet is an in-place update.
@@ -20,7 +21,7 @@ from reconciler.canonical import canonical_policy
 from reconciler.errors import AwsError
 from reconciler.kinds.base import Context, Kind, ReadResult
 from reconciler.kinds.ec2 import _ops
-from reconciler.kinds.ec2._pacing import ENDPOINT_PACER
+from reconciler.kinds.ec2._pacing import pace
 from reconciler.kinds.ec2._prices import cost_note
 from reconciler.kinds.ec2._read import (
     ENDPOINT_GHOSTS,
@@ -149,7 +150,7 @@ class VpcEndpoint(Kind):
             request["PrivateDnsEnabled"] = bool(spec["private_dns"])
         if "policy" in spec:
             request["PolicyDocument"] = json.dumps(spec["policy"])
-        ENDPOINT_PACER.take()
+        pace("CreateVpcEndpoint")
         endpoint_id = str(ctx.client("ec2").create_vpc_endpoint(**request)["VpcEndpoint"]["VpcEndpointId"])
         wait_available(ctx, endpoint_id, change.address)
         return endpoint_id
@@ -178,7 +179,7 @@ class VpcEndpoint(Kind):
             if not isinstance(have_policy, dict) or canonical_policy(have_policy) != canonical_policy(spec["policy"]):
                 request["PolicyDocument"] = json.dumps(spec["policy"])
         if request:
-            ENDPOINT_PACER.take()
+            pace("ModifyVpcEndpoint")
             ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=endpoint_id, **request)
         _ops.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
 

@@ -129,14 +129,40 @@ def build_graph(changes: Mapping[str, Change], kinds: Mapping[str, Kind]) -> Gra
     # kind's barrier; a delete-first replacement's own create already follows its delete, so passing
     # through the barrier adds no order between a change and itself that was not there)
     for address, ps in parts.items():
-        if ps[0] == "delete":
+        if ps[0] == "delete" and kinds[changes[address].kind].delete_frees:
             preds.setdefault((changes[address].kind, FREES), set()).add((address, "delete"))
     for address, change in changes.items():
         barrier = (change.kind, FREES)
         creating = next(((address, p) for p in parts[address] if p in ("create", "replace")), None)
         if creating is not None and barrier in preds:
             preds[creating].add(barrier)
+    _moves_away_first(changes, parts, preds)
     return graph
+
+
+def _moves_away_first(changes: Mapping[str, Change], parts: Mapping[str, tuple[str, ...]],
+                      preds: dict[Vertex, set[Vertex]]) -> None:
+    """A deleted resource goes only after what still uses it has moved away (an update that takes
+    a user out of a group being deleted runs first), so a failed move skips the deletion instead
+    of leaving the user with neither group. Only where it makes no circle (a kind whose deletions
+    free what its creations need keeps that order): these edges are all added, or none.
+    """
+    added: list[tuple[Vertex, Vertex]] = []
+    for address, change in changes.items():
+        if parts[address] != ("update",) or change.live is None:
+            continue
+        for dep in set(change.live.depends_on) - set(change.depends_on) - {address}:
+            target = (dep, "delete")
+            if parts.get(dep) == ("delete",) and (address, "update") not in preds[target]:
+                preds[target].add((address, "update"))
+                added.append((target, (address, "update")))
+    if not added:
+        return
+    try:
+        graphlib.TopologicalSorter(preds).prepare()
+    except graphlib.CycleError:
+        for target, vertex in added:
+            preds[target].discard(vertex)
 
 
 def critical_path(graph: Graph) -> list[Vertex]:

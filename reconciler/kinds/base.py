@@ -147,6 +147,11 @@ class Kind:
     name: ClassVar[str] = ""
     replace_on: ClassVar[frozenset[str]] = frozenset()
     replace_order: ClassVar[ReplaceOrder] = ReplaceOrder.DELETE_FIRST
+    # a deletion of this kind can free what a creation of it needs (a CIDR, a group name in a VPC,
+    # a quota's slot), so apply runs the kind's deletions before its creations; False where the
+    # identity is the address itself (IAM and ECR names): nothing is freed, and the old one should
+    # outlive the move of what still uses it (a user's membership moving to a renamed group)
+    delete_frees: ClassVar[bool] = True
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         raise NotImplementedError

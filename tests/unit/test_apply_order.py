@@ -308,3 +308,33 @@ def test_only_access_key_rotation_replaces_itself_and_every_kind_declares_its_or
     kinds = all_kinds()
     assert sorted(name for name, kind in kinds.items() if isinstance(kind, ReplacesInSteps)) == ["iam.access_key"]
     assert all(isinstance(kind.replace_order, ReplaceOrder) for kind in kinds.values())
+
+
+class NamedRecorder(Recorder):
+    """A kind identified by its name (as IAM groups are): its deletions free nothing."""
+
+    name = "test.named"
+    delete_frees = False
+
+
+def test_a_deletion_waits_until_what_uses_it_has_moved_away_and_is_skipped_if_that_failed() -> None:
+    groups, users = NamedRecorder(fail={"group.new"}), Recorder()
+    old = Change("group.old", "test.named", Action.DELETE, "gone", (), (), None,
+                 LiveResource("group.old", "test.named", "old", {}))
+    new = Change("group.new", "test.named", Action.CREATE, "missing", (), (),
+                 DesiredResource("group.new", "test.named", {}, ()))
+    # the user is in the old group now and is declared in the new one
+    user = Change("user.app", "test.thing", Action.UPDATE, "changed groups", (), ("group.new",),
+                  DesiredResource("user.app", "test.thing", {}, ("group.new",)),
+                  LiveResource("user.app", "test.thing", "app", {}, depends_on=("group.old",)))
+    results = {r.address: r for r in apply_plan(plan(old, new, user), ctx(),
+                                               {"test.named": groups, "test.thing": users}, parallelism=4)}
+    assert results["group.new"].outcome is Outcome.FAILED
+    assert results["user.app"].outcome is Outcome.SKIPPED
+    # the old group outlives the failed move: the user keeps what it had
+    assert results["group.old"].outcome is Outcome.SKIPPED and ("delete", "group.old") not in groups.log
+
+    fine = NamedRecorder()
+    done = apply_plan(plan(old, new, user), ctx(), {"test.named": fine, "test.thing": Recorder()}, parallelism=4)
+    assert all(r.outcome is Outcome.DONE for r in done)
+    assert fine.log.index(("create", "group.new")) < fine.log.index(("delete", "group.old"))

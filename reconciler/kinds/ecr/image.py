@@ -44,6 +44,7 @@ def short(digest: str | None) -> str:
 
 class Image(Kind):
     name = "ecr.image"
+    delete_frees = False  # identified by its name, which is its address: a deletion frees nothing
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         by_repo: dict[str, list[DesiredResource]] = defaultdict(list)

@@ -66,6 +66,7 @@ def _parse_json(text: str | None, what: str) -> Any:
 
 class EcrRepository(Kind):
     name = REPOSITORY_KIND
+    delete_frees = False  # identified by its name, which is its address: a deletion frees nothing
     replace_on = frozenset({"encryption"})
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:

@@ -27,6 +27,7 @@ from reconciler.plan.model import Change, LiveResource
 
 class IamGroup(Kind):
     name = "iam.group"
+    delete_frees = False  # identified by its name, which is its address: a deletion frees nothing
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"] for d in desired}

@@ -39,6 +39,7 @@ BOOKKEEPING_PREFIX = "reconciler:key-"
 
 class IamUser(Kind):
     name = USER_KIND
+    delete_frees = False  # identified by its name, which is its address: a deletion frees nothing
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"] for d in desired}

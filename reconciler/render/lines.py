@@ -140,6 +140,9 @@ def _whole(out: Lines, sign: str, path: str, value: Any, detail: frozenset[str] 
         if keyed and path not in detail:  # the keys are the signal, their values the bookkeeping
             out.lines.append(f"{sign} {path} = {value_text(sorted(value))}")
         return
+    if bare(value):
+        out.lines.append(f"{sign} {path}")
+        return
     if isinstance(value, Mapping) and value:
         if path.endswith("]") and len(compact(value)) <= MAX_ITEM:  # one statement or rule: one line
             out.lines.append(f"{sign} {path} = {compact(value)}")
@@ -236,6 +239,19 @@ def hidden_line(hidden: int) -> str:
     return f"({hidden} bookkeeping attribute(s) hidden: ownership and stack tags, derived references; -v shows them)"
 
 
+def bare(value: Any) -> bool:
+    """An entry whose whole content is empty text (a security-group rule without a description):
+    the entry's key is all it says, so it prints as `- ingress.tcp 22 from 0.0.0.0/0`, never as a
+    `.description = ""` that reads like a changed description."""
+    return isinstance(value, Mapping) and bool(value) and all(v in ("", None) for v in value.values())
+
+
+def _entry(sign: str, path: str, value: Any, marker: str) -> list[str]:
+    if bare(value):
+        return [f"{sign} {path}{marker}"]
+    return [f"{sign} {p} = {value_text(v)}{marker}" for p, v in flatten(path, value)]
+
+
 def diff_lines(diff: Iterable[AttrChange]) -> list[str]:
     """`+ path = value` (added), `- path = value` (removed), `- / +` pairs (changed)."""
     lines: list[str] = []
@@ -244,9 +260,9 @@ def diff_lines(diff: Iterable[AttrChange]) -> list[str]:
         if attr.sensitive:
             lines.append(f"~ {attr.path} = (sensitive){marker}")
         elif attr.before is None:
-            lines.extend(f"+ {p} = {value_text(v)}{marker}" for p, v in flatten(attr.path, attr.after))
+            lines.extend(_entry("+", attr.path, attr.after, marker))
         elif attr.after is None:
-            lines.extend(f"- {p} = {value_text(v)}{marker}" for p, v in flatten(attr.path, attr.before))
+            lines.extend(_entry("-", attr.path, attr.before, marker))
         else:
             lines.append(f"- {attr.path} = {value_text(attr.before)}{marker}")
             lines.append(f"+ {attr.path} = {value_text(attr.after)}{marker}")

@@ -205,3 +205,12 @@ def test_a_plan_of_deletions_only_says_so_once_instead_of_listing_them_twice() -
     mixed = format_plan_text(Plan("s", "eu-west-1", "123456789012", "m", "l", (
         *gone[:1], Change("iam.group.new", "iam.group", Action.CREATE, "missing"))))
     assert "!! 1 resource(s) will be DELETED or REPLACED:" in mixed and "!!   - iam.group.g0" in mixed
+
+
+def test_a_rule_without_a_description_reads_as_the_rule_not_as_a_changed_description() -> None:
+    from reconciler.render.lines import diff_lines
+
+    rule = "ingress.tcp 22 from 0.0.0.0/0"
+    assert diff_lines([AttrChange(rule, {"description": ""}, None)]) == [f"- {rule}"]
+    assert diff_lines([AttrChange(rule, None, {"description": "ssh"})]) == [f'+ {rule}.description = "ssh"']
+    assert attr_lines([AttrChange(rule, None, {"description": ""})]).lines == [f"+ {rule}"]

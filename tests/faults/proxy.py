@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 from reconciler.engine.clients import is_read
 
@@ -270,8 +271,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.upstream = upstream
             try:
                 if upstream.sock is None:
-                    upstream.connect()
-                    upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as for the client side
+                    upstream.connect()  # now, to turn Nagle off before the first request, as on the client side
+                    cast(socket.socket, upstream.sock).setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
                 for name, value in self.headers.items():
                     if name.lower() not in HOP_BY_HOP:
@@ -295,8 +296,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        head = b"".join(self._headers_buffer) + b"\r\n"  # what end_headers() would flush on its own
-        self._headers_buffer = []
+        buffered: list[bytes] = self._headers_buffer  # type: ignore[has-type]
+        head = b"".join(buffered) + b"\r\n"  # what end_headers() would flush on its own
+        buffered.clear()
         self.wfile.write(head + data if self.command != "HEAD" else head)
 
     def _proxy(self) -> None:

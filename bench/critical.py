@@ -9,7 +9,9 @@ parallelism and no pacing, an apply cannot finish faster than
 
 from __future__ import annotations
 
+import datetime
 import graphlib
+import re
 from collections.abc import Mapping, Sequence
 
 from reconciler.engine.apply import _graph
@@ -41,3 +43,18 @@ def critical_path(desired: Sequence[DesiredResource], kinds: Mapping[str, Kind])
     changes = {r.address: Change(r.address, r.kind, Action.CREATE, "new", depends_on=r.depends_on, desired=r)
                for r in desired}
     return longest_chain(_graph(changes, kinds))
+
+
+_DONE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) .*\((\d+(?:\.\d+)?)s\)$")
+
+
+def acting_span(stderr: str) -> float:
+    """Seconds from the first action's start to the last one's end, from apply's progress lines
+    (`<UTC time> <address> ... (<seconds>s)`, time to the second): the apply without its start and plan."""
+    spans = []
+    for line in stderr.splitlines():
+        found = _DONE.match(line.strip())
+        if found:
+            end = datetime.datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp()
+            spans.append((end - float(found.group(2)), end))
+    return max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0

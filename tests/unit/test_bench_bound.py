@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.bound import drift_bound, plan_bound
-from bench.critical import critical_path, longest_chain
+from bench.critical import acting_span, critical_path, longest_chain
 from reconciler.kinds import all_kinds
 from reconciler.manifest.expand import expand
 from reconciler.manifest.validate import load_manifest
@@ -46,3 +46,12 @@ def test_the_critical_path_of_a_network_runs_from_the_vpc_through_the_nat() -> N
     assert chain[0] == "vpc.prod"
     assert any(".nat." in address for address in chain), chain  # a private route waits for its NAT gateway
     assert len(chain) == len(set(chain)) >= 4
+
+
+def test_the_apply_span_runs_from_the_first_start_to_the_last_end() -> None:
+    stderr = ("2026-12-01T15:53:16Z ecr.repository.bench/repo-0000 created (0.5s)\n"
+              "2026-12-01T15:53:20Z vpc.net-14.endpoint.s3 still creating (30s elapsed)\n"
+              "2026-12-01T15:53:50Z vpc.net-14.endpoint.s3 (vpce-0703) created (36.0s)\n"
+              "Apply complete: 2 done, 0 failed, 0 skipped.\n")
+    assert acting_span(stderr) == 50 - 14.0  # 15:53:14 (50 s - 36 s) to 15:53:50
+    assert acting_span("Apply complete: 0 done\n") == 0.0

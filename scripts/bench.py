@@ -50,6 +50,7 @@ STACK = "bench"
 REGION = "us-east-1"
 AZS = ("us-east-1a", "us-east-1b")
 RESULTS = ROOT / "bench" / "results"
+STEPS = ("plan-empty", "apply", "plan-converged", "drift")  # the order they run in
 HONEST = 1.5  # the proxy check fails above this many times the injected latency per request
 # (users with keys, repositories, VPCs): about 50, 500 and 2,000 addresses; medium is the "large stack"
 SIZES = {"small": (10, 10, 1), "medium": (80, 80, 16), "large": (320, 320, 64),
@@ -287,7 +288,7 @@ def bench(size: str, users: int, repos: int, vpcs: int, proxy: FaultProxy, moto:
 def time_validate(path: Path) -> float:
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "reconciler.cli", "validate", str(path)], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
     return time.monotonic() - started
 
 
@@ -301,7 +302,7 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
     for result in results:
         steps = result["steps"]
         assert isinstance(steps, dict)
-        for name, step in steps.items():
+        for name, step in sorted(steps.items(), key=lambda i: STEPS.index(i[0]) if i[0] in STEPS else 99):
             ratio = f"{step['calls_per_bound']:.2f}" if step["bound"] else ""
             lines.append(f"| {result['size']} | {result['addresses']} | {name} | {step['calls']} | "
                          f"{step['bound'] or ''} | {ratio} | {step['seconds']:.1f} | {step['peak_rss_mb']:.0f} |")

@@ -31,8 +31,9 @@ demo: $(STAMP) services
 record: $(STAMP) services ## docs/recordings/*.cast and *.txt, from the current code (see docs/recordings/README.md)
 	$(BIN)/python scripts/record.py
 
+# ~10 minutes on 2 cores; prints bench/results/summary.md. BENCH_ARGS="--sizes small"; COMPARE=terraform
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(if $(COMPARE),--compare $(COMPARE)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

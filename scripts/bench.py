@@ -1,25 +1,29 @@
-"""`make bench`: API calls, wall time and peak RSS of plan and apply on large generated manifests.
+"""`make bench`: API calls against their bound, wall time and peak RSS at three stack sizes.
 
 Not a test. It starts a moto server and the fault proxy (tests/faults/proxy.py) on
 127.0.0.1 with an injected latency per call (default 20 ms, roughly a nearby AWS
-region), generates manifests for every kind this build registers (IAM users with
-access keys; ECR repositories; VPCs with subnets, IGW, NAT, endpoints and security
-groups), and runs `reconcile` as a user would, as a separate process:
+region), first checks that the latency is honest (boto3 through the proxy must see
+at most 1.5x the injected latency per request, or the bench fails: see
+bench/latency.py), then for three generated manifests (about 50, 500 and 2,000
+addresses: IAM users with access keys, ECR repositories, VPCs with per-AZ NAT) runs
+`reconcile` as a user would, as a separate process:
 
-    plan (empty account)  ->  apply --auto-approve  ->  plan (converged)
+    plan (empty account) -> apply --auto-approve -> plan (converged) -> drift
 
-For each step it prints the calls the proxy saw (reads and writes, by operation),
-the wall time and the peak RSS of the `reconcile` process. It runs a small and a
-large size, so the growth of read calls with the number of resources is visible:
-batched reads stay flat; the per-resource reads (where AWS has no batch form) are
-named in the output with their counts.
+For each step: the calls the proxy saw (by operation), the wall time and the peak RSS
+of the `reconcile` process; for the converged plan and drift, the bound (the least
+calls AWS's API shape allows, bench/bound.py) and calls / bound; for the apply, the
+critical path from apply's own graph (bench/critical.py) x calls per action x latency
+beside the measured time; and `validate` of the largest manifest. Results go to
+bench/results/<size>.json and bench/results/summary.md (printed at the end).
 
-Usage: python scripts/bench.py [--users 200] [--repos 100] [--vpcs 20] [--latency-ms 20] [--small 0.1]
+Usage: python scripts/bench.py [--sizes small,medium,large] [--latency-ms 20] [--compare terraform]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -29,26 +33,36 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # not scripts/: `bench` is the package bench/, not this file
 
 import requests  # noqa: E402
 
+from bench.bound import drift_bound, plan_bound  # noqa: E402
+from bench.critical import acting_span, critical_path  # noqa: E402
+from bench.latency import measure  # noqa: E402
 from reconciler.kinds import all_kinds  # noqa: E402
 from tests.faults.proxy import Fault, FaultProxy, rule  # noqa: E402
 
 STACK = "bench"
 REGION = "us-east-1"
 AZS = ("us-east-1a", "us-east-1b")
+RESULTS = ROOT / "bench" / "results"
+STEPS = ("plan-empty", "apply", "plan-converged", "drift")  # the order they run in
+HONEST = 1.5  # the proxy check fails above this many times the injected latency per request
+# (users with keys, repositories, VPCs): about 50, 500 and 2,000 addresses; medium is the issue's "large stack"
+SIZES = {"small": (10, 10, 1), "medium": (80, 80, 16), "large": (320, 320, 64),
+         "issue": (40, 40, 8)}  # issue 14's "large stack" (~245 addresses), not run unless asked
 
 
 # -- manifests -------------------------------------------------------------------
 
 def manifest(users: int, repos: int, vpcs: int) -> str:
     """A valid manifest with `users` IAM users (one key each, half in Secrets Manager, half in SSM),
-    `repos` ECR repositories and `vpcs` VPCs (2 public + 2 private subnets, IGW, one NAT gateway,
-    an S3 gateway endpoint, one security group)."""
+    `repos` ECR repositories and `vpcs` VPCs (2 public + 2 private subnets in two AZs, IGW, a NAT
+    gateway per AZ, an S3 gateway endpoint, one security group)."""
     out = [f"version: 1\nstack: {STACK}\nregion: {REGION}\ntags: {{env: bench}}\n"]
     if users:
         out.append("iam:\n  groups:\n")
@@ -75,7 +89,7 @@ def manifest(users: int, repos: int, vpcs: int) -> str:
         - {{name: public-b, cidr: 10.{v}.1.0/24, az: {AZS[1]}, public: true}}
         - {{name: private-a, cidr: 10.{v}.10.0/24, az: {AZS[0]}}}
         - {{name: private-b, cidr: 10.{v}.11.0/24, az: {AZS[1]}}}
-      nat: {{mode: gateway, placement: single, subnet: public-a}}
+      nat: {{mode: gateway, placement: per_az}}
       endpoints:
         - service: s3
       security_groups:
@@ -148,7 +162,8 @@ def run_step(name: str, args: list[str], proxy: FaultProxy, workdir: Path, timeo
     proc.returncode = os.waitstatus_to_exitcode(status)
     calls = proxy.calls
     text = (out_path.read_text(errors="replace") + err_path.read_text(errors="replace")).strip().splitlines()
-    summary = next((line for line in text if line.startswith(("Plan:", "Apply complete:", "No changes"))), "")
+    firsts = ("Plan:", "Apply complete:", "No changes", "No drift", "Drift")
+    summary = next((line for line in text if line.startswith(firsts)), "")
     return Step(name, proc.returncode, seconds, usage.ru_maxrss / 1024,
                 Counter(f"{c.service}:{c.operation}" for c in calls if not c.write),
                 Counter(f"{c.service}:{c.operation}" for c in calls if c.write), "\n".join(text[-3:]),
@@ -170,45 +185,175 @@ PER_RESOURCE = {  # reads that grow with the number of resources, and why
 }
 
 
-def show(size: str, resources: int, steps: list[Step]) -> None:
-    print(f"\n== {size}: {resources} desired resources ==")
-    print(f"{'step':24} {'exit':>4} {'wall s':>7} {'peak RSS MB':>11} {'reads':>6} {'writes':>6}  result")
+def by_operation(counts: Counter[str]) -> str:
+    return ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+
+
+def step_json(step: Step, bound: int | None) -> dict[str, object]:
+    calls = sum(step.reads.values()) + sum(step.writes.values())
+    return {"exit": step.code, "seconds": round(step.seconds, 2), "peak_rss_mb": round(step.peak_rss_mb, 1),
+            "calls": calls, "reads": dict(step.reads), "writes": dict(step.writes), "summary": step.summary,
+            "bound": bound, "calls_per_bound": round(calls / bound, 2) if bound else None}
+
+
+def show(label: str, result: dict[str, object], steps: list[Step]) -> None:
+    print(f"\n== {label}: {result['addresses']} addresses ==")
+    print(f"{'step':24} {'exit':>4} {'wall s':>7} {'peak RSS MB':>11} {'reads':>6} {'writes':>6} {'bound':>6} "
+          f"{'calls/bound':>11}  result")
+    data = result["steps"]
+    assert isinstance(data, dict)
     for step in steps:
+        mine = data[step.name]
+        ratio = f"{mine['calls_per_bound']:.2f}" if mine["bound"] else ""
         print(f"{step.name:24} {step.code:>4} {step.seconds:>7.1f} {step.peak_rss_mb:>11.0f} "
-              f"{sum(step.reads.values()):>6} {sum(step.writes.values()):>6}  {step.summary}")
+              f"{sum(step.reads.values()):>6} {sum(step.writes.values()):>6} {mine['bound'] or '':>6} "
+              f"{ratio:>11}  {step.summary}")
         if step.code not in (0, 2):
             print("    " + step.tail.replace("\n", "\n    "))
-    converged = steps[-1]
+    converged = next(s for s in steps if s.name == "plan-converged")
     per_resource = {op: n for op, n in converged.reads.items() if op in PER_RESOURCE}
     batched = sum(converged.reads.values()) - sum(per_resource.values())
-    print(f"  {converged.name}: {batched} batched reads (flat in the number of resources), "
+    print(f"  plan-converged: {batched} batched reads (flat in the number of resources), "
           f"{sum(per_resource.values())} per-resource reads:")
     for op, n in sorted(per_resource.items(), key=lambda i: (-i[1], i[0])):
         print(f"    {op:28} {n:>5}  {PER_RESOURCE[op]}")
+    crit = result["critical_path"]
+    assert isinstance(crit, dict)
+    print(f"  critical path of apply from empty: {crit['actions']} actions x {crit['calls_per_action']:.1f} calls "
+          f"per action x {crit['latency_ms']:g} ms = {crit['seconds']:.1f} s; measured apply "
+          f"{crit['measured_seconds']:.1f} s, {crit['acting_seconds']:.1f} s of it after its plan "
+          f"({crit['ratio']:.1f}x the critical path); all its calls at --parallelism {crit['parallelism']}: "
+          f"{crit['work_seconds']:.1f} s")
+    print(f"    chain: {' -> '.join(crit['chain'])}")
     for step in steps:
-        print(f"  {step.name}: reads by operation: " +
-              ", ".join(f"{op} {n}" for op, n in sorted(step.reads.items(), key=lambda i: (-i[1], i[0]))))
+        print(f"  {step.name}: reads by operation: {by_operation(step.reads)}")
         if step.writes:
-            print(f"  {step.name}: writes by operation: " +
-                  ", ".join(f"{op} {n}" for op, n in sorted(step.writes.items(), key=lambda i: (-i[1], i[0]))))
+            print(f"  {step.name}: writes by operation: {by_operation(step.writes)}")
 
 
-def bench(users: int, repos: int, vpcs: int, label: str, proxy: FaultProxy, moto: str, workdir: Path,
-          timeout: float) -> tuple[int, list[Step]]:
+def counts_of(resources: list[object]) -> tuple[Counter[str], set[str]]:
+    """Resources per kind and the key-store types the access keys use (for the bound)."""
+    kinds: Counter[str] = Counter(r.kind for r in resources)  # type: ignore[attr-defined]
+    stores = {next(iter(r.spec["store"])) for r in resources  # type: ignore[attr-defined]
+              if r.kind == "iam.access_key" and isinstance(r.spec.get("store"), dict) and r.spec["store"]}  # type: ignore[attr-defined]
+    return kinds, stores
+
+
+def bench(size: str, users: int, repos: int, vpcs: int, proxy: FaultProxy, moto: str, workdir: Path,
+          timeout: float, parallelism: int) -> tuple[dict[str, object], list[Step]]:
     requests.post(f"{moto}/moto-api/reset", timeout=30).raise_for_status()
-    path = workdir / f"{label}.yaml"
+    path = workdir / f"{size}.yaml"
     path.write_text(manifest(users, repos, vpcs))
     from reconciler.manifest.expand import expand
     from reconciler.manifest.validate import load_manifest
 
-    resources = len(expand(load_manifest(path)[0]))
+    resources = expand(load_manifest(path)[0])
+    kinds, stores = counts_of(list(resources))
+    runs = workdir / size  # each size's stdout and stderr apart
+    runs.mkdir(exist_ok=True)
     steps = [
-        run_step(f"{label}-plan-empty", ["plan", str(path), "--detailed-exitcode"], proxy, workdir, timeout),
-        run_step(f"{label}-apply", ["apply", str(path), "--auto-approve", "--parallelism", "10"], proxy,
-                 workdir, timeout),
-        run_step(f"{label}-plan-converged", ["plan", str(path), "--detailed-exitcode"], proxy, workdir, timeout),
+        run_step("plan-empty", ["plan", str(path), "--detailed-exitcode"], proxy, runs, timeout),
+        run_step("apply", ["apply", str(path), "--auto-approve", "--parallelism", str(parallelism)], proxy,
+                 runs, timeout),
+        run_step("plan-converged", ["plan", str(path), "--detailed-exitcode"], proxy, runs, timeout),
+        run_step("drift", ["drift", str(path)], proxy, runs, timeout),
     ]
-    return resources, steps
+    bounds = {"plan-converged": plan_bound(kinds, stores), "drift": drift_bound(kinds, stores)}
+    chain = critical_path(resources, all_kinds())
+    apply = steps[1]
+    apply_calls = sum(apply.reads.values()) + sum(apply.writes.values())
+    # apply plans first (the same reads as plan-empty): the rest, spread over its actions
+    acting = apply_calls - sum(steps[0].reads.values())
+    per_action = max(1.0, acting / max(1, len(resources)))
+    crit_seconds = len(chain) * per_action * LATENCY
+    acting_seconds = acting_span((runs / "apply.err").read_text(errors="replace"))
+    # the other floor: every call of the apply at --parallelism at once, nothing waiting on anything
+    work_seconds = acting / parallelism * LATENCY
+    result: dict[str, object] = {
+        "size": size, "users": users, "repositories": repos, "vpcs": vpcs, "addresses": len(resources),
+        "kinds": dict(kinds), "key_stores": sorted(stores), "latency_ms": LATENCY * 1000,
+        "steps": {s.name: step_json(s, bounds.get(s.name)) for s in steps},
+        "critical_path": {"actions": len(chain), "calls_per_action": round(per_action, 2),
+                          "latency_ms": LATENCY * 1000, "seconds": round(crit_seconds, 2),
+                          "measured_seconds": round(apply.seconds, 2),
+                          # the apply's own start and plan (as long as plan-empty) are not on the path
+                          "acting_seconds": round(acting_seconds, 2),
+                          "work_seconds": round(work_seconds, 2), "parallelism": parallelism,
+                          "ratio": round(acting_seconds / crit_seconds, 2) if crit_seconds else None,
+                          "chain": [f"{a} ({p})" for a, p in chain]},
+    }
+    return result, steps
+
+
+def time_validate(path: Path) -> float:
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "reconciler.cli", "validate", str(path)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+    return time.monotonic() - started
+
+
+def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[str, float] | None) -> str:
+    lines = ["# `make bench` results", "",
+             f"Injected latency {results[0]['latency_ms'] if results else 0:g} ms per call (fault proxy in front of "
+             "moto on 127.0.0.1), one run per size. "
+             f"{check}.", "",
+             "| size | addresses | step | calls | bound | calls / bound | wall s | peak RSS MB |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for result in results:
+        steps = result["steps"]
+        assert isinstance(steps, dict)
+        for name, step in sorted(steps.items(), key=lambda i: STEPS.index(i[0]) if i[0] in STEPS else 99):
+            ratio = f"{step['calls_per_bound']:.2f}" if step["bound"] else ""
+            lines.append(f"| {result['size']} | {result['addresses']} | {name} | {step['calls']} | "
+                         f"{step['bound'] or ''} | {ratio} | {step['seconds']:.1f} | {step['peak_rss_mb']:.0f} |")
+    lines += ["", "| size | critical path (actions) | calls / action | critical path x latency, s | "
+              "all calls / parallelism x latency, s | measured apply, s | its actions, s | actions / critical path |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for result in results:
+        crit = result["critical_path"]
+        assert isinstance(crit, dict)
+        lines.append(f"| {result['size']} | {crit['actions']} | {crit['calls_per_action']:.1f} | "
+                     f"{crit['seconds']:.1f} | {crit['work_seconds']:.1f} | {crit['measured_seconds']:.1f} | "
+                     f"{crit['acting_seconds']:.1f} | "
+                     f"{crit['ratio']:.1f} |")
+    if validate:
+        lines += ["", f"`validate` of the {validate[0]} manifest: {validate[1]:.2f} s (process start included)."]
+    lines += ["", "Issue 14's targets, as measured here:", ""]
+    lines += [f"- {line}" for line in targets(results, validate)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(results: list[dict[str, Any]], validate: tuple[str, float] | None) -> list[str]:
+    """Each of issue 14's targets this bench can judge, with the figure and `holds` or `MISSED`."""
+    def verdict(ok: bool) -> str:
+        return "holds" if ok else "MISSED"
+
+    out = []
+    for result in results:
+        plan, drift = result["steps"]["plan-converged"], result["steps"]["drift"]
+        keys = result["kinds"].get("iam.access_key", 0)
+        out.append(f"{result['size']}: no-op plan {plan['calls']} calls = {plan['calls_per_bound']:.2f}x the bound "
+                   f"(target <= 1.2x): {verdict(plan['calls_per_bound'] <= 1.2)}")
+        out.append(f"{result['size']}: drift {drift['calls']} calls <= the plan's {plan['calls']} + {keys} keys: "
+                   f"{verdict(drift['calls'] <= plan['calls'] + keys)}")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        ratio = last["steps"]["plan-converged"]["seconds"] / max(0.01, first["steps"]["plan-converged"]["seconds"])
+        out.append(f"no-op plan wall time {last['size']} / {first['size']}: {ratio:.1f}x (target <= 1.5): "
+                   f"{verdict(ratio <= 1.5)}")
+    for result in results:
+        if result["size"] == "medium":
+            crit = result["critical_path"]
+            out.append(f"medium: apply's actions {crit['acting_seconds']:.1f} s = {crit['ratio']:.1f}x the critical "
+                       f"path x latency (target <= 1.5x): {verdict(crit['ratio'] <= 1.5)}")
+        if result["size"] == "large":
+            rss = result["steps"]["plan-converged"]["peak_rss_mb"]
+            out.append(f"large: no-op plan peak RSS {rss:.0f} MB (target < 300): {verdict(rss < 300)}")
+    if validate:
+        out.append(f"{validate[0]}: validate {validate[1]:.2f} s with the process start (target < 1 s): "
+                   f"{verdict(validate[1] < 1)}")
+    out.append("faster than Terraform: not measured (generating the Terraform configuration is not built yet)")
+    return out
 
 
 LATENCY = 0.02
@@ -216,47 +361,97 @@ LATENCY = 0.02
 
 def main() -> None:
     global LATENCY
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--repos", type=int, default=100)
-    parser.add_argument("--vpcs", type=int, default=20)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", default="small,medium,large", help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    parser.add_argument("--small", type=float, default=0.1, help="the small size as a fraction of the large one")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per reconcile run")
-    parser.add_argument("--keep", type=Path, help="copy every run's stdout/stderr into this directory")
+    parser.add_argument("--parallelism", type=int, default=10, help="apply's --parallelism (its default)")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds per reconcile run (the large apply takes ~17 min before issue 14's apply part)")
+    parser.add_argument("--compare", choices=["terraform"], help="also run Terraform on the same stacks")
+    parser.add_argument("--keep", type=Path, help="copy every run's manifest, stdout and stderr into this directory")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: rewrite summary.md from the bench/results/*.json of the last run")
     args = parser.parse_args()
+    if args.report:
+        report([json.loads(p.read_text()) for size in SIZES for p in [RESULTS / f"{size}.json"] if p.exists()])
+        return
     LATENCY = args.latency_ms / 1000
-    kinds = all_kinds()
-    users = args.users if {"iam.user", "iam.access_key"} <= set(kinds) else 0
-    repos = args.repos if "ecr.repository" in kinds else 0
-    vpcs = args.vpcs if {"ec2.vpc", "ec2.subnet"} <= set(kinds) else 0
-    print(f"kinds registered: {', '.join(sorted(kinds))}")
-    print(f"injected latency: {args.latency_ms:g} ms per call (proxy on 127.0.0.1 in front of moto)")
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        parser.error(f"unknown size {', '.join(unknown)}; give some of {', '.join(SIZES)}")
+    if args.compare == "terraform" and shutil.which("terraform") is None:
+        print("terraform not found: skipping the comparison")
+        args.compare = None
+    elif args.compare == "terraform":
+        print("terraform found, but generating the equivalent configuration is not built yet: skipping the "
+              "comparison")
+        args.compare = None
+    print(f"kinds registered: {', '.join(sorted(all_kinds()))}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         workdir = Path(tmp)
         port = free_port()
         moto = start_moto(port, workdir)
         try:
             with FaultProxy(f"http://127.0.0.1:{port}") as proxy:
-                sizes = [("small", max(1, round(users * args.small)) if users else 0,
-                          max(1, round(repos * args.small)) if repos else 0,
-                          max(1, round(vpcs * args.small)) if vpcs else 0),
-                         ("large", users, repos, vpcs)]
-                for label, u, r, v in sizes:
-                    print(f"\nrunning {label}: {u} users with keys, {r} repositories, {v} VPCs ...", flush=True)
-                    resources, steps = bench(u, r, v, label, proxy, f"http://127.0.0.1:{port}", workdir,
-                                             args.timeout)
-                    show(f"{label} ({u} users, {r} repositories, {v} VPCs)", resources, steps)
+                proxy.add(rule(Fault.LATENCY, delay=LATENCY))
+                check = measure(f"http://127.0.0.1:{port}", proxy.endpoint, args.latency_ms)
+                proxy.clear()
+                print(check.line(), flush=True)
+                # what the proxy adds over moto's own cost is what must match the injected latency
+                if check.measured_ms - check.direct_ms > HONEST * args.latency_ms:
+                    raise SystemExit(f"the proxy adds {check.measured_ms - check.direct_ms:.1f} ms per request, over "
+                                     f"{HONEST}x the {args.latency_ms:g} ms injected: no figure below would be "
+                                     "honest (Nagle and delayed ACK? see bench/latency.py)")
+                for size in sizes:
+                    users, repos, vpcs = SIZES[size]
+                    print(f"\nrunning {size}: {users} users with keys, {repos} repositories, {vpcs} VPCs ...",
+                          flush=True)
+                    result, steps = bench(size, users, repos, vpcs, proxy, f"http://127.0.0.1:{port}", workdir,
+                                          args.timeout, args.parallelism)
+                    result["proxy_check"] = {"injected_ms": check.injected_ms,
+                                             "measured_ms": round(check.measured_ms, 1),
+                                             "moto_alone_ms": round(check.direct_ms, 1), "line": check.line()}
+                    results.append(result)
+                    show(size, result, steps)
+                    if size == sizes[-1]:
+                        result["validate_seconds"] = round(time_validate(workdir / f"{size}.yaml"), 2)
+                    (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
                     if args.keep:
                         args.keep.mkdir(parents=True, exist_ok=True)
-                        for out in workdir.glob(f"{label}*"):
-                            shutil.copy(out, args.keep / out.name)
+                        shutil.copy(workdir / f"{size}.yaml", args.keep / f"{size}.yaml")
+                        for out in (workdir / size).iterdir():
+                            shutil.copy(out, args.keep / f"{size}-{out.name}")
         finally:
             moto.terminate()
             try:
                 moto.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 moto.kill()
+    report(results)
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    """Write bench/results/summary.md from the results and print it."""
+    if not results:
+        raise SystemExit("no results: run `make bench` first")
+    timed = [r for r in results if "validate_seconds" in r]
+    validate = (str(timed[-1]["size"]), float(timed[-1]["validate_seconds"])) if timed else None
+    if validate is None:  # results of a run before validate was recorded: time it now (no AWS call)
+        last = results[-1]
+        with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+            path = Path(tmp) / f"{last['size']}.yaml"
+            path.write_text(manifest(last["users"], last["repositories"], last["vpcs"]))
+            validate = (str(last["size"]), time_validate(path))
+    check = results[0].get("proxy_check", {})
+    line = check.get("line") or (f"proxy check: {check.get('injected_ms', 0):g} ms injected, "
+                                 f"{check.get('measured_ms', 0):.1f} ms measured per request (moto alone "
+                                 f"{check.get('moto_alone_ms', 0):.1f} ms)")
+    table = summary_markdown(results, line, validate)
+    (RESULTS / "summary.md").write_text(table)
+    print("\n" + table)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.bound import drift_bound, plan_bound
-from bench.critical import acting_span, critical_path, longest_chain
+from bench.critical import acting_span, critical_path
 from reconciler.kinds import all_kinds
 from reconciler.manifest.expand import expand
 from reconciler.manifest.validate import load_manifest
@@ -32,12 +32,6 @@ def test_drift_may_add_one_read_per_access_key() -> None:
 def test_a_type_the_manifest_does_not_use_costs_nothing() -> None:
     assert plan_bound({"iam.user": 0, "ecr.repository": 0}) == 0
     assert plan_bound({"ec2.vpc": 1}, ["ssm", "ssm"]) == 1 + 1 + 2  # a store type counts once
-
-
-def test_the_longest_chain_follows_predecessors() -> None:
-    a, b, c, d = ("a", "create"), ("b", "create"), ("c", "create"), ("d", "create")
-    assert longest_chain({a: set(), b: {a}, c: {b}, d: {a}}) == [a, b, c]
-    assert longest_chain({}) == []
 
 
 def test_the_critical_path_of_a_network_runs_from_the_vpc_through_the_nat() -> None:

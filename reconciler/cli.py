@@ -115,15 +115,27 @@ def _run_timeout_option(func: F) -> F:
                         help="Give up (exit 1) if the run has not finished by then.")(func)
 
 
+MAX_PATTERN = 256  # the longest address a manifest can make is well under this
+
+
+def _addresses(_ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--target / --replace patterns: a bounded length, so an error never echoes a megabyte back."""
+    for pattern in value:
+        if not pattern or len(pattern) > MAX_PATTERN:
+            raise click.BadParameter(f"an address or glob of 1 to {MAX_PATTERN} characters; give one "
+                                     "`reconcile validate -v` lists", param=param)
+    return value
+
+
 def _target_option(func: F) -> F:
-    return click.option("--target", "targets", multiple=True, metavar="ADDRESS",
+    return click.option("--target", "targets", multiple=True, metavar="ADDRESS", callback=_addresses,
                         help="Only this address (a glob allowed; parts under it too) and what it needs: "
                              "dependencies not in sync, dependents of a deletion. Repeatable; for exceptional "
                              "situations only.")(func)
 
 
 def _replace_option(func: F) -> F:
-    return click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
+    return click.option("--replace", "replace", multiple=True, metavar="ADDRESS", callback=_addresses,
                         help="Force a replacement of this existing address (a glob allowed) even without a diff; "
                              "an access key is rotated. Repeatable.")(func)
 

@@ -31,3 +31,10 @@ def test_the_flags_are_documented_in_help(workdir: Path) -> None:  # noqa: F811
         text = reconcile([command, "--help"], workdir).stdout
         for flag in flags:
             assert flag in text, (command, flag)
+
+
+@pytest.mark.parametrize("option", ["--target", "--replace"])
+def test_a_huge_pattern_is_refused_without_echoing_it(workdir: Path, option: str) -> None:  # noqa: F811
+    result = reconcile(["plan", "m.yaml", option, "x" * 100_000], workdir)
+    assert_one_line_exit_3(result, "an address or glob of 1 to 256 characters")
+    assert "x" * 300 not in result.stderr + result.stdout

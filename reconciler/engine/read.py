@@ -28,7 +28,9 @@ def read_live(ctx: Context, desired: Sequence[DesiredResource], kinds: Mapping[s
     live: dict[str, LiveResource] = {}
     not_checked: dict[str, str] = {}
     names = sorted(kinds)
-    with ThreadPoolExecutor(max_workers=min(8, len(names) or 1), thread_name_prefix="read") as pool:
+    # one thread per kind (15 today): a kind waiting on its per-resource reads never holds up another's
+    # batched read; the calls themselves are paced per service (engine.clients)
+    with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="read") as pool:
         futures = {name: pool.submit(kinds[name].read, ctx, by_kind.get(name, [])) for name in names}
         for name in names:
             result = _checked(name, futures[name].result)

@@ -12,7 +12,9 @@ import pytest
 
 from reconciler.engine.run import Options, Run, plan_run
 from reconciler.plan.model import Action
-from tests.conftest import Moto
+from tests.conftest import Moto, run_cli
+from tests.faults.plugin import Faulty
+from tests.faults.proxy import Fault, rule
 
 N = 3  # users and repositories; every per-resource count below is a multiple of it
 
@@ -104,3 +106,22 @@ def test_ssm_tags_fall_back_to_the_parameter_when_the_index_lags(cli: Any, env: 
     change = next(c for c in run.plan.changes if c.address == "iam.user.u1.access_keys")
     # the held key is still taken as delivered: no key is deactivated or deleted because of the tag
     assert all(k["role"] == "delivered" for k in change.have.attrs["keys"]), change.have.attrs
+
+
+def test_a_throttling_storm_on_the_fanned_out_reads_is_absorbed(faulty: Faulty, tmp_path: Path) -> None:
+    """Half of every per-resource read throttled, through the fault proxy: the plan still finishes, in sync."""
+    path = tmp_path / "m.yaml"
+    path.write_text(manifest())
+    assert run_cli(["apply", str(path), "--auto-approve"], faulty.env()).code == 0
+    faulty.clear()
+    per_resource = ("GetLoginProfile", "ListAccessKeys", "ListTagsForResource", "GetLifecyclePolicy",
+                    "GetRepositoryPolicy")
+    faulty.add(rule(Fault.THROTTLE, *per_resource, every=2))
+    planned = run_cli(["plan", str(path), "--detailed-exitcode"], faulty.env(RECONCILER_MAX_ATTEMPTS="6"))
+    assert planned.code == 0, planned.all
+    thrown = faulty.faults()
+    assert sum(thrown.values()) >= N * 2, thrown  # the storm did hit: every second one of 5 x N reads
+    # and was absorbed by retries: every throttled read was sent again, nothing else was added
+    sent = faulty.operations(writes=False)
+    assert sent["GetLoginProfile"] == N + thrown["GetLoginProfile:throttle"]
+    assert sent["GetAccessKeyLastUsed"] == 0 and sent["ListImages"] == 0

@@ -37,6 +37,13 @@ the kind tag was made before it and is ours: the next apply adds it), is a block
 (unless --adopt; another stack's or kind's store, never), re-checked just before a key is
 created and before the write, and destroy or replace deletes a store only while it is ours.
 
+Read, per user: ListAccessKeys (keys are not in GetAccountAuthorizationDetails), fanned
+out across users (`pacing.fan_out`); a key's last use (GetAccessKeyLastUsed, one call per
+key) only for drift (`Context.purpose`), whose hygiene findings need it. The stores: one
+ListSecrets (it returns tags) and one DescribeParameters, with the parameters' tags from
+one Resource Groups Tagging API read; a parameter that read misses or shows stale
+(`_tags_current`) costs one ListTagsForResource.
+
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.
 """

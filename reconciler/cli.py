@@ -576,7 +576,7 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
                          f"{', '.join(sorted(all_kinds()))}")
     if report_file:
         _check_writable(report_file, "--report")
-    run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds)
+    run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds, purpose="drift")
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
     report = build_drift(run.plan, all_kinds(), run.live)

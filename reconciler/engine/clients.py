@@ -1,7 +1,9 @@
 """The one place a boto3 Session is made.
 
-Invariants: every client shares one Session, one retry policy (standard mode,
-configurable attempts), timeouts and endpoint; when `read_only` is set, a
+Invariants: every client shares one Session, one retry policy, timeouts and endpoint;
+every read waits for its service's token bucket first (`reconciler.pacing`, shared by
+all clients of the process), so fanned-out per-resource reads stay under the rate the
+service tolerates; when `read_only` is set, a
 `before-call` hook refuses any operation that is not a read before it is sent, so
 `plan` and `drift` cannot change the account even through a bug in a kind.
 Every operation sent is recorded (service, operation) for tests and `make bench`.
@@ -12,6 +14,13 @@ but a create that AWS cannot make idempotent (no ClientToken, no unique name:
 acted (connection lost after sending, HTTP 5xx other than throttling). It fails
 with `AmbiguousWriteError` instead, and the next apply finds what was made by the
 tags set in the create call.
+
+Retry mode: "adaptive" for a read-only Clients (plan, drift, output), "standard"
+otherwise; RECONCILER_RETRY_MODE overrides both. Adaptive adds botocore's client-side
+rate limiter, which slows a client down only after AWS has throttled it: for reads,
+whose fan-out is the burst, that absorbs a throttling storm (another tool sharing the
+account's limit) without failing the plan. The buckets above keep the first burst
+polite; adaptive handles what they cannot know.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import botocore.exceptions
 from reconciler.engine.unparseable import refuse_unreadable
 from reconciler.error_text import describe_error
 from reconciler.errors import AmbiguousWriteError, AwsError, ReadOnlyViolation, TerminalAwsError, UsageError
+from reconciler.pacing import Pacer, bad_rates
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
 # Reads whose name does not say so.
@@ -119,23 +129,43 @@ def is_read(operation: str) -> bool:
         operation.startswith(READ_PREFIXES) and operation not in SECRET_READS)
 
 
+RETRY_MODES = ("standard", "adaptive", "legacy")
+
+# One per process: AWS's limits are per account, so every Clients of a run shares them.
+READ_PACER = Pacer()
+
+
+def retry_mode(read_only: bool) -> str:
+    """botocore's retry mode: RECONCILER_RETRY_MODE, else adaptive for reads, standard for writes."""
+    mode = os.environ.get("RECONCILER_RETRY_MODE", "")
+    if mode and mode not in RETRY_MODES:
+        raise UsageError(f"RECONCILER_RETRY_MODE={mode!r} is not a botocore retry mode; use one of "
+                         f"{', '.join(RETRY_MODES)}, or unset it")
+    return mode or ("adaptive" if read_only else "standard")
+
+
 class Clients:
     """Lazily built, thread-safe boto3 clients for one region and endpoint."""
 
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
-                 read_only: bool = False, max_attempts: int | None = None) -> None:
+                 read_only: bool = False, max_attempts: int | None = None, pacer: Pacer | None = None) -> None:
         self.region = region
         # Only an explicit --endpoint-url is passed on: botocore itself reads AWS_ENDPOINT_URL,
         # AWS_ENDPOINT_URL_<SERVICE> and `endpoint_url` in the config file, with the AWS CLI's precedence.
         check_endpoint_urls(endpoint_url)
+        bad = bad_rates()
+        if bad:
+            raise UsageError(f"{', '.join(f'{name}={os.environ[name]!r}' for name in bad)}: not a rate; write "
+                             "calls per second and an optional burst, e.g. 10 or 10/20 (0: no pacing)")
         self.endpoint_url = endpoint_url or None
         self.profile = profile
         self.read_only = read_only
+        self.pacer = READ_PACER if pacer is None else pacer
         self.calls: list[tuple[str, str]] = []
         attempts = max_attempts or int(os.environ.get("RECONCILER_MAX_ATTEMPTS", "8"))
         self._config = botocore.config.Config(
             region_name=region,
-            retries={"mode": "standard", "total_max_attempts": attempts},
+            retries={"mode": retry_mode(read_only), "total_max_attempts": attempts},
             connect_timeout=seconds_from_env("RECONCILER_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
             read_timeout=seconds_from_env("RECONCILER_READ_TIMEOUT", READ_TIMEOUT), max_pool_connections=32,
             user_agent_extra="reconciler/0.1",
@@ -174,6 +204,8 @@ class Clients:
                                     "sent: please report it)")
         with self._lock:
             self.calls.append((service, operation))
+        if is_read(operation):  # writes are paced per action by the kinds that need it (kinds/ec2/_pacing.py)
+            self.pacer.take(service)
 
     def account_id(self) -> str:
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.engine.clients import Clients
-from reconciler.engine.read import read_live
+from reconciler.engine.read import read_for_deletions, read_live
 from reconciler.errors import TerminalAwsError, UsageError
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import Context
@@ -60,7 +60,7 @@ def now() -> datetime.datetime:
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
              adopt: bool = False, skip_kinds: Collection[str] = (),
              before_read: Callable[[Context], None] | None = None,
-             targets: Sequence[str] = (), replace: Sequence[str] = ()) -> Run:
+             targets: Sequence[str] = (), replace: Sequence[str] = (), purpose: str = "plan") -> Run:
     """Validate, connect read-only, read the account, and plan. Sends no write.
 
     `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
@@ -70,7 +70,8 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     from can go stale under another apply. `targets` and `replace` (`--target`,
     `--replace` patterns) narrow and force the plan (`plan.build.build_plan`); a pattern
     that selects nothing is a usage error, raised after the read (a target may name an
-    address only the account still holds).
+    address only the account still holds). `purpose` ("plan" or "drift", `Context.purpose`)
+    says which command reads: reads only drift reports (a key's last use) are made for it alone.
     """
     clock = now()  # first: a bad RECONCILER_NOW is a usage error before any file is read or AWS is called
     manifest, findings = load_manifest(manifest_path)
@@ -87,7 +88,8 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
                                f"account: {manifest.account!r}; refusing to touch the wrong account (pass --profile "
                                "with "
                                    "that account's credentials, or fix `account:`)")
-    ctx = Context(clients, manifest.stack, region, account, clock, manifest.base_dir, options.registry)
+    ctx = Context(clients, manifest.stack, region, account, clock, manifest.base_dir, options.registry,
+                  purpose=purpose)
     if before_read is not None:
         before_read(ctx)
     kinds = all_kinds()
@@ -105,7 +107,16 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     live, not_checked = read_live(ctx, desired, kinds)
     not_checked.update(unsupported)
     not_checked.update(skipped)
-    plan = build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
-                      desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt,
-                      destroy=destroy, targets=targets, replace=replace)
+    def planned() -> Plan:
+        return build_plan(stack=manifest.stack, region=region, account=account, manifest_sha256=manifest.sha256,
+                          desired=desired, live=live, kinds=kinds, not_checked=not_checked, adopt=adopt,
+                          destroy=destroy, targets=targets, replace=replace)
+
+    plan = planned()
+    # reads only a deletion needs (does a repository hold images?), for what this plan deletes or replaces;
+    # they change what is blocked or noted, never which actions there are, so one second plan settles it
+    extra = read_for_deletions(ctx, plan, kinds)
+    if extra:
+        live.update(extra)
+        plan = planned()
     return Run(manifest, findings, desired, clients, ctx, live, not_checked, plan)

@@ -76,6 +76,9 @@ class Context:
     each create), so a kind resolves a reference like `vpc.main` to `vpc-0abc`.
     `memo` shares one batched read between kinds (subnets and route tables both
     need the stack's VPC ids, but DescribeVpcs runs once).
+    `purpose` is the command the read serves: "plan" (plan, apply, destroy, output) or
+    "drift". A read that only drift's report needs (an access key's last use) is made
+    for "drift" only, so a plan stays at the API's bound.
     `log` takes plain messages for the operator (a retry, a rule left for the next
     apply); `progress(address, event)` takes structured progress of the action at
     `address` (build steps, bytes pushed). Both may be called from any apply thread.
@@ -88,6 +91,7 @@ class Context:
     now: datetime.datetime
     base_dir: Path = Path(".")
     registry: str | None = None
+    purpose: str = "plan"
     log: Callable[[str], None] = lambda message: None
     progress: Callable[[str, ProgressEvent], None] = lambda address, event: None
     ids: dict[str, str] = field(default_factory=dict)
@@ -187,6 +191,16 @@ class Kind:
 
     def delete(self, ctx: Context, change: Change) -> None:
         raise NotImplementedError
+
+
+@runtime_checkable
+class ReadsBeforeDeleting(Protocol):
+    """A kind with a read that only a deletion or replacement needs (ECR: does the repository hold
+    images, which blocks deleting it). `read` leaves it out; the engine calls this once the plan
+    says which resources go (`engine.read.read_for_deletions`), and plans again with the answer.
+    Returns `live` with the extra attributes; read-only, like `read`."""
+
+    def read_for_deletion(self, ctx: Context, live: LiveResource) -> LiveResource: ...
 
 
 @runtime_checkable

@@ -181,8 +181,10 @@ def test_plan_sends_only_reads_and_batches(cli: Any, moto: Moto, tmp_path: Path)
     ecr_ops = [op for op in ops if op in {"DescribeRepositories", "ListTagsForResource", "GetLifecyclePolicy",
                                           "GetRepositoryPolicy", "ListImages"}]
     assert ecr_ops.count("DescribeRepositories") == 1, ops
-    # per repository only what ECR has no batch form for: tags, lifecycle, policy, one page of images
+    # per repository only what ECR has no batch form for: tags, lifecycle, policy; its images only
+    # when the plan deletes or replaces it (tests/integration/test_read_counts.py)
     assert ecr_ops.count("ListTagsForResource") == 2 and ecr_ops.count("GetLifecyclePolicy") == 2, ops
+    assert ecr_ops.count("ListImages") == 0, ops
 
 
 def test_a_same_named_untagged_repository_is_reported_never_touched(cli: Any, moto: Moto, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent.parent / "reconciler"
-GROUND = ("reconciler.errors", "reconciler.secret", "reconciler.aws", "reconciler.ownership",
+GROUND = ("reconciler.errors", "reconciler.secret", "reconciler.aws", "reconciler.ownership", "reconciler.pacing",
           "reconciler.canonical", "reconciler.error_text", "reconciler.data", "reconciler")
 LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "export", "render", "terminal", "cli")
 

@@ -2,9 +2,10 @@
 
 Read: one paginated DescribeRepositories, then ListTagsForResource for every
 repository (ownership is a tag, and ECR has no batch tag read), and, for the
-repositories the stack owns or the manifest names, GetLifecyclePolicy,
-GetRepositoryPolicy and one page of ListImages (does it hold images?), all run
-concurrently. Nothing else.
+repositories the stack owns or the manifest names, GetLifecyclePolicy and
+GetRepositoryPolicy, all run concurrently (`pacing.fan_out`). One page of ListImages
+(does it hold images?) is read only for a repository the plan deletes or replaces
+(`read_for_deletion`, called by the engine after the first plan). Nothing else.
 
 Compared by meaning, so no plan shows a perpetual diff: lifecycle rules in
 rulePriority order as JSON values (whatever the text's spacing or key order),
@@ -23,9 +24,9 @@ Safety invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,6 +46,7 @@ from reconciler.kinds.ecr._api import (
 )
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import PROTECT_TAG, other_owner, tag_list
+from reconciler.pacing import fan_out
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
@@ -72,16 +74,20 @@ class EcrRepository(Kind):
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
         wanted = {d.spec["name"]: d for d in desired}
         repos = repositories(ctx)
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ecr-read") as pool:
-            tags = dict(zip(repos, pool.map(lambda r: repository_tags(ctx, r["repositoryArn"]), repos.values()),
-                            strict=True))
-            mine = [name for name in sorted(repos) if ours(tags[name], ctx.stack) or name in wanted]
-            lifecycle = pool.map(lambda n: _lifecycle(ctx, n), mine)
-            policy = pool.map(lambda n: _policy(ctx, n), mine)
-            images = pool.map(lambda n: holds_images(ctx, n), mine)
-            details = list(zip(mine, lifecycle, policy, images, strict=True))
+
+        def detail(name: str) -> tuple[dict[str, str], tuple[list[dict[str, Any]], Any] | None]:
+            # one task per repository: its tags, then (only if it is ours or wanted) its two policies
+            repo_tags = repository_tags(ctx, repos[name]["repositoryArn"])
+            if not (ours(repo_tags, ctx.stack) or name in wanted):
+                return repo_tags, None
+            return repo_tags, (_lifecycle(ctx, name), _policy(ctx, name))
+
+        names = sorted(repos)
+        read = dict(zip(names, fan_out(detail, names, name="ecr-read"), strict=True))
+        tags = {name: repo_tags for name, (repo_tags, _) in read.items()}
+        details = [(name, *policies) for name, (_, policies) in read.items() if policies is not None]
         found: dict[str, LiveResource] = {}
-        for name, rules, doc, has_images in details:
+        for name, rules, doc in details:
             repo, repo_tags = repos[name], tags[name]
             want = wanted.get(name)
             address = f"ecr.repository.{name}"
@@ -93,13 +99,19 @@ class EcrRepository(Kind):
                 "lifecycle_rules": rules,
                 "policy": doc,
                 "force_delete": repo_tags.get(FORCE_DELETE_TAG) == "true",
-                "holds_images": has_images,
+                # None: not read; `read_for_deletion` reads it once the plan deletes or replaces this one
+                "holds_images": None,
                 "tags": repo_tags,
             }, protect=repo_tags.get(PROTECT_TAG) == "true", owned=ours(repo_tags, ctx.stack),
                 owner=other_owner(repo_tags, ctx.stack),
                 outputs={"id": name, "arn": repo["repositoryArn"],
                          "uri": repo.get("repositoryUri") or repository_uri(ctx, name)})
         return ReadResult(found)
+
+    def read_for_deletion(self, ctx: Context, live: LiveResource) -> LiveResource:
+        """Whether the repository holds images (one page of one item): only a deletion or a replacement
+        needs it, to block one that would delete images (`blocked`). `kinds.base.ReadsBeforeDeleting`."""
+        return dataclasses.replace(live, attrs={**live.attrs, "holds_images": holds_images(ctx, live.id)})
 
     @staticmethod
     def _force(desired: DesiredResource | None, live: LiveResource) -> bool:

@@ -6,7 +6,7 @@ in `plan/kind.py`).
 
 The access-key kind reports, per key: `id`, `status` (Active/Inactive), `role`
 (delivered / retired / handover / unknown / undelivered), `age_days`, `last_used_days`
-(None when never used) and, for retired keys, `retired_days`. From those:
+(None when never used; absent when not read: only drift reads it) and, for retired keys, `retired_days`. From those:
 
 - `KEY_AGE`: an active key older than the manifest's `rotate_after_days`
   (CIS AWS 1.14 / Security Hub IAM.3);
@@ -76,11 +76,12 @@ def access_key_findings(change: Change, unused_days: int = UNUSED_DAYS) -> list[
             found.append(_finding(change.address, "KEY_AGE",
                                   f"key {ident} of {user} is {age} days old (rotate_after_days: {rotate})",
                                   ident))
+        read = "last_used_days" in key  # absent: not read (only drift reads it), so no finding either way
         used = key.get("last_used_days")
-        if isinstance(used, int) and used >= unused_days:
+        if read and isinstance(used, int) and used >= unused_days:
             found.append(_finding(change.address, "KEY_UNUSED",
                                   f"key {ident} of {user} was last used {used} days ago", ident))
-        elif used is None and isinstance(age, int) and age >= unused_days:
+        elif read and used is None and isinstance(age, int) and age >= unused_days:
             found.append(_finding(change.address, "KEY_UNUSED",
                                   f"key {ident} of {user} was never used in its {age} days", ident))
     if len(active) > 1:

@@ -37,6 +37,13 @@ the kind tag was made before it and is ours: the next apply adds it), is a block
 (unless --adopt; another stack's or kind's store, never), re-checked just before a key is
 created and before the write, and destroy or replace deletes a store only while it is ours.
 
+Read, per user: ListAccessKeys (keys are not in GetAccountAuthorizationDetails), fanned
+out across users (`pacing.fan_out`); a key's last use (GetAccessKeyLastUsed, one call per
+key) only for drift (`Context.purpose`), whose hygiene findings need it. The stores: one
+ListSecrets (it returns tags) and one DescribeParameters, with the parameters' tags from
+one Resource Groups Tagging API read; a parameter that read misses or shows stale
+(`_tags_current`) costs one ListTagsForResource.
+
 The secret value exists only between CreateAccessKey and the store write, inside a
 `Secret`; it is never logged, returned, or put in a plan.
 """
@@ -48,7 +55,6 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +67,7 @@ from reconciler.kinds.iam._api import authorization_details, user_owned
 from reconciler.kinds.iam._hygiene import access_key_findings, classify_key_change, describe_key
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import ADDRESS_TAG, KIND_TAG, STACK_TAG, of_kind, owned_by, tag_dict, tag_list
+from reconciler.pacing import fan_out
 from reconciler.plan.diff import diff_values
 from reconciler.plan.model import (
     Action,
@@ -384,8 +391,7 @@ class AccessKeys(Kind):
             # unless --adopt), instead of being met for the first time during apply
             if user_owned(tags, ctx.stack) or user["UserName"] in wanted:
                 users[user["UserName"]] = tags
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            listed = dict(zip(users, pool.map(lambda name: _list_keys(ctx, name), users), strict=True))
+        listed = dict(zip(users, fan_out(lambda name: _list_keys(ctx, name), users, name="iam-keys"), strict=True))
         found: dict[str, LiveResource] = {}
         not_checked: dict[str, str] = {}
         today = ctx.now
@@ -439,8 +445,9 @@ class AccessKeys(Kind):
                 entry: dict[str, Any] = {
                     "id": key["AccessKeyId"], "status": key["Status"], "role": role,
                     "age_days": (today - created).days,
-                    "last_used_days": (today - key["LastUsed"]).days if key.get("LastUsed") else None,
                 }
+                if "LastUsed" in key:  # read for drift only (`_list_keys`); absent: not read, never "unused"
+                    entry["last_used_days"] = (today - key["LastUsed"]).days if key["LastUsed"] else None
                 if retired is not None:
                     entry["retired_days"] = (today - retired).days
                 elif role == "retired":
@@ -586,9 +593,10 @@ def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:
     iam = ctx.client("iam")
     keys = [k for page in iam.get_paginator("list_access_keys").paginate(UserName=user)
             for k in page["AccessKeyMetadata"]]
-    for key in keys:
-        used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
-        key["LastUsed"] = used.get("LastUsedDate")
+    if ctx.purpose == "drift":  # only drift's hygiene findings need a key's last use: one call per key
+        for key in keys:
+            used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+            key["LastUsed"] = used.get("LastUsedDate")
     return keys
 
 
@@ -597,7 +605,8 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     sm = ctx.client("secretsmanager")
     for page in sm.get_paginator("list_secrets").paginate(
-            Filters=[{"Key": "tag-key", "Values": [STACK_TAG]}, {"Key": "tag-value", "Values": [ctx.stack]}]):
+            Filters=[{"Key": "tag-key", "Values": [STACK_TAG]}, {"Key": "tag-value", "Values": [ctx.stack]}],
+            PaginationConfig={"PageSize": 100}):  # the most AWS allows: fewer pages, fewer calls
         for item in page.get("SecretList", []):
             tags = tag_dict(item.get("Tags"))
             if _store_ours(tags, ctx.stack) and ADDRESS_TAG in tags:
@@ -608,16 +617,61 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
                                             "arn": item.get("ARN")}
     ssm = ctx.client("ssm")
     params = [p for page in ssm.get_paginator("describe_parameters").paginate(
-        ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}]) for p in page["Parameters"]]
+        ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}],
+        PaginationConfig={"PageSize": 50}) for p in page["Parameters"]]  # AWS's most; its default is 10
+    indexed = _parameter_tags(ctx) if params else {}
     for param in params:
         name = param["Name"]
-        tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
+        held = held_key_id(description=param.get("Description"))
+        tags = indexed.get(param.get("ARN") or _parameter_arn(ctx, name), {})
+        if not tags or not _tags_current(tags, held):
+            # not in the Tagging API's index, or the index lags the last key write: SSM itself is the truth
+            tags = tag_dict(ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"])
         if _store_ours(tags, ctx.stack) and ADDRESS_TAG in tags:
-            held = held_key_id(description=param.get("Description"))
             found[tags[ADDRESS_TAG]] = {"store": {"ssm": name}, "key_ids": _delivered(tags, held),
                                         "held": held, "kms_key": _kms(param.get("KeyId")), "tags": tags,
                                         "arn": param.get("ARN")}
     return found
+
+
+# Errors that mean the Resource Groups Tagging API is not available to these credentials (tag:GetResources
+# not granted, or an endpoint without it): the per-parameter reads still work, so they are used instead.
+_NO_TAGGING_API = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                             "UnrecognizedClientException", "InvalidAction", "NotImplemented"})
+
+
+def _parameter_tags(ctx: Context) -> dict[str, dict[str, str]]:
+    """The tags of the stack's SSM parameters by ARN, from the Resource Groups Tagging API: one paginated
+    read for all of them (DescribeParameters returns no tags; SSM's ListTagsForResource is one call per
+    parameter). Empty when the API is not available, so every parameter falls back to its own read.
+
+    The API's index is eventually consistent: a parameter missing from it, or one whose tags lag its
+    last key write (`_tags_current`), is read from SSM itself by the caller.
+    """
+    paginator = ctx.client("resourcegroupstaggingapi").get_paginator("get_resources")
+    found: dict[str, dict[str, str]] = {}
+    try:
+        for page in paginator.paginate(ResourceTypeFilters=["ssm:parameter"],
+                                       TagFilters=[{"Key": STACK_TAG, "Values": [ctx.stack]}],
+                                       PaginationConfig={"PageSize": 100}):
+            for item in page.get("ResourceTagMappingList", []):
+                found[item["ResourceARN"]] = tag_dict(item.get("Tags"))
+    except ClientError as exc:
+        if error_code(exc) not in _NO_TAGGING_API:
+            raise
+        return {}
+    return found
+
+
+def _parameter_arn(ctx: Context, name: str) -> str:
+    """A parameter's ARN when DescribeParameters gave none: `parameter/a/b` for `/a/b` and for `a/b`."""
+    return ctx.arn("ssm", "parameter/" + name.lstrip("/"))
+
+
+def _tags_current(tags: Mapping[str, str], held: str | None) -> bool:
+    """Whether indexed tags are as new as the store's value: every key write tags the store with the
+    key ids, the held one included (`_write_store`), and the held id is read from SSM itself."""
+    return held is None or held in tags.get(KEY_IDS_TAG, "").split()
 
 
 DEFAULT_KMS = "(AWS managed key)"

@@ -14,7 +14,6 @@ they cost one GetLoginProfile per owned user (AWS has no batch form).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -31,6 +30,7 @@ from reconciler.kinds.iam._api import (
 )
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import PROTECT_TAG, other_owner, tag_dict, tag_list
+from reconciler.pacing import fan_out
 from reconciler.plan.model import Change, LiveResource
 
 # Tags the tool itself keeps on a user (key-delivery bookkeeping); never diffed.
@@ -49,8 +49,7 @@ class IamUser(Kind):
             owned = user_owned(tags, ctx.stack)
             if owned or user["UserName"] in wanted:
                 users.append((user, tags, owned))
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            consoles = list(pool.map(lambda u: _has_login_profile(ctx, u[0]["UserName"]), users))
+        consoles = fan_out(lambda u: _has_login_profile(ctx, u[0]["UserName"]), users, name="iam-users")
         found: dict[str, LiveResource] = {}
         for (user, tags, owned), console in zip(users, consoles, strict=True):
             address = f"iam.user.{user['UserName']}"

@@ -1,0 +1,168 @@
+"""Client-side pacing per AWS service, and the bounded fan-out the per-resource reads run in.
+
+Why pacing on our side at all: botocore's retries react to throttling after the fact,
+and a plan that fans out 40 GetLoginProfile calls at once would trip IAM's account-wide
+limit and spend its time in back-off. A token bucket per service keeps the burst
+under the rate the service tolerates, so retries (adaptive mode for reads, see
+`engine.clients`) are left for real hiccups and for other tools sharing the account.
+
+Rates (calls per second, then burst). AWS documents per-action request token buckets
+for EC2 (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html: a
+non-mutating action such as DescribeHosts has a bucket of 100 tokens refilled at 20 a
+second); it publishes no figure for IAM's or ECR's control-plane reads, so the defaults
+there are conservative choices, not citations: IAM is one endpoint for the whole
+account (every tool and pipeline in it shares its limit), so it gets the lowest rate,
+with a burst that lets a medium stack's per-user reads (two per user) go at once; ECR
+publishes rates only for its image-push actions (hundreds a second, on its service quotas
+page) and its control-plane reads are regional, so they get a higher rate. Override any with
+`RECONCILER_RATE_<SERVICE>=<rate>[/<burst>]`, e.g. `RECONCILER_RATE_IAM=5/10`;
+`0` turns pacing of that service off.
+
+Invariants: a bucket never lets more than `capacity` calls through at once nor more
+than `rate` a second on average; `take` only sleeps, never fails; every bucket is
+thread-safe and shared by all clients of one process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class TokenBucket:
+    """`capacity` calls at once, then `rate` per second. Thread-safe; clock and sleep injectable for tests."""
+
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError(f"a token bucket needs rate > 0 and capacity >= 1 (got rate={rate}, "
+                             f"capacity={capacity})")
+        self.capacity, self.rate = capacity, rate
+        self._tokens = float(capacity)
+        self._clock, self._sleep = clock, sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token, sleeping until one is available; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1 - 1e-9:  # tolerate float rounding of the refill
+                    self._tokens = max(0.0, self._tokens - 1)
+                    return waited
+                pause = (1 - self._tokens) / self.rate
+            self._sleep(pause)  # outside the lock: other threads refill and take meanwhile
+            waited += pause
+
+
+# (rate per second, burst) of reads, by botocore service name. See the module docstring for sources.
+DEFAULT_READ_RATES: Mapping[str, tuple[float, float]] = {
+    "iam": (20.0, 100.0),
+    "ec2": (20.0, 100.0),  # EC2's documented bucket for Describe* actions
+    "ecr": (50.0, 100.0),
+    "ssm": (20.0, 40.0),
+    "secretsmanager": (20.0, 40.0),
+    "sts": (20.0, 40.0),
+}
+
+
+def parse_rate(text: str) -> tuple[float, float] | None:
+    """`"10"` -> (10, 10), `"10/20"` -> (10, 20), `"0"` -> None (no pacing). ValueError for anything else."""
+    rate_text, _, burst_text = text.strip().partition("/")
+    rate = float(rate_text)
+    burst = float(burst_text) if burst_text else max(1.0, rate)
+    if rate < 0 or burst < 0 or rate != rate or burst != burst:  # negative or NaN
+        raise ValueError(text)
+    if rate == 0:
+        return None
+    return rate, max(1.0, burst)
+
+
+def read_rate(service: str, env: Mapping[str, str] | None = None) -> tuple[float, float] | None:
+    """The (rate, burst) for reads of `service`: RECONCILER_RATE_<SERVICE>, else the default; None: unpaced.
+
+    A value that does not parse falls back to the default here; `engine.clients` refuses such a
+    value up front (`bad_rates`), before any call, so this fallback is only a second line.
+    """
+    env = os.environ if env is None else env
+    text = env.get(f"RECONCILER_RATE_{service.upper().replace('-', '_')}")
+    if text:
+        try:
+            return parse_rate(text)
+        except ValueError:
+            pass
+    return DEFAULT_READ_RATES.get(service)
+
+
+def bad_rates(env: Mapping[str, str] | None = None) -> list[str]:
+    """The RECONCILER_RATE_* variables whose value `parse_rate` refuses, sorted."""
+    env = os.environ if env is None else env
+    bad = []
+    for name, value in env.items():
+        if name.startswith("RECONCILER_RATE_"):
+            try:
+                parse_rate(value)
+            except ValueError:
+                bad.append(name)
+    return sorted(bad)
+
+
+class Pacer:
+    """One bucket per service, made on first use from `read_rate`; shared by every thread."""
+
+    def __init__(self, env: Mapping[str, str] | None = None,
+                 make: Callable[[float, float], TokenBucket] = lambda rate, burst: TokenBucket(burst, rate)) -> None:
+        self._env = env
+        self._make = make
+        self._buckets: dict[str, TokenBucket | None] = {}
+        self._lock = threading.Lock()
+
+    def bucket(self, service: str) -> TokenBucket | None:
+        with self._lock:
+            if service not in self._buckets:
+                rate = read_rate(service, self._env)
+                self._buckets[service] = self._make(rate[0], rate[1]) if rate else None
+            return self._buckets[service]
+
+    def take(self, service: str) -> float:
+        """Wait for a read token of `service`; the seconds waited (0 for an unpaced service)."""
+        bucket = self.bucket(service)
+        return bucket.take() if bucket is not None else 0.0
+
+
+DEFAULT_WORKERS = 16
+
+
+def read_workers(env: Mapping[str, str] | None = None) -> int:
+    """Threads per fan-out of per-resource reads: RECONCILER_READ_WORKERS (1 to 64), else 16."""
+    env = os.environ if env is None else env
+    try:
+        value = int(env.get("RECONCILER_READ_WORKERS", "") or DEFAULT_WORKERS)
+    except ValueError:
+        return DEFAULT_WORKERS
+    return min(64, max(1, value))
+
+
+def fan_out(fn: Callable[[T], R], items: Iterable[T], *, name: str = "read") -> list[R]:
+    """`[fn(item) for item in items]`, run on a bounded pool; results in input order.
+
+    The first exception raised by any call is raised here once all calls ended (a read is
+    complete or fails as a whole). Pacing is not done here: every call already waits for its
+    service's bucket in `engine.clients`, so the pool only bounds the threads.
+    """
+    work = list(items)
+    if len(work) <= 1:
+        return [fn(item) for item in work]
+    with ThreadPoolExecutor(max_workers=min(read_workers(), len(work)), thread_name_prefix=name) as pool:
+        return list(pool.map(fn, work))

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.kinds import all_kinds
 from reconciler.kinds.ec2 import _prices
-from reconciler.kinds.ec2._pacing import TokenBucket
+from reconciler.pacing import TokenBucket
 from reconciler.kinds.ec2.route_table import managed_by_aws
 from reconciler.manifest.model import DesiredResource
 from reconciler.plan.model import Action, LiveResource, cost, security

@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.errors import UsageError
+from reconciler.pacing import TokenBucket  # the one bucket; this module holds EC2's table of them
 
 
 @dataclass(frozen=True)
@@ -125,36 +126,6 @@ def limit_for(action: str, overrides: Mapping[str, Limit] | None = None, filtere
         return ACTIONS[action]
     name = category(action, filtered)
     return overrides.get(name, CATEGORIES[name])
-
-
-class TokenBucket:
-    """Client-side pacing: `capacity` calls at once, then `rate` per second. Thread-safe.
-
-    Starts full, as AWS's bucket is for an account that has been quiet.
-    """
-
-    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.capacity, self.rate = capacity, rate
-        self._tokens = capacity
-        self._clock, self._sleep = clock, sleep
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Take one token, sleeping until one is available; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1 - 1e-9:  # tolerate float rounding of the refill
-                    self._tokens = max(0.0, self._tokens - 1)
-                    return waited
-                pause = (1 - self._tokens) / self.rate
-            self._sleep(pause)
-            waited += pause
 
 
 class Pacer:

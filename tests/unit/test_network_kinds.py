@@ -8,9 +8,9 @@ from typing import Any
 
 from reconciler.kinds import all_kinds
 from reconciler.kinds.ec2 import _prices
-from reconciler.pacing import TokenBucket
 from reconciler.kinds.ec2.route_table import managed_by_aws
 from reconciler.manifest.model import DesiredResource
+from reconciler.pacing import TokenBucket
 from reconciler.plan.model import Action, LiveResource, cost, security
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -126,11 +126,12 @@ def _plan(moto: Moto, manifest: Path, *extra: str) -> dict[str, dict[str, Any]]:
 
 
 def _text_changes(text: str) -> dict[str, dict[str, Any]]:
-    """The changes of a text plan: `- ADDRESS (KIND) will be DELETED  # why`, then `    X BLOCKED: ...`."""
+    """The changes of a text plan: `- ADDRESS (LIVE-ID, KIND) will be DELETED  # why` (the id only where it
+    is not the address's own name), then `    X BLOCKED: ...`."""
     changes: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] | None = None
     for line in text.splitlines():
-        head = re.match(r"^(-/\+|[-+~]) (\S+) \((\S+)\) ", line)
+        head = re.match(r"^(-/\+|[-+~]) (\S+) \((?:[^,()]+, )?(\S+)\) ", line)
         if head:
             action = {"-": "delete", "+": "create", "~": "update", "-/+": "replace"}[head.group(1)]
             current = changes[head.group(2)] = {"address": head.group(2), "kind": head.group(3), "action": action}

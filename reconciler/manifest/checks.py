@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
 from reconciler.manifest.aws_names import (
+    ROLE_ARN,
     endpoint_service_problems,
     partition_problems,
     region_partitions,
@@ -96,7 +97,6 @@ def _credentials(data: dict[str, Any], source: Source, base: FsPath, pol: dict[s
 
 
 _EXTERNAL_ID = ("assume_role", "external_id")
-_ROLE_ARN = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):role/(?P<rest>.+)$")
 _EXTERNAL_ID_TEXT = re.compile(r"[A-Za-z0-9+=,.@:/_-]{2,1224}")
 
 
@@ -119,7 +119,7 @@ def _assume_role(data: dict[str, Any], source: Source, base: FsPath, pol: dict[s
     elif "role_name" in role and account is None:
         yield source.problem(("assume_role", "role_name"), "role_name needs `account:` to build the role's ARN",
                              'add `account: "123456789012"` (the account the role is in), or give role_arn')
-    found = _ROLE_ARN.match(role["role_arn"]) if isinstance(role.get("role_arn"), str) else None
+    found = ROLE_ARN.match(role["role_arn"]) if isinstance(role.get("role_arn"), str) else None
     if found and isinstance(account, str) and found["account"] != account:
         yield source.problem(("assume_role", "role_arn"),
                              f"{role['role_arn']} is a role of account {found['account']}, but `account:` is "

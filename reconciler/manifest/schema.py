@@ -176,8 +176,6 @@ def _explain(leaf: ValidationError, source: Source) -> Iterator[tuple[Path, Prob
         yield path, source.problem(path, f"{leaf.instance[:40]!r}{'...' if len(leaf.instance) > 40 else ''} is "
                                          f"{len(leaf.instance)} characters; {word} {limit} allowed",
                                    desc or _generic_hint(validator))
-    elif validator in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
-        yield path, source.problem(path, leaf.message, f"use a value from {schema['minimum']} to {schema['maximum']}")
     else:
         yield path, source.problem(path, leaf.message, _generic_hint(validator))
 

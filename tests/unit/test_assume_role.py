@@ -6,8 +6,6 @@ The bad-input cases are in the corpus (tests/unit/bad/sem-role-*.yaml).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +31,6 @@ def manifest(tmp_path: Path, role: str, *, region: str = "eu-west-1", account: s
     path.write_text(text + f"assume_role: {role}\n")
     return path
 
-
-@pytest.fixture
-def keep_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_manifest_model_reads_every_field_and_masks_the_external_id(tmp_path: Path) -> None:

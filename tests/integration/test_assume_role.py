@@ -9,6 +9,7 @@ proxy (tests/faults/proxy.py) in front of it, with the error AWS sends.
 from __future__ import annotations
 
 import datetime
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,13 @@ def test_apply_with_a_role_name_lands_in_the_manifests_account(faulty: Faulty, m
     assert drifted.code == 0, drifted.all
     shown = reconcile(faulty, "output", str(manifest), "--format", "json")
     assert shown.code == 0 and f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/roles-app" in shown.out, shown.all
-    for result in (applied, planned, drifted, shown):
+    # the key store is read in the role's account too (the one command that prints a secret, into a pipe)
+    key = reconcile(faulty, "credentials", str(manifest), "--user", "app")
+    assert key.code == 0, key.all
+    stored = json.loads(in_account(moto, ACCOUNT, "secretsmanager").get_secret_value(
+        SecretId="roles/app/key")["SecretString"])
+    assert json.loads(key.out)["AccessKeyId"] == stored["AccessKeyId"]
+    for result in (applied, planned, drifted, shown, key):
         assert EXTERNAL_ID not in result.all
     destroyed = reconcile(faulty, "destroy", str(manifest), "--auto-approve")
     assert destroyed.code == 0, destroyed.all
@@ -114,6 +121,17 @@ def test_the_flag_assumes_a_role_for_a_manifest_without_one(moto: Moto, tmp_path
     assert plain.code == 2, plain.all
     held = run_cli(["unlock", str(manifest), "--force", "--assume-role", role], moto.env())
     assert held.code == 0 and "no lock was held" in held.out, held.all
+
+
+def test_export_reads_the_account_of_the_flags_role(moto: Moto) -> None:
+    in_account(moto, OTHER, "iam").create_user(UserName="legacy")
+    exported = run_cli(["export", "--stack", "legacy", "--region", "us-east-1", "--user", "legacy",
+                        "--assume-role", f"arn:aws:iam::{OTHER}:role/reconciler"], moto.env())
+    assert exported.code == 0, exported.all
+    assert f'account: "{OTHER}"' in exported.out and "- {name: legacy}" in exported.out, exported.out
+    # the runner's own account has no such user: without the flag, export does not find it
+    plain = run_cli(["export", "--stack", "legacy", "--region", "us-east-1", "--user", "legacy"], moto.env())
+    assert "{name: legacy}" not in plain.out and OTHER not in plain.out, plain.all
 
 
 def test_the_flag_overrides_the_manifests_role(moto: Moto, tmp_path: Path) -> None:

@@ -290,16 +290,19 @@ class _AssumedRole:
 
 def assume_role_error(role: RoleToAssume, exc: Exception) -> AwsError:
     """Why the role could not be assumed, naming the ARN and AWS's code (never the external id), and what to do."""
-    step = ("check that the role's trust policy trusts the runner's credentials" +
-            (" and names this external id" if role.external_id is not None else "") +
-            ", that the ARN is right (assume_role: in the manifest, or --assume-role), and which credentials run "
-            "this (aws sts get-caller-identity); then re-run")
+    if isinstance(exc, (*_NOT_SENT, botocore.exceptions.ReadTimeoutError)):
+        return RetryableAwsError(f"cannot reach AWS STS to assume the role {role.arn}: {describe_error(exc)}; check "
+                                 "the network, the region and the endpoint URL, then re-run")
+    kind: type[AwsError] = AwsError
+    why = describe_error(exc)
     if isinstance(exc, botocore.exceptions.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc.response, dict) else ""
         kind = RetryableAwsError if code in _THROTTLED else TerminalAwsError
-        return kind(f"cannot assume the role {role.arn}: sts:AssumeRole failed: {describe_error(exc)}; {step}")
-    return RetryableAwsError(f"cannot reach AWS STS to assume the role {role.arn}: {describe_error(exc)}; check the "
-                             "network, the region and the endpoint URL, then re-run")
+        why = f"sts:AssumeRole failed: {why}"
+    external = " and names this external id" if role.external_id is not None else ""
+    return kind(f"cannot assume the role {role.arn}: {why}; check that the role's trust policy trusts the runner's "
+                f"credentials{external}, that the ARN is right (assume_role: in the manifest, or --assume-role), and "
+                "which credentials run this (aws sts get-caller-identity); then re-run")
 
 
 class Clients:

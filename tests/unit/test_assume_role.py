@@ -166,3 +166,21 @@ def test_the_credential_process_line_keeps_the_flag(tmp_path: Path) -> None:
     line = process_command(tmp_path / "m.yaml", "u", Options(assume_role="arn:aws:iam::111111111111:role/r"))
     assert line.endswith("--assume-role arn:aws:iam::111111111111:role/r")
     assert "--assume-role" not in process_command(tmp_path / "m.yaml", "u", Options())
+
+
+@pytest.mark.parametrize(("code", "kind"), [("AccessDenied", "TerminalAwsError"), ("Throttling", "RetryableAwsError")])
+def test_a_role_that_cannot_be_assumed_is_named_with_the_code_and_what_to_do(code: str, kind: str) -> None:
+    import botocore.exceptions
+
+    from reconciler.engine.clients import assume_role_error
+
+    role = RoleToAssume("arn:aws:iam::111111111111:role/r", external_id=Secret("ext-9999-zzzz"))
+    failed = botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "no"}}, "AssumeRole")
+    error = assume_role_error(role, failed)
+    assert type(error).__name__ == kind and error.exit_code == 1
+    text = str(error)
+    assert text.startswith(f"cannot assume the role arn:aws:iam::111111111111:role/r: sts:AssumeRole failed: {code}")
+    assert "trust policy" in text and "names this external id" in text and text.endswith("then re-run")
+    assert "ext-9999-zzzz" not in text
+    unreachable = assume_role_error(role, botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"))
+    assert str(unreachable).startswith("cannot reach AWS STS to assume the role arn:aws:iam::111111111111:role/r")

@@ -108,7 +108,8 @@ def test_a_stack_whose_reads_are_denied_errors_and_the_others_still_report(moto:
 
 def test_shards_merged_equal_the_single_run(moto: Moto, tmp_path: Path) -> None:
     paths = applied(moto, tmp_path)
-    moto.client("iam").tag_user(UserName="alpha-app", Tags=[{"Key": "team", "Value": "by-hand"}])  # type: ignore[attr-defined]
+    ecr: Any = moto.client("ecr")
+    ecr.put_image_tag_mutability(repositoryName="alpha-web", imageTagMutability="MUTABLE")  # by hand
     whole = run_cli(["drift", *map(str, paths), "--format", "json"], moto.env())
     assert whole.code == 2, whole.all
     shards = []

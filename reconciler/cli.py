@@ -727,8 +727,8 @@ def apply(manifests: tuple[str, ...], plan_file: str | None, auto_approve: bool,
         if plan_file:
             raise UsageError("--plan applies one stack's reviewed plan: give exactly one manifest")
         if not auto_approve:
-            raise UsageError(f"applying {len(paths)} manifests needs --auto-approve (there is no prompt per stack): pass it "
-                             "after reviewing them with `reconcile plan`")
+            raise UsageError(f"applying {len(paths)} manifests needs --auto-approve (there is no prompt per "
+                             "stack): pass it after reviewing them with `reconcile plan`")
         options = _options(kw)
         _fleet("apply", paths, out, options, fmt="text", report_file=report_file, jobs=jobs, shard=shard,
                timeout=None, run_one=_apply_stack(options, out, parallelism=parallelism, adopt=adopt,

@@ -7,10 +7,13 @@ person would; a failing stack is made by the fault proxy denying that stack's re
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Moto, run_cli
+from tests.conftest import ROOT, Moto, run_cli
 from tests.faults.plugin import Faulty
 from tests.faults.proxy import Fault, rule
 
@@ -177,3 +180,36 @@ def test_globs_are_expanded_by_the_tool_and_one_that_matches_nothing_is_a_usage_
     assert nothing.code == 3 and "matches no file" in nothing.err, nothing.all
     out = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--out", str(tmp_path / "p.json")], moto.env())
     assert out.code == 3 and "--out" in out.err, out.all
+
+
+def test_ctrl_c_starts_no_new_stack_stops_the_running_apply_safely_and_reports_every_stack(
+        moto: Moto, faulty: Faulty, tmp_path: Path) -> None:
+    paths = fleet(tmp_path)
+    paths[0].write_text(_manifest("alpha").replace("iam:\n  users:\n", "iam:\n  users:\n" + "".join(
+        f"    - name: alpha-{n}\n" for n in ("ci", "ops", "audit", "deploy"))))  # actions left to not start
+    report_file = tmp_path / "fleet.json"
+    faulty.add(rule(Fault.LATENCY, writes_only=True, delay=0.4))
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", *map(str, paths), "--auto-approve",
+                             "--jobs", "1", "--parallelism", "1", "--report", str(report_file)],
+                            env=faulty.env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    err = ""
+    for line in proc.stderr:
+        err += line
+        if " created (" in line:  # the first stack's first action is done
+            proc.send_signal(signal.SIGINT)
+            break
+    out, rest = proc.communicate(timeout=120)
+    err += rest
+    assert proc.returncode == 130, out + err
+    assert "error: interrupted by SIGINT" in err and "Traceback" not in out + err, err
+    report = json.loads(report_file.read_text())
+    stacks = {s["stack"]: s for s in report["stacks"]}
+    assert sorted(stacks) == ["fleet-alpha", "fleet-beta", "fleet-gamma"]
+    assert "interrupted by SIGINT" in stacks["fleet-alpha"]["error"], stacks["fleet-alpha"]
+    assert stacks["fleet-beta"]["error"] == stacks["fleet-gamma"]["error"] == "not started: interrupted"
+    assert "Apply incomplete: " in out, out  # the running stack stopped at a safe point and said so
+    ssm: Any = moto.client("ssm")
+    assert ssm.get_parameters_by_path(Path="/reconciler/locks", Recursive=True)["Parameters"] == []
+    faulty.clear()
+    assert run_cli(["apply", *map(str, paths), "--auto-approve"], faulty.env()).code == 0

@@ -116,7 +116,8 @@ def _lock_timeout_option(func: F) -> F:
 def _run_timeout_option(func: F) -> F:
     return click.option("--timeout", "run_timeout", type=click.FloatRange(0, min_open=True), default=300.0,
                         show_default=True, metavar="SECONDS",
-                        help="Give up (exit 1) if the run has not finished by then.")(func)
+                        help="Give up (exit 1) if the run has not finished by then (with several manifests: "
+                             "each stack, which is then an error in the report).")(func)
 
 
 def _fleet_options(func: F) -> F:
@@ -837,7 +838,8 @@ def _depth_over(data: Any, limit: int) -> bool:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text for a person, json for a program (as --report), markdown for a pull-request comment.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
-              help="Also write the report as JSON here (the artifact a scheduled job keeps).")
+              help="Also write the report as JSON here (the artifact a scheduled job keeps; with several "
+                   "manifests or --shard, the fleet report).")
 @click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
               help="Do not read this kind (e.g. no permission for it); reported as NOT_CHECKED. Repeatable.")
 @_run_timeout_option

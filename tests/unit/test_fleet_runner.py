@@ -158,3 +158,19 @@ def test_read_pacers_are_per_credentials_identity_and_region(monkeypatch: pytest
     monkeypatch.setenv("RECONCILER_RATE_IAM", "3/7")  # the overrides still apply to a new identity's buckets
     bucket = pacer_for(pacing_identity("fresh-profile", None), "us-east-1").bucket("iam")
     assert bucket is not None and (bucket.rate, bucket.capacity) == (3.0, 7.0)
+
+
+def test_a_stacks_progress_lines_are_whole_and_prefixed(capsys: pytest.CaptureFixture[str]) -> None:
+    from reconciler.cli import Out, _StackOut
+
+    out = _StackOut(Out(verbose=False, quiet=False, color=False), "dev")
+    stream = out.progress()
+    assert not stream.isatty()  # plain lines: no live display per stack
+    stream.write("2026-12-01T18:00:00Z iam.user.a cre")
+    assert capsys.readouterr().err == ""  # half a line waits for its end
+    stream.write("ated (0.1s)\nsecond line\n")
+    out.info("waiting for the lease")
+    out.result("Plan: 1 to add.\n")
+    assert capsys.readouterr().err.splitlines() == [
+        "[dev] 2026-12-01T18:00:00Z iam.user.a created (0.1s)", "[dev] second line", "[dev] waiting for the lease"]
+    assert out.parts == ["Plan: 1 to add.\n"]  # results are kept for the stack's block

@@ -1,7 +1,9 @@
 """Many manifests in one run, through the real CLI against moto server (SPEC.md §9).
 
-Three stacks, one manifest each; by-hand changes are made with plain boto3 clients, as a
-person would; a failing stack is made by the fault proxy denying that stack's reads only.
+Three stacks in three accounts, one manifest each, each assuming `reconciler` in its account
+(moto lands the assumed role's calls in that account); by-hand changes are made with plain
+boto3 clients in the stack's account, as a person would; a failing stack is made by the fault
+proxy denying that stack's AssumeRole (moto itself assumes any role).
 """
 
 from __future__ import annotations
@@ -18,6 +20,18 @@ from tests.faults.plugin import Faulty
 from tests.faults.proxy import Fault, rule
 
 NAMES = ("alpha", "beta", "gamma")
+ACCOUNTS = {"alpha": "111111111111", "beta": "222222222222", "gamma": "333333333333"}
+
+
+def in_account(moto: Moto, account: str, service: str) -> Any:
+    """A client whose calls land in `account` (moto's multi-account: assume any role there)."""
+    import boto3
+
+    sts: Any = moto.client("sts")
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/test", RoleSessionName="test")["Credentials"]
+    return boto3.client(service, endpoint_url=moto.endpoint, region_name="us-east-1",
+                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
 
 
 def _manifest(name: str) -> str:
@@ -25,6 +39,8 @@ def _manifest(name: str) -> str:
 version: 1
 stack: fleet-{name}
 region: us-east-1
+account: "{ACCOUNTS[name]}"
+assume_role: {{role_name: reconciler}}
 iam:
   users:
     - name: {name}-app
@@ -52,6 +68,17 @@ def applied(moto: Moto, tmp_path: Path) -> list[Path]:
     return paths
 
 
+def rows(table: str) -> dict[str, str]:
+    """stack -> status, from the text table of a fleet run (a row starts with the status, names the stack)."""
+    found = {}
+    for line in table.splitlines()[1:]:
+        words = line.split()
+        stacks = [w for w in words if w in {f"fleet-{name}" for name in NAMES}]
+        if words and stacks and words[0] in {"in_sync", "drift", "changes", "no_changes", "applied", "error"}:
+            found[stacks[0]] = words[0]
+    return found
+
+
 def without_timings(report: dict[str, Any]) -> dict[str, Any]:
     stacks = [{k: v for k, v in stack.items() if k not in ("seconds", "started_at")} for stack in report["stacks"]]
     return {**{k: v for k, v in report.items() if k not in ("seconds", "stacks", "shard")}, "stacks": stacks}
@@ -59,7 +86,7 @@ def without_timings(report: dict[str, Any]) -> dict[str, Any]:
 
 def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(moto: Moto, tmp_path: Path) -> None:
     paths = applied(moto, tmp_path)
-    ecr: Any = moto.client("ecr")
+    ecr = in_account(moto, ACCOUNTS["beta"], "ecr")
     ecr.put_image_tag_mutability(repositoryName="beta-web", imageTagMutability="MUTABLE")  # by hand
 
     result = run_cli(["drift", str(tmp_path / "fleet" / "*.yaml"), "--format", "json"], moto.env())
@@ -71,7 +98,8 @@ def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(
     assert statuses == {"fleet-alpha": ("in_sync", 0, str(paths[0])), "fleet-beta": ("drift", 2, str(paths[1])),
                         "fleet-gamma": ("in_sync", 0, str(paths[2]))}
     beta = next(s for s in report["stacks"] if s["stack"] == "fleet-beta")
-    assert beta["report"]["drift"] is True and beta["account"] == "" and beta["region"] == "us-east-1"
+    assert beta["report"]["drift"] is True and beta["account"] == ACCOUNTS["beta"] and beta["region"] == "us-east-1"
+    assert beta["report"]["account"] == ACCOUNTS["beta"]  # read in its own account, through its role
     assert any(r["address"] == "ecr.repository.beta-web" and r["status"] == "MODIFIED"
                for r in beta["report"]["resources"]), beta["report"]
 
@@ -82,9 +110,9 @@ def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(
         block = next(b for b in blocks if b.startswith(f"fleet-{name} "))
         assert f"Drift for stack fleet-{name}" in block, text.out
         assert ("beta-web" in block) == (name == "beta"), block
-    table = blocks[-1]
+    table = text.out[text.out.index("STATUS"):]
     assert table.index("fleet-beta") < table.index("fleet-alpha"), table  # drift first
-    assert "drift: 3 stacks: 1 drift, 2 in_sync; exit 2" in table, table
+    assert rows(table) == {"fleet-alpha": "in_sync", "fleet-beta": "drift", "fleet-gamma": "in_sync"}, table
     written = json.loads((tmp_path / "fleet.json").read_text())
     assert without_timings(written) == without_timings(report)
 
@@ -92,26 +120,28 @@ def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(
 def test_a_stack_whose_reads_are_denied_errors_and_the_others_still_report(moto: Moto, faulty: Faulty,
                                                                            tmp_path: Path) -> None:
     paths = applied(moto, tmp_path)
-    faulty.add(rule(Fault.DENIED, "GetLoginProfile", body_contains="UserName=gamma-app"))
+    faulty.add(rule(Fault.DENIED, "AssumeRole", body_contains=ACCOUNTS["gamma"]))
     result = run_cli(["drift", *map(str, paths), "--format", "json"], faulty.env())
     assert result.code == 1, result.all
     report = json.loads(result.out)
     statuses = {s["stack"]: s["status"] for s in report["stacks"]}
     assert statuses == {"fleet-alpha": "in_sync", "fleet-beta": "in_sync", "fleet-gamma": "error"}, report
     gamma = next(s for s in report["stacks"] if s["stack"] == "fleet-gamma")
-    assert gamma["exit_code"] == 1 and "AccessDenied" in gamma["error"] and gamma["report"] is None, gamma
+    assert gamma["exit_code"] == 1 and gamma["report"] is None, gamma
+    assert f"cannot assume the role arn:aws:iam::{ACCOUNTS['gamma']}:role/reconciler" in gamma["error"], gamma
     assert "Traceback" not in result.all
-    assert faulty.faults()["GetLoginProfile:denied"] >= 1
+    assert faulty.faults()["AssumeRole:denied"] >= 1
 
     text = run_cli(["drift", *map(str, paths)], faulty.env())
     assert text.code == 1, text.all
     assert "=== fleet-gamma " in text.out and "error: " in text.out.split("=== fleet-gamma ")[1], text.out
-    assert text.out.rstrip().splitlines()[-1].startswith("drift: 3 stacks: 1 error, 2 in_sync; exit 1"), text.out
+    assert rows(text.out[text.out.index("STATUS"):]) == {"fleet-alpha": "in_sync", "fleet-beta": "in_sync",
+                                                        "fleet-gamma": "error"}, text.out
 
 
 def test_shards_merged_equal_the_single_run(moto: Moto, tmp_path: Path) -> None:
     paths = applied(moto, tmp_path)
-    ecr: Any = moto.client("ecr")
+    ecr = in_account(moto, ACCOUNTS["alpha"], "ecr")
     ecr.put_image_tag_mutability(repositoryName="alpha-web", imageTagMutability="MUTABLE")  # by hand
     whole = run_cli(["drift", *map(str, paths), "--format", "json"], moto.env())
     assert whole.code == 2, whole.all
@@ -161,9 +191,11 @@ def test_fleet_apply_then_fleet_plan_has_nothing_to_do(moto: Moto, tmp_path: Pat
     first = run_cli(["apply", *map(str, paths), "--auto-approve", "--jobs", "2"], moto.env())
     assert first.code == 0, first.all
     assert "[fleet-alpha] " in first.err and "iam.user.alpha-app created" in first.err, first.err
-    assert "apply: 3 stacks: 3 applied; exit 0" in first.out, first.out
-    users = sorted(u["UserName"] for u in moto.client("iam").list_users()["Users"])  # type: ignore[attr-defined]
-    assert users == ["alpha-app", "beta-app", "gamma-app"]
+    assert set(rows(first.out[first.out.index("STATUS"):]).values()) == {"applied"}, first.out
+    for name, account in ACCOUNTS.items():  # each stack in its own account, none in the runner's
+        users = [u["UserName"] for u in in_account(moto, account, "iam").list_users()["Users"]]
+        assert users == [f"{name}-app"], (account, users)
+    assert moto.client("iam").list_users()["Users"] == []  # type: ignore[attr-defined]
 
     again = run_cli(["plan", *map(str, paths), "--detailed-exitcode", "--format", "json"], moto.env())
     assert again.code == 0, again.all
@@ -175,7 +207,9 @@ def test_globs_are_expanded_by_the_tool_and_one_that_matches_nothing_is_a_usage_
     fleet(tmp_path)
     planned = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--detailed-exitcode"], moto.env())
     assert planned.code == 2, planned.all
-    assert planned.out.count("=== fleet-") == 3 and "plan: 3 stacks: 3 changes; exit 2" in planned.out, planned.out
+    assert planned.out.count("=== fleet-") == 3, planned.out
+    assert rows(planned.out[planned.out.index("STATUS"):]) == dict.fromkeys(
+        ("fleet-alpha", "fleet-beta", "fleet-gamma"), "changes"), planned.out
     nothing = run_cli(["plan", str(tmp_path / "nowhere" / "*.yaml")], moto.env())
     assert nothing.code == 3 and "matches no file" in nothing.err, nothing.all
     out = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--out", str(tmp_path / "p.json")], moto.env())
@@ -209,7 +243,7 @@ def test_ctrl_c_starts_no_new_stack_stops_the_running_apply_safely_and_reports_e
     assert "interrupted by SIGINT" in stacks["fleet-alpha"]["error"], stacks["fleet-alpha"]
     assert stacks["fleet-beta"]["error"] == stacks["fleet-gamma"]["error"] == "not started: interrupted"
     assert "Apply incomplete: " in out, out  # the running stack stopped at a safe point and said so
-    ssm: Any = moto.client("ssm")
+    ssm = in_account(moto, ACCOUNTS["alpha"], "ssm")
     assert ssm.get_parameters_by_path(Path="/reconciler/locks", Recursive=True)["Parameters"] == []
     faulty.clear()
     assert run_cli(["apply", *map(str, paths), "--auto-approve"], faulty.env()).code == 0

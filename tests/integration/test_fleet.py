@@ -18,20 +18,10 @@ from typing import Any
 from tests.conftest import ROOT, Moto, run_cli
 from tests.faults.plugin import Faulty
 from tests.faults.proxy import Fault, rule
+from tests.integration.test_assume_role import in_account  # a client in another moto account
 
 NAMES = ("alpha", "beta", "gamma")
 ACCOUNTS = {"alpha": "111111111111", "beta": "222222222222", "gamma": "333333333333"}
-
-
-def in_account(moto: Moto, account: str, service: str) -> Any:
-    """A client whose calls land in `account` (moto's multi-account: assume any role there)."""
-    import boto3
-
-    sts: Any = moto.client("sts")
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/test", RoleSessionName="test")["Credentials"]
-    return boto3.client(service, endpoint_url=moto.endpoint, region_name="us-east-1",
-                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"])
 
 
 def _manifest(name: str) -> str:

@@ -64,7 +64,7 @@ def read_json_document(path: str, what: str, give: str, remake: str, limit: int,
         raise UsageError(f"{path}: not a readable {what}: not UTF-8 text; give {give}") from None
     except json.JSONDecodeError as exc:
         # the position and the reason, never the text
-        raise UsageError(f"{path}: not a readable {what}: {exc}; make {remake}") from None  
+        raise UsageError(f"{path}: not a readable {what}: {exc}; make {remake}") from None
     except RecursionError:
         raise UsageError(f"{path}: invalid {what}: nested deeper than {depth} levels; make {remake}") from None
     if depth_over(data, depth):

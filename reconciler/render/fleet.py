@@ -32,8 +32,7 @@ from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, Li
 from reconciler.render.drift import format_drift_markdown, format_drift_text
 from reconciler.render.drift import summary_line as drift_summary_line
 from reconciler.render.lines import Style, summary_line
-from reconciler.render.markdown import DEFAULT_LIMIT, MAX_LIST, Budget, cell, clip, code, fenced
-from reconciler.render.markdown import format_plan_markdown
+from reconciler.render.markdown import DEFAULT_LIMIT, MAX_LIST, Budget, cell, clip, code, fenced, format_plan_markdown
 from reconciler.render.text import format_plan_text
 from reconciler.secret import MASK
 
@@ -115,14 +114,16 @@ def drift_from_json(doc: Mapping[str, Any]) -> DriftReport:
                        str(doc["live_sha256"]), entries, findings, tuple(doc["notes"]))
 
 
+_GONE = object()  # what is left of a value that was all bookkeeping (None is a value)
+
+
 def _without(path: str, value: Any, detail: frozenset[str]) -> Any:
-    """`value` at `path` without its bookkeeping leaves (`detail`); None when nothing else is left."""
+    """`value` at `path` without its bookkeeping leaves (`detail`); _GONE when nothing else is left."""
     if path in detail:
-        return None
+        return _GONE
     if isinstance(value, Mapping) and value:
-        kept = {k: v for k, v in ((k, _without(f"{path}.{k}", v, detail)) for k, v in value.items())
-                if v is not None}
-        return kept or None
+        kept = {k: v for k, v in ((k, _without(f"{path}.{k}", v, detail)) for k, v in value.items()) if v is not _GONE}
+        return kept or _GONE
     return value
 
 
@@ -133,9 +134,8 @@ def _change(doc: Mapping[str, Any]) -> Change:
     if action is Action.CREATE and detail:
         # the plan file names a create's bookkeeping paths instead of carrying its desired resource:
         # left out here as the plan's own renderers leave them out without -v
-        pruned = [AttrChange(a.path, None, _without(a.path, a.after, detail), a.forces_replacement, a.sensitive)
-                  for a in diff if not a.sensitive]
-        diff = tuple(a for a in pruned if a.after is not None) + tuple(a for a in diff if a.sensitive)
+        diff = tuple(a if a.sensitive else AttrChange(a.path, a.before, kept, a.forces_replacement)
+                     for a in diff for kept in [_without(a.path, a.after, detail)] if kept is not _GONE)
     # the plan file has a live resource's id, not its attributes: a deletion lists the id alone
     live = LiveResource(str(doc["address"]), str(doc["kind"]), str(doc["id"]), {}) if "id" in doc else None
     notes = tuple(Note(NoteKind(n["kind"]), str(n["text"]), n.get("monthly_usd"), n.get("prices_as_of"))
@@ -207,20 +207,22 @@ def format_fleet_text(report: Mapping[str, Any], style: Style) -> str:
     """The table of stacks (errors, then drift or changes, then the rest) and the summary line;
     with `style.verbose`, then each loud or failed stack's own text report in full."""
     stacks = _ordered(_stacks(report), errors_first=True)
-    rows = [(label(str(s.get("status"))), str(s.get("stack", "")), str(s.get("account") or "-"),
+    # the status as the JSON spells it: one word, so the table splits on blanks (grep, awk)
+    rows = [(str(s.get("status")), str(s.get("stack", "")), str(s.get("account") or "-"),
              str(s.get("region", "")), str(s.get("exit_code", "")), _seconds(s), detail(s)) for s in stacks]
     lines: list[str] = []
     if rows:
         widths = [max(len(col), *(len(row[i]) for row in rows)) for i, col in enumerate(COLUMNS[:-1])]
 
         def line(row: Sequence[str], status: str | None = None) -> str:
-            cells = [f"{v:>{w}}" if i in (4, 5) else f"{v:<{w}}" for i, (v, w) in enumerate(zip(row, widths))]
+            cells = [f"{v:>{w}}" if i in (4, 5) else f"{v:<{w}}"  # numbers to the right
+                     for i, (v, w) in enumerate(zip(row[:-1], widths, strict=True))]
             if status in COLOR and style.color:
                 cells[0] = f"\033[{COLOR[status]}m{cells[0]}\033[0m"
             return "  ".join([*cells, row[-1]]).rstrip()
 
         lines.append(line(COLUMNS))
-        lines.extend(line(row, str(s.get("status"))) for row, s in zip(rows, stacks))
+        lines.extend(line(row, str(s.get("status"))) for row, s in zip(rows, stacks, strict=True))
         lines.append("")
     if style.verbose:
         lines.extend(_verbose(stacks, style))

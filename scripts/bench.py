@@ -18,6 +18,7 @@ beside the measured time; and `validate` of the largest manifest. Results go to
 bench/results/<size>.json and bench/results/summary.md (printed at the end).
 
 Usage: python scripts/bench.py [--sizes small,medium,large] [--latency-ms 20] [--compare terraform]
+       python scripts/bench.py --fleet 100   (the fleet bench: bench/fleet.py)
 """
 
 from __future__ import annotations
@@ -371,11 +372,19 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy every run's manifest, stdout and stderr into this directory")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: rewrite summary.md from the bench/results/*.json of the last run")
+    parser.add_argument("--fleet", type=int, metavar="N",
+                        help="instead of the sizes: the fleet bench, N stacks in N accounts (bench/fleet.py)")
     args = parser.parse_args()
     if args.report:
         report([json.loads(p.read_text()) for size in SIZES for p in [RESULTS / f"{size}.json"] if p.exists()])
         return
     LATENCY = args.latency_ms / 1000
+    if args.fleet is not None:
+        from bench import fleet
+
+        fleet.main(args.fleet, args.latency_ms, args.timeout, args.keep, start_moto=start_moto, free_port=free_port,
+                   run_step=run_step, honest=HONEST)
+        return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:

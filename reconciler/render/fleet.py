@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.plan.drift import DriftEntry, DriftReport, DriftStatus
-from reconciler.plan.fleet import STATUSES
+from reconciler.plan.fleet import STATUSES, StackOutcome
 from reconciler.plan.model import Action, AttrChange, Change, HygieneFinding, LiveResource, Note, NoteKind, Plan
 from reconciler.render.drift import format_drift_markdown, format_drift_text
 from reconciler.render.drift import summary_line as drift_summary_line
@@ -162,12 +162,31 @@ def _rebuilt(stack: Mapping[str, Any]) -> DriftReport | Plan | None:
             return drift_from_json(doc)
         if "changes" in doc and "fingerprints" in doc:
             return plan_from_json(doc)
+        if isinstance(doc.get("plan"), Mapping) and "results" in doc:  # an apply's: its plan and what it did
+            return plan_from_json(doc["plan"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None  # see the module invariants: listed, without detail
     return None
 
 
+def applied_line(stack: Mapping[str, Any]) -> str | None:
+    """`Apply complete: 5 done, 0 failed, 0 skipped.` (as apply itself ends) from an apply's report
+    (`{"plan": ..., "results": [{"address", "action", "outcome", "seconds"}]}`); None when it applied nothing."""
+    doc = stack.get("report")
+    results = doc.get("results") if isinstance(doc, Mapping) else None
+    if not isinstance(results, list) or not results:
+        return None
+    outcomes = [str(r.get("outcome")) if isinstance(r, Mapping) else "" for r in results]
+    done, failed = outcomes.count("done"), outcomes.count("failed")
+    skipped = len(outcomes) - done - failed
+    state = "complete" if not failed and not skipped else "incomplete"
+    return f"Apply {state}: {done} done, {failed} failed, {skipped} skipped."
+
+
 def _own_summary(stack: Mapping[str, Any], rebuilt: DriftReport | Plan | None) -> str:
+    applied = applied_line(stack)
+    if applied:
+        return applied
     if isinstance(rebuilt, DriftReport):
         return drift_summary_line(rebuilt)
     if isinstance(rebuilt, Plan):
@@ -199,6 +218,13 @@ def _seconds(stack: Mapping[str, Any]) -> str:
 
 
 # -- text ------------------------------------------------------------------------------
+
+def stack_header(outcome: StackOutcome) -> str:
+    """The line above a stack's own output in a fleet run's text (the runner prints it as each stack ends)."""
+    identity = outcome.identity
+    return (f"=== {identity.stack} (account {identity.account or '(from the credentials)'}, {identity.region}, "
+            f"{identity.manifest}): {outcome.status}, {outcome.seconds:.1f} s ===\n")
+
 
 COLUMNS = ("STATUS", "STACK", "ACCOUNT", "REGION", "EXIT", "SECONDS", "DETAIL")
 
@@ -245,6 +271,7 @@ def _verbose(stacks: Sequence[Mapping[str, Any]], style: Style) -> list[str]:
             out.append(format_drift_text(rebuilt, color=style.color, verbose=False).rstrip("\n"))
         elif isinstance(rebuilt, Plan):
             out.append(format_plan_text(rebuilt, color=style.color, verbose=False).rstrip("\n"))
+            out.extend(line for line in [applied_line(stack)] if line)
         out.append("")
     return out
 
@@ -280,7 +307,9 @@ def _own_markdown(stack: Mapping[str, Any], limit: int) -> str:
     if isinstance(rebuilt, DriftReport):
         return format_drift_markdown(rebuilt, limit=limit)
     if isinstance(rebuilt, Plan):
-        return format_plan_markdown(rebuilt, limit=limit)
+        applied = applied_line(stack)
+        head = f"**{applied}**\n\n" if applied else ""
+        return head + format_plan_markdown(rebuilt, limit=limit - len(head))
     doc = stack.get("report")
     if isinstance(doc, Mapping):  # not a report we can rebuild: its JSON, cut short
         lines = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, default=str).splitlines()

@@ -139,6 +139,22 @@ def test_markdown_stays_under_its_limit_and_says_what_it_left_out() -> None:
     assert md.rstrip().endswith("</sub>")
 
 
+def test_an_apply_says_what_it_did_and_shows_the_plan_it_applied() -> None:
+    plan = golden("iam-drift", "plan.json")
+    results = [{"address": "iam.user.svc-b", "action": "create", "outcome": "done", "seconds": 0.4},
+               {"address": "iam.user.svc-c", "action": "update", "outcome": "failed", "seconds": 0.1}]
+    report = fleet_report("apply", [
+        outcome("111111111111", "dev", "applied", 0, {"plan": plan, "results": results}),
+        outcome("222222222222", "stg", "no_changes", 0, {"plan": golden("iam-in-sync", "plan.json"), "results": []}),
+    ], None, 2.0)
+    text = format_fleet_text(report, Style())
+    assert "Apply incomplete: 1 done, 1 failed, 0 skipped." in text and "No changes." in text
+    assert text.splitlines()[-1] == "2 stacks: 1 applied, 1 no changes, 0 error."
+    md = format_fleet_markdown(report)
+    assert md.startswith("### reconcile apply: changes applied (exit 0)") and "#### Changed stacks (1)" in md
+    assert "**Apply incomplete: 1 done, 1 failed, 0 skipped.**\n\n### reconcile plan: stack `golden`" in md
+
+
 def test_a_stack_report_that_cannot_be_read_back_is_listed_without_detail() -> None:
     report = fleet_report("drift", [
         outcome("111111111111", "odd", "drift", 2, {"resources": "not a list", "drift": True}),

@@ -1,8 +1,8 @@
 """The fleet bench (issue 15): one drift over N stacks in N accounts, in one process and sharded into 4.
 
-Not a test. `python scripts/bench.py --fleet 100` (`make bench BENCH_ARGS="--fleet 100"`) starts a moto
-server and the fault proxy with the injected latency (20 ms by default), checks that the latency is
-honest (bench/latency.py), then:
+Not a test. `python scripts/bench.py --fleet 100` (`make bench BENCH_ARGS="--fleet 100"`): inside the
+moto server and the fault proxy scripts/bench.py starts, once it has checked that the injected latency
+(20 ms by default) is honest (bench/latency.py):
 
 1. writes N manifests, one per account (`account: "<12 digits>"` + `assume_role: {role_name: reconciler}`;
    moto lets any role be assumed, and the calls land in that account), each stack an IAM user with an
@@ -29,7 +29,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +36,7 @@ from typing import Any
 
 import requests
 
-from bench.latency import measure
-from tests.faults.proxy import Fault, FaultProxy, rule
+from tests.faults.proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -231,36 +229,18 @@ def write_results(result: dict[str, Any]) -> str:
     return mine
 
 
-def main(count: int, latency_ms: float, timeout: float, keep: Path | None, *, start_moto: Callable[..., Any],
-         free_port: Callable[[], int], run_step: Callable[..., Any], honest: float) -> None:
-    """`scripts/bench.py --fleet N`: the whole fleet bench (its moto server, proxy and results)."""
+def bench(count: int, proxy: FaultProxy, moto: str, workdir: Path, timeout: float, run_step: Callable[..., Any],
+          check: Any, keep: Path | None = None) -> dict[str, Any]:
+    """`scripts/bench.py --fleet N`, inside its moto server and checked proxy: run, keep, write, print."""
     if count < SHARDS:
         raise SystemExit(f"--fleet {count}: give at least {SHARDS} stacks (the bench shards them into {SHARDS})")
-    with tempfile.TemporaryDirectory(prefix="reconciler-fleet-bench-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        moto = start_moto(port, workdir)
-        try:
-            with FaultProxy(f"http://127.0.0.1:{port}") as proxy:
-                proxy.add(rule(Fault.LATENCY, delay=latency_ms / 1000))
-                check = measure(f"http://127.0.0.1:{port}", proxy.endpoint, latency_ms)
-                proxy.clear()
-                print(check.line(), flush=True)
-                if check.measured_ms - check.direct_ms > honest * latency_ms:
-                    raise SystemExit(f"the proxy adds {check.measured_ms - check.direct_ms:.1f} ms per request, over "
-                                     f"{honest}x the {latency_ms:g} ms injected: no figure would be honest")
-                result = run(count, proxy, f"http://127.0.0.1:{port}", workdir, timeout, run_step)
-                result["latency_ms"] = latency_ms
-                result["proxy_check"] = {"injected_ms": check.injected_ms, "measured_ms": round(check.measured_ms, 1),
-                                         "moto_alone_ms": round(check.direct_ms, 1), "line": check.line()}
-            if keep:
-                keep.mkdir(parents=True, exist_ok=True)
-                for path in [*workdir.glob("*.json"), *(workdir / "runs").iterdir()]:
-                    shutil.copy(path, keep / f"fleet-{path.name}")
-        finally:
-            moto.terminate()
-            try:
-                moto.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                moto.kill()
+    result = run(count, proxy, moto, workdir, timeout, run_step)
+    result["latency_ms"] = check.injected_ms
+    result["proxy_check"] = {"injected_ms": check.injected_ms, "measured_ms": round(check.measured_ms, 1),
+                             "moto_alone_ms": round(check.direct_ms, 1), "line": check.line()}
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        for path in [*workdir.glob("*.json"), *(workdir / "runs").iterdir(), *(workdir / "fleet").iterdir()]:
+            shutil.copy(path, keep / f"fleet-{path.name}")
     print("\n" + write_results(result))
+    return result

@@ -379,12 +379,6 @@ def main() -> None:
         report([json.loads(p.read_text()) for size in SIZES for p in [RESULTS / f"{size}.json"] if p.exists()])
         return
     LATENCY = args.latency_ms / 1000
-    if args.fleet is not None:
-        from bench import fleet
-
-        fleet.main(args.fleet, args.latency_ms, args.timeout, args.keep, start_moto=start_moto, free_port=free_port,
-                   run_step=run_step, honest=HONEST)
-        return
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
@@ -414,6 +408,12 @@ def main() -> None:
                     raise SystemExit(f"the proxy adds {check.measured_ms - check.direct_ms:.1f} ms per request, over "
                                      f"{HONEST}x the {args.latency_ms:g} ms injected: no figure below would be "
                                      "honest (Nagle and delayed ACK? see bench/latency.py)")
+                if args.fleet is not None:  # instead of the sizes (its results and summary section: bench/fleet.py)
+                    from bench.fleet import bench as fleet_bench
+
+                    fleet_bench(args.fleet, proxy, f"http://127.0.0.1:{port}", workdir, args.timeout, run_step, check,
+                                args.keep)
+                    return
                 for size in sizes:
                     users, repos, vpcs = SIZES[size]
                     print(f"\nrunning {size}: {users} users with keys, {repos} repositories, {vpcs} VPCs ...",

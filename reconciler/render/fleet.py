@@ -343,13 +343,7 @@ def format_fleet_markdown(report: Mapping[str, Any], limit: int = DEFAULT_LIMIT)
     reserve = len(errors) + len(end) + 300  # the errors, the footer and one "left out" line always fit
     if stacks:
         out.add("| Status | Stack | Account | Region | Exit | Seconds | Detail |\n|---|---|---|---|---:|---:|---|\n")
-        listed = 0
-        for stack in stacks:
-            row = _row(stack)
-            if not out.fits(row, reserve):
-                break
-            out.add(row)
-            listed += 1
+        listed = out.add_while_fits((_row(stack) for stack in stacks), reserve)
         if listed < len(stacks):
             out.add(f"| ... | *{len(stacks) - listed} more stack(s) not listed* | | | | | see the JSON report |\n")
         out.add("\n")

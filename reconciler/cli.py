@@ -756,10 +756,13 @@ def _export_region_help() -> None:
 _export_region_help()
 
 
-@cli.group(short_help="Combine fleet reports (shard reports -> one).")
-def report() -> None:
+@cli.group(short_help="Combine fleet reports (shard reports -> one).", invoke_without_command=True)
+@click.pass_context
+def report(ctx: click.Context) -> None:
     """Work with fleet reports: the JSON that plan, drift and apply write (--report FILE) with several
     manifests or --shard."""
+    if ctx.invoked_subcommand is None:  # `reconcile report` alone: its help, as `reconcile` alone
+        click.echo(ctx.get_help())
 
 
 @report.command("merge", short_help="Merge shard reports into one fleet report.")

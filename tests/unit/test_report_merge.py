@@ -130,3 +130,8 @@ def test_output_is_redacted_like_the_drift_report(tmp_path: Path) -> None:
     assert "leaked (sensitive)" in result.output and secret.reveal() not in result.output
     written = (tmp_path / "m.json").read_text()
     assert "leaked (sensitive)" in written and secret.reveal() not in written
+
+
+def test_report_alone_prints_its_help(tmp_path: Path) -> None:
+    result = reconcile(["report"], tmp_path)
+    assert result.returncode == 0 and "merge  Merge shard reports" in result.stdout and not result.stderr

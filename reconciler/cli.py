@@ -55,6 +55,10 @@ class Out:
         if self.verbose:
             click.echo(redact(text), err=True)
 
+    def progress(self) -> Any:
+        """Where apply's progress lines go."""
+        return sys.stderr
+
 
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -112,7 +116,27 @@ def _lock_timeout_option(func: F) -> F:
 def _run_timeout_option(func: F) -> F:
     return click.option("--timeout", "run_timeout", type=click.FloatRange(0, min_open=True), default=300.0,
                         show_default=True, metavar="SECONDS",
-                        help="Give up (exit 1) if the run has not finished by then.")(func)
+                        help="Give up (exit 1) if the run has not finished by then (with several manifests: "
+                             "each stack, which is then an error in the report).")(func)
+
+
+def _fleet_options(func: F) -> F:
+    """Several manifests (or --shard): how many stacks at once, which shard, where the fleet report goes."""
+    options = [
+        click.option("--jobs", type=click.IntRange(1, 64), default=None, metavar="N",
+                     help="With several manifests: at most N stacks at once  [default: min(8, stacks)]."),
+        click.option("--shard", "shard", metavar="I/N",
+                     help="Only this shard's stacks (0 <= I < N; a stable subset by a hash of account/region/"
+                          "stack); auto/N reads I from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _report_option(func: F) -> F:
+    return click.option("--report", "report_file", type=click.Path(dir_okay=False),
+                        help="Write the fleet report (JSON) here: with several manifests or --shard.")(func)
 
 
 MAX_PATTERN = 256  # the longest address a manifest can make is well under this
@@ -235,7 +259,7 @@ FORMATS = ("text", "json", "markdown")
 
 
 @cli.command()
-@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text for a person, json for a program, markdown for a pull-request comment.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write the plan file (JSON) here.")
@@ -247,14 +271,31 @@ FORMATS = ("text", "json", "markdown")
 @_target_option
 @_replace_option
 @_run_timeout_option
+@_report_option
+@_fleet_options
 @common_options
-def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool, destroy: bool,
-         targets: tuple[str, ...], replace: tuple[str, ...], run_timeout: float, **kw: Any) -> None:
-    """Show what apply would change. Read-only by construction."""
+def plan(manifests: tuple[str, ...], fmt: str, out_file: str | None, detailed_exitcode: bool, adopt: bool,
+         destroy: bool, targets: tuple[str, ...], replace: tuple[str, ...], run_timeout: float,
+         report_file: str | None, jobs: int | None, shard: str | None, **kw: Any) -> None:
+    """Show what apply would change. Read-only by construction.
+
+    Several manifests (paths or globs) or --shard: the stacks are planned at once, then a table of
+    them; --format json and --report give the fleet report."""
     out = _out(kw)
     if destroy and (adopt or replace):
         raise UsageError(f"--destroy with {'--adopt' if adopt else '--replace'}: a destroy plan only deletes; "
                          "drop one of the two")
+    paths = _fleet_paths(manifests, shard, report_file, targets, replace)
+    if len(paths) != 1 or shard:
+        if out_file:
+            raise UsageError("--out writes one stack's plan file: give one manifest (for several, --report "
+                             "writes the fleet report)")
+        options = _options(kw)
+        _fleet("plan", paths, out, options, fmt=fmt, report_file=report_file, jobs=jobs, shard=shard,
+               timeout=run_timeout, run_one=_plan_stack(options, _style(out), detailed_exitcode=detailed_exitcode,
+                                                        adopt=adopt, destroy=destroy))
+        return
+    manifest = paths[0]
     deadline = _deadline(run_timeout, "plan")
     from reconciler.engine.run import plan_run
     from reconciler.render.json import format_plan_json
@@ -271,15 +312,23 @@ def plan(manifest: str, fmt: str, out_file: str | None, detailed_exitcode: bool,
     if out_file:
         _write(out_file, "--out", format_plan_json(run.plan))
         out.info(f"plan written to {out_file}")
-    pending, blocked = run.plan.pending, run.plan.blocked
-    if pending and blocked:  # what apply refuses (with nothing pending, apply has nothing to refuse)
-        among = sum(1 for c in pending if c.blocked)
-        text = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending, {among} of them blocked"
-        if len(blocked) > among:  # a blocked in-sync address: one that could not be read
-            text += f", and {len(blocked) - among} address(es) not checked"
-        click.echo(f"{text}: apply will refuse", err=True)
-    if detailed_exitcode and pending:
+    refused = _refusal_line(run.plan)
+    if refused:
+        click.echo(refused, err=True)
+    if detailed_exitcode and run.plan.pending:
         sys.exit(2)
+
+
+def _refusal_line(plan: Any) -> str | None:
+    """What apply would refuse in `plan` (with nothing pending, apply has nothing to refuse), or None."""
+    pending, blocked = plan.pending, plan.blocked
+    if not (pending and blocked):
+        return None
+    among = sum(1 for c in pending if c.blocked)
+    text = f"{len(pending)} change{'' if len(pending) == 1 else 's'} pending, {among} of them blocked"
+    if len(blocked) > among:  # a blocked in-sync address: one that could not be read
+        text += f", and {len(blocked) - among} address(es) not checked"
+    return f"{text}: apply will refuse"
 
 
 def _check_writable(path: str, option: str) -> None:
@@ -336,7 +385,12 @@ def _preflight(run: Any) -> None:
     before_apply(run.plan, run.ctx)
 
 
-def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
+def _apply(run: Any, out: Out, parallelism: int, hook: Any, fleet_stop: Any = None) -> list[Any]:
+    """Apply the run's plan with progress on `out.progress()`; the results, or raise (nothing half-reported).
+
+    One stack (`fleet_stop` None): SIGINT/SIGTERM handlers are installed here. In a fleet, the one
+    handler is the fleet's (signal handlers belong to the main thread) and `fleet_stop` is its flag.
+    """
     from reconciler.engine.apply import apply_plan
     from reconciler.engine.clients import seconds_from_env
     from reconciler.kinds import all_kinds
@@ -347,7 +401,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
     run.clients.read_only = False
     # live on a terminal, timestamped lines otherwise; each change printed once when it finishes
     reporter = reporter_for(total=len(run.plan.pending), ids=run.ctx.ids.get, quiet=out.quiet,
-                            no_color=out.no_color, stderr=sys.stderr)
+                            no_color=out.no_color, stderr=out.progress())
     run.ctx.log, run.ctx.progress = reporter.log, reporter.progress
 
     def event(stage: str, change: Any, result: Any) -> None:
@@ -364,11 +418,14 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
         reporter.log(f"{signal.Signals(signum).name}: no new action is started; waiting for those running")
 
     def stopping() -> str | None:
+        if fleet_stop is not None and fleet_stop.signum is not None and not signalled:
+            signalled.append(fleet_stop.signum)
         if signalled:
             return f"interrupted by {signal.Signals(signalled[0]).name}"
         return hook.stopping()  # type: ignore[no-any-return]
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    handled = (signal.SIGINT, signal.SIGTERM) if fleet_stop is None else ()
+    previous = {s: signal.signal(s, on_signal) for s in handled}
     try:
         with reporter:
             results = apply_plan(run.plan, run.ctx, all_kinds(), parallelism, event, stopping,
@@ -387,6 +444,7 @@ def _apply(run: Any, out: Out, parallelism: int, hook: Any) -> None:
         raise LockError(f"{hook.stopping()}: the changes not done are listed above; re-run {command}")
     if any(r.outcome is not Outcome.DONE for r in results):
         raise ApplyError(f"some actions failed; the account is safe to re-run {command}")
+    return list(results)
 
 
 @contextmanager
@@ -433,8 +491,215 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
     return timer
 
 
+def _fleet_paths(manifests: tuple[str, ...], shard: str | None, report_file: str | None,
+                 targets: tuple[str, ...], replace: tuple[str, ...]) -> list[str]:
+    """The manifest paths, globs expanded; the options only a fleet (or only one stack) takes are checked."""
+    from reconciler.engine.fleet import expand_paths
+
+    paths = expand_paths(manifests)
+    fleet = len(paths) != 1 or bool(shard)
+    if fleet and (targets or replace):
+        raise UsageError(f"{'--target' if targets else '--replace'} names addresses of one stack: give one "
+                         "manifest")
+    if report_file and not fleet:
+        raise UsageError("--report writes a fleet report: give several manifests, or --shard 0/1 for one")
+    return paths
+
+
+def _drift_read(manifest: str, options: Any, skip_kinds: tuple[str, ...], loaded: Any = None) -> tuple[Any, Any]:
+    """One stack's drift read: (the run, its drift report). The one-manifest and the fleet path both call it."""
+    from reconciler.engine.run import plan_run
+    from reconciler.kinds import all_kinds
+    from reconciler.plan.drift import build_drift
+
+    run = plan_run(manifest, options, skip_kinds=skip_kinds, purpose="drift", loaded=loaded)
+    return run, build_drift(run.plan, all_kinds(), run.live)
+
+
+def _plan_stack(options: Any, style: Style, *, detailed_exitcode: bool, adopt: bool, destroy: bool) -> Any:
+    """`run_one` of a fleet plan: the stack's text plan (as one-manifest plan prints it) and its plan JSON."""
+    from reconciler.engine.fleet import Finished
+    from reconciler.engine.run import plan_run
+    from reconciler.render.json import plan_to_json
+    from reconciler.render.registry import PLAN_RENDERERS
+
+    def run_one(member: Any, _stop: Any) -> Finished:
+        run = plan_run(member.identity.manifest, options, adopt=adopt, destroy=destroy, loaded=member.loaded)
+        text = PLAN_RENDERERS["text"](run.plan, style)
+        refused = _refusal_line(run.plan)
+        pending = bool(run.plan.pending)
+        return Finished("changes" if pending else "no_changes", 2 if pending and detailed_exitcode else 0,
+                        plan_to_json(run.plan), text + (f"{refused}\n" if refused else ""))
+
+    return run_one
+
+
+def _drift_stack(options: Any, style: Style, skip_kinds: tuple[str, ...]) -> Any:
+    """`run_one` of a fleet drift: the stack's text report and its drift JSON."""
+    from reconciler.engine.fleet import Finished
+    from reconciler.render.drift import drift_to_json
+    from reconciler.render.registry import DRIFT_RENDERERS
+
+    def run_one(member: Any, _stop: Any) -> Finished:
+        _run, report = _drift_read(member.identity.manifest, options, skip_kinds, member.loaded)
+        drifted = bool(report.drifted)
+        return Finished("drift" if drifted else "in_sync", 2 if drifted else 0, drift_to_json(report),
+                        DRIFT_RENDERERS["text"](report, style))
+
+    return run_one
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+class _Prefixed:
+    """A text stream that writes whole lines to stderr, each prefixed with the stack: never interleaved."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self._partial = prefix, ""
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        if lines:
+            with _STDERR_LOCK:
+                sys.stderr.write("".join(f"{self.prefix}{redact(line)}\n" for line in lines))
+                sys.stderr.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self.write("\n")
+
+    def isatty(self) -> bool:
+        return False  # plain timestamped lines: a live display per stack would fight the others
+
+
+class _StackOut(Out):
+    """One stack's Out in a fleet: results kept for its block, notes and progress prefixed on stderr."""
+
+    def __init__(self, out: Out, stack: str) -> None:
+        super().__init__(out.verbose, out.quiet, out.color, no_color=True)
+        self._stream = _Prefixed(f"[{stack}] ")
+        self.parts: list[str] = []
+
+    def result(self, text: str) -> None:
+        self.parts.append(redact(text))
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self._stream.write(text + "\n")
+
+    def debug(self, text: str) -> None:
+        if self.verbose:
+            self._stream.write(text + "\n")
+
+    def progress(self) -> Any:
+        return self._stream
+
+
+def _apply_stack(options: Any, out: Out, *, parallelism: int, adopt: bool, lock_timeout: float) -> Any:
+    """`run_one` of a fleet apply: lease, plan, preflight, apply, as one-manifest apply with --auto-approve."""
+    from reconciler.engine.fleet import Finished, describe_failure
+    from reconciler.engine.run import plan_run
+    from reconciler.render.json import plan_to_json
+    from reconciler.render.text import format_plan_text
+
+    def run_one(member: Any, stop: Any) -> Finished:
+        stack_out = _StackOut(out, member.identity.stack)
+        plan_json: dict[str, Any] | None = None
+        try:
+            with _leased(lock_timeout, stack_out) as hook:
+                run = plan_run(member.identity.manifest, options, adopt=adopt, before_read=hook,
+                               loaded=member.loaded)
+                plan_json = plan_to_json(run.plan)
+                stack_out.result(format_plan_text(run.plan, color=out.color, verbose=out.verbose))
+                if not run.plan.pending:
+                    return Finished("no_changes", 0, {"plan": plan_json, "results": []}, "".join(stack_out.parts))
+                _refuse_blocked(run.plan)
+                _preflight(run)
+                results = _apply(run, stack_out, parallelism, hook, fleet_stop=stop)
+        except Exception as exc:  # the stack's own failure: its output so far, then the error, in its block
+            error, text = describe_failure(exc, out.verbose)
+            return Finished("error", 1, {"plan": plan_json, "results": None} if plan_json else None,
+                            "".join(stack_out.parts) + text, error)
+        return Finished("applied", 0, {"plan": plan_json, "results": [
+            {"address": r.address, "action": r.action.value, "outcome": r.outcome.value,
+             "seconds": round(r.seconds, 3)} for r in results]}, "".join(stack_out.parts))
+
+    return run_one
+
+
+def _fleet(command: str, paths: list[str], out: Out, options: Any, *, fmt: str, report_file: str | None,
+           jobs: int | None, shard: str | None, timeout: float | None, run_one: Any) -> None:
+    """Several manifests or --shard: validate all, keep the shard, run the stacks, print and write the report.
+
+    Ctrl-C (or SIGTERM) once: no new stack starts, running applies stop at a safe point, the report
+    still lists every stack, exit 130; a second Ctrl-C ends the process at once.
+    """
+    import time
+
+    from reconciler.engine.fleet import Stop, default_jobs, load_fleet, run_fleet
+    from reconciler.plan.fleet import fleet_report, parse_shard, shard_members
+    from reconciler.render.fleet import format_fleet_markdown, format_fleet_text, stack_header
+
+    chosen = parse_shard(shard, os.environ) if shard else None
+    if report_file:
+        _check_writable(report_file, "--report")
+    members = load_fleet(paths, options.region)  # every manifest valid, or exit 3 before any AWS call
+    if chosen is not None:
+        keep = set(shard_members([m.identity for m in members], chosen))
+        out.info(f"shard {chosen}: {len(keep)} of the {len(members)} stacks")
+        members = [m for m in members if m.identity in keep]
+        if not members:
+            out.info(f"shard {chosen} has no stack (there are fewer stacks than shards); an empty report")
+    stop = Stop()
+    style = _style(out)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.signum is not None:  # the second one: stop waiting
+            click.echo("interrupted again: ending now", err=True)
+            sys.stdout.flush()
+            os._exit(128 + signum if signum != signal.SIGINT else 130)
+        stop.set(signum)
+        click.echo(f"{signal.Signals(signum).name}: no new stack is started; waiting for those running "
+                   "(again to end at once)", err=True)
+
+    def on_done(outcome: Any, text: str) -> None:
+        if fmt == "text":
+            out.result(stack_header(outcome) + text + ("" if text.endswith("\n") or not text else "\n") + "\n")
+
+    started = time.monotonic()
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcomes = run_fleet(members, run_one, jobs=jobs or default_jobs(len(members)), stop=stop,
+                             on_done=on_done, timeout=timeout, verbose=out.verbose)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    report = fleet_report(command, outcomes, chosen, time.monotonic() - started)
+    document = redact(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n")
+    if fmt == "json":
+        out.result(document)
+    elif fmt == "markdown":
+        out.result(format_fleet_markdown(report))
+    else:
+        out.result(format_fleet_text(report, style))
+    if report_file:
+        _write(report_file, "--report", document)
+        out.info(f"fleet report written to {report_file}")
+    if stop.signum is not None:
+        click.echo(f"error: {stop.reason()}: the stacks not started or not finished are listed above; re-run "
+                   f"{command}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if stop.signum == signal.SIGINT else 128 + stop.signum)  # abandoned threads: do not wait
+    if report["exit_code"]:
+        sys.exit(int(report["exit_code"]))
+
+
 @cli.command()
-@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False, exists=False),
               help="Apply exactly this reviewed plan, or refuse (exit 4) if anything changed.")
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
@@ -444,14 +709,33 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
 @_target_option
 @_replace_option
 @_lock_timeout_option
+@_report_option
+@_fleet_options
 @common_options
-def apply(manifest: str, plan_file: str | None, auto_approve: bool, parallelism: int, adopt: bool,
-          targets: tuple[str, ...], replace: tuple[str, ...], lock_timeout: float, **kw: Any) -> None:
-    """Converge the account to the manifest."""
+def apply(manifests: tuple[str, ...], plan_file: str | None, auto_approve: bool, parallelism: int, adopt: bool,
+          targets: tuple[str, ...], replace: tuple[str, ...], lock_timeout: float, report_file: str | None,
+          jobs: int | None, shard: str | None, **kw: Any) -> None:
+    """Converge the account to the manifest.
+
+    Several manifests (paths or globs) or --shard: the stacks are applied at once (needs
+    --auto-approve), progress lines prefixed with the stack, then a table of them."""
     out = _out(kw)
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
+    paths = _fleet_paths(manifests, shard, report_file, targets, replace)
+    if len(paths) != 1 or shard:
+        if plan_file:
+            raise UsageError("--plan applies one stack's reviewed plan: give exactly one manifest")
+        if not auto_approve:
+            raise UsageError(f"applying {len(paths)} manifests needs --auto-approve (there is no prompt per "
+                             "stack): pass it after reviewing them with `reconcile plan`")
+        options = _options(kw)
+        _fleet("apply", paths, out, options, fmt="text", report_file=report_file, jobs=jobs, shard=shard,
+               timeout=None, run_one=_apply_stack(options, out, parallelism=parallelism, adopt=adopt,
+                                                  lock_timeout=lock_timeout))
+        return
+    manifest = paths[0]
     if plan_file and (targets or replace):
         raise UsageError("--plan: the plan file records its own --target and --replace; give neither")
     reviewed = _load_plan_file(plan_file) if plan_file else None
@@ -516,23 +800,25 @@ def _load_plan_file(path: str) -> dict[str, Any]:
 
 
 @cli.command(short_help="Report changes made by hand (exit 2 if any).")
-@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text for a person, json for a program (as --report), markdown for a pull-request comment.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
-              help="Also write the report as JSON here (the artifact a scheduled job keeps).")
+              help="Also write the report as JSON here (the artifact a scheduled job keeps; with several "
+                   "manifests or --shard, the fleet report).")
 @click.option("--skip-kind", "skip_kinds", multiple=True, metavar="KIND",
               help="Do not read this kind (e.g. no permission for it); reported as NOT_CHECKED. Repeatable.")
 @_run_timeout_option
+@_fleet_options
 @common_options
-def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[str, ...], run_timeout: float,
-          **kw: Any) -> None:
-    """Report by-hand changes: exit 0 in sync, 2 drift found, 1 could not tell. Never writes."""
+def drift(manifests: tuple[str, ...], fmt: str, report_file: str | None, skip_kinds: tuple[str, ...],
+          run_timeout: float, jobs: int | None, shard: str | None, **kw: Any) -> None:
+    """Report by-hand changes: exit 0 in sync, 2 drift found, 1 could not tell. Never writes.
+
+    Several manifests (paths or globs) or --shard: the stacks are read at once, then a table of
+    them (drift and errors first); --format json and --report give the fleet report."""
     out = _out(kw)
-    deadline = _deadline(run_timeout, "drift")
-    from reconciler.engine.run import plan_run
     from reconciler.kinds import all_kinds
-    from reconciler.plan.drift import build_drift
     from reconciler.render.drift import format_drift_json
     from reconciler.render.registry import DRIFT_RENDERERS
 
@@ -540,12 +826,19 @@ def drift(manifest: str, fmt: str, report_file: str | None, skip_kinds: tuple[st
     if unknown:
         raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; use one of: "
                          f"{', '.join(sorted(all_kinds()))}")
+    paths = _fleet_paths(manifests, shard, None, (), ())
+    if len(paths) != 1 or shard:
+        options = _options(kw)
+        _fleet("drift", paths, out, options, fmt=fmt, report_file=report_file, jobs=jobs, shard=shard,
+               timeout=run_timeout, run_one=_drift_stack(options, _style(out), skip_kinds))
+        return
+    manifest = paths[0]
+    deadline = _deadline(run_timeout, "drift")
     if report_file:
         _check_writable(report_file, "--report")
-    run = plan_run(manifest, _options(kw), skip_kinds=skip_kinds, purpose="drift")
+    run, report = _drift_read(manifest, _options(kw), skip_kinds)
     deadline.cancel()
     out.debug(f"{len(run.clients.calls)} AWS calls, all reads")
-    report = build_drift(run.plan, all_kinds(), run.live)
     out.result(DRIFT_RENDERERS[fmt](report, _style(out)))
     if report_file:
         _write(report_file, "--report", redact(format_drift_json(report)))

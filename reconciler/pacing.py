@@ -20,7 +20,9 @@ page) and its control-plane reads are regional, so they get a higher rate. Overr
 
 Invariants: a bucket never lets more than `capacity` calls through at once nor more
 than `rate` a second on average; `take` only sleeps, never fails; every bucket is
-thread-safe and shared by all clients of one process.
+thread-safe. Buckets are per (credentials identity, region) (`pacer_for`): AWS's limits are per
+account and region, so a fleet run over 100 accounts keeps 100 sets of buckets, while every
+Clients of one stack (the run's and its lease's) shares one set.
 """
 
 from __future__ import annotations
@@ -139,6 +141,24 @@ class Pacer:
         """Wait for a read token of `service`; the seconds waited (0 for an unpaced service)."""
         bucket = self.bucket(service)
         return bucket.take() if bucket is not None else 0.0
+
+
+_PACERS: dict[tuple[str, str], Pacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def pacer_for(identity: str, region: str) -> Pacer:
+    """The read pacer of one (credentials identity, region): made once, then shared by every caller.
+
+    `identity` names whose limits the calls spend: the assumed role's ARN, else the profile (the
+    same credentials are the same account). The environment overrides are read as each bucket is
+    made, as for any Pacer.
+    """
+    with _PACERS_LOCK:
+        key = (identity, region)
+        if key not in _PACERS:
+            _PACERS[key] = Pacer()
+        return _PACERS[key]
 
 
 DEFAULT_WORKERS = 16

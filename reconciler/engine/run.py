@@ -60,7 +60,8 @@ def now() -> datetime.datetime:
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
              adopt: bool = False, skip_kinds: Collection[str] = (),
              before_read: Callable[[Context], None] | None = None,
-             targets: Sequence[str] = (), replace: Sequence[str] = (), purpose: str = "plan") -> Run:
+             targets: Sequence[str] = (), replace: Sequence[str] = (), purpose: str = "plan",
+             loaded: tuple[Manifest, list[Finding]] | None = None) -> Run:
     """Validate, connect read-only, read the account, and plan. Sends no write.
 
     `skip_kinds` (drift --skip-kind) are not read at all; their addresses, and a
@@ -72,9 +73,10 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
     that selects nothing is a usage error, raised after the read (a target may name an
     address only the account still holds). `purpose` ("plan" or "drift", `Context.purpose`)
     says which command reads: reads only drift reports (a key's last use) are made for it alone.
+    `loaded` is `load_manifest(manifest_path)` already done (a fleet validates every manifest first).
     """
     clock = now()  # first: a bad RECONCILER_NOW is a usage error before any file is read or AWS is called
-    manifest, findings = load_manifest(manifest_path)
+    manifest, findings = loaded if loaded is not None else load_manifest(manifest_path)
     desired = [] if destroy else expand(manifest)
     if options.region and options.region != manifest.region:
         # the stack lives in the manifest's region; planning it elsewhere would see its resources as missing

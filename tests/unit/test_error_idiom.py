@@ -28,6 +28,9 @@ BROAD_SCOPE = ("reconciler/kinds/", "reconciler/engine/")
 
 # Where catching everything is the point. Key: (module, enclosing function), or (module, None) for the module.
 BROAD_CATCH: dict[tuple[str, str | None], str] = {
+    ("reconciler/engine/fleet.py", "work"):
+        "the fleet's catch-all: any failure of one stack becomes that stack's outcome (status error, its type "
+        "named), so the other stacks still run and the report lists every stack",
     ("reconciler/engine/apply.py", None):
         "the walk's catch-all: any failure of one action becomes its FAILED result (described without its "
         "text), so the other branches of the graph still run and the run reports every failure",

@@ -175,7 +175,8 @@ def test_globs_are_expanded_by_the_tool_and_one_that_matches_nothing_is_a_usage_
     fleet(tmp_path)
     planned = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--detailed-exitcode"], moto.env())
     assert planned.code == 2, planned.all
-    assert planned.out.count("=== fleet-") == 3 and "3 stacks: 3 changes, 0 no changes, 0 error." in planned.out, planned.out
+    assert planned.out.count("=== fleet-") == 3, planned.out
+    assert "3 stacks: 3 changes, 0 no changes, 0 error." in planned.out, planned.out
     nothing = run_cli(["plan", str(tmp_path / "nowhere" / "*.yaml")], moto.env())
     assert nothing.code == 3 and "matches no file" in nothing.err, nothing.all
     out = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--out", str(tmp_path / "p.json")], moto.env())

@@ -794,32 +794,10 @@ MAX_PLAN_DEPTH = 100  # a real plan nests about 12 deep (a policy condition insi
 
 def _load_plan_file(path: str) -> dict[str, Any]:
     """The reviewed plan: a regular file (never a pipe or device), bounded in size and depth, schema-valid."""
-    from reconciler.manifest.paths import PathRefused, read_regular
+    from reconciler.engine.reports import read_json_document
 
-    try:
-        raw, size = read_regular(Path(path), path, "plan file", MAX_PLAN_BYTES)
-        if size > MAX_PLAN_BYTES:
-            raise UsageError(f"{path}: not a readable plan file: over {MAX_PLAN_BYTES} bytes; give the file `plan "
-                             "--out` wrote")
-        data = json.loads(raw.decode("utf-8"))
-    except PathRefused as exc:
-        raise UsageError(f"{path}: not a readable plan file: it {exc.detail}; give the file `plan --out` "
-                         "wrote") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: not a readable plan file: {exc.strerror or type(exc).__name__}; check the "
-                         "path") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a readable plan file: not UTF-8 text; give the file `plan --out` "
-                         "wrote") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not a readable plan file: {exc}; make a new one with `plan "
-                         "--out`") from None  # position and reason, no text
-    except RecursionError:
-        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels; make a new one with "
-                         "`plan --out`") from None
-    if _depth_over(data, MAX_PLAN_DEPTH):  # before the schema and the comparisons, which recurse
-        raise UsageError(f"{path}: invalid plan file: nested deeper than {MAX_PLAN_DEPTH} levels; make a new one with "
-                         "`plan --out`")
+    data = read_json_document(path, "plan file", "the file `plan --out` wrote", "a new one with `plan --out`",
+                              MAX_PLAN_BYTES, MAX_PLAN_DEPTH)
     from reconciler.manifest.schema import plan_file_problems
 
     problems = plan_file_problems(data)
@@ -834,18 +812,6 @@ def _load_plan_file(path: str) -> dict[str, Any]:
         raise UsageError(f"{path}: the plan file was made by reconciler {made_by}, this is {__version__}; "
                          "make a new plan with this version")
     return data  # type: ignore[no-any-return]
-
-
-def _depth_over(data: Any, limit: int) -> bool:
-    """True when `data` nests deeper than `limit` lists or mappings (iterative: any depth is safe to measure)."""
-    todo: list[tuple[Any, int]] = [(data, 0)]
-    while todo:
-        value, depth = todo.pop()
-        if isinstance(value, dict | list):
-            if depth >= limit:
-                return True
-            todo.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
-    return False
 
 
 @cli.command(short_help="Report changes made by hand (exit 2 if any).")
@@ -1100,6 +1066,54 @@ def _export_region_help() -> None:
 
 
 _export_region_help()
+
+
+@cli.group(short_help="Combine fleet reports (shard reports -> one).", invoke_without_command=True)
+@click.pass_context
+def report(ctx: click.Context) -> None:
+    """Work with fleet reports: the JSON that plan, drift and apply write (--report FILE) with several
+    manifests or --shard."""
+    if ctx.invoked_subcommand is None:  # `reconcile report` alone: its help, as `reconcile` alone
+        click.echo(ctx.get_help())
+
+
+@report.command("merge", short_help="Merge shard reports into one fleet report.")
+@click.argument("reports", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for a person, json for a program, markdown for a job summary or pull-request comment.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False),
+              help="Also write the merged report (JSON, a fleet report that merges again) here.")
+@output_options
+def report_merge(reports: tuple[str, ...], fmt: str, out_file: str | None, **kw: Any) -> None:
+    """Merge the shard reports of one run (--shard I/N, every shard once) into the fleet's report.
+
+    REPORT may be a glob, quoted or not ('shard-*.json'). No AWS call.
+
+    \b
+    Exit code: the merged report's, so a CI job fails on drift or errors:
+      0  every stack in sync / no changes / applied
+      2  drift or changes in some stack (and no stack failed)
+      1  some stack failed (it could not be checked or applied)
+      3  a file is missing, unreadable or not a fleet report, or the shards do not add up
+         (one missing, one given twice, another run's or another command's)
+    """
+    out = _out(kw)
+    if out_file:
+        _check_writable(out_file, "--out")
+    from reconciler.engine.reports import load_fleet_reports
+    from reconciler.plan.fleet import merge_reports
+    from reconciler.render.fleet import format_fleet_json
+    from reconciler.render.registry import FLEET_RENDERERS
+
+    docs, names = load_fleet_reports(reports)
+    merged = merge_reports(docs, names)
+    out.result(FLEET_RENDERERS[fmt](merged, _style(out)))
+    if out_file:
+        # per-stack reports never hold a secret; redacted all the same, as the drift report is
+        _write(out_file, "--out", redact(format_fleet_json(merged)))
+        out.info(f"merged report of {len(merged['stacks'])} stack(s) from {len(docs)} file(s) written to {out_file}")
+    if merged["exit_code"]:
+        sys.exit(int(merged["exit_code"]))
 
 
 class _Terminated(BaseException):

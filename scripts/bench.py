@@ -18,6 +18,7 @@ beside the measured time; and `validate` of the largest manifest. Results go to
 bench/results/<size>.json and bench/results/summary.md (printed at the end).
 
 Usage: python scripts/bench.py [--sizes small,medium,large] [--latency-ms 20] [--compare terraform]
+       python scripts/bench.py --fleet 100   (the fleet bench: bench/fleet.py)
 """
 
 from __future__ import annotations
@@ -371,6 +372,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy every run's manifest, stdout and stderr into this directory")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: rewrite summary.md from the bench/results/*.json of the last run")
+    parser.add_argument("--fleet", type=int, metavar="N",
+                        help="instead of the sizes: the fleet bench, N stacks in N accounts (bench/fleet.py)")
     args = parser.parse_args()
     if args.report:
         report([json.loads(p.read_text()) for size in SIZES for p in [RESULTS / f"{size}.json"] if p.exists()])
@@ -405,6 +408,12 @@ def main() -> None:
                     raise SystemExit(f"the proxy adds {check.measured_ms - check.direct_ms:.1f} ms per request, over "
                                      f"{HONEST}x the {args.latency_ms:g} ms injected: no figure below would be "
                                      "honest (Nagle and delayed ACK? see bench/latency.py)")
+                if args.fleet is not None:  # instead of the sizes (its results and summary section: bench/fleet.py)
+                    from bench.fleet import bench as fleet_bench
+
+                    fleet_bench(args.fleet, proxy, f"http://127.0.0.1:{port}", workdir, args.timeout, run_step, check,
+                                args.keep)
+                    return
                 for size in sizes:
                     users, repos, vpcs = SIZES[size]
                     print(f"\nrunning {size}: {users} users with keys, {repos} repositories, {vpcs} VPCs ...",

@@ -76,10 +76,15 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
+def _whole_number(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses with a traceback
+    return text.isascii() and text.isdigit()
+
+
 def parse_shard(text: str, environ: Mapping[str, str]) -> Shard:
     """`--shard I/N` or `--shard auto/N` (I from JOB_COMPLETION_INDEX, else AWS_BATCH_JOB_ARRAY_INDEX)."""
     index_text, sep, count_text = text.partition("/")
-    if not sep or not count_text.isdigit() or int(count_text) < 1:
+    if not sep or not _whole_number(count_text) or int(count_text) < 1:
         raise UsageError(f"--shard {text!r}: write I/N with N >= 1 (e.g. 0/4, I from 0 to N-1), or auto/N")
     count = int(count_text)
     if index_text == "auto":
@@ -92,7 +97,7 @@ def parse_shard(text: str, environ: Mapping[str, str]) -> Shard:
         where = f"{name}={index_text!r}"
     else:
         where = f"--shard {text!r}"
-    if not index_text.isdigit() or int(index_text) >= count:
+    if not _whole_number(index_text) or int(index_text) >= count:
         raise UsageError(f"{where}: the shard index must be a whole number from 0 to {count - 1}; fix it, or "
                          f"change N in --shard I/{count}")
     return Shard(int(index_text), count)

@@ -119,24 +119,14 @@ def format_drift_markdown(report: DriftReport, limit: int = DEFAULT_LIMIT) -> st
     shown = [e for e in report.entries if _worth_showing(e)]
     if shown:
         out.add("| Status | Address | Detail |\n|---|---|---|\n")
-        listed = 0
-        for entry in shown:
-            row = f"| **{entry.status.value}** | {code(entry.address)} | {cell(entry.detail)} |\n"
-            if not out.fits(row, reserve):
-                break
-            out.add(row)
-            listed += 1
+        listed = out.add_while_fits((f"| **{entry.status.value}** | {code(entry.address)} | {cell(entry.detail)} |\n"
+                                     for entry in shown), reserve)
         if listed < len(shown):
             out.add(f"| ... | *{len(shown) - listed} more address(es) not listed* | see the JSON report |\n")
         out.add("\n")
         blocks = [details_block(f"<code>{html.escape(e.address)}</code> {e.status.value}", diff_lines(e.diff))
                   for e in shown if e.diff]
-        done = 0
-        for block in blocks:
-            if not out.fits(block, reserve):
-                break
-            out.add(block)
-            done += 1
+        done = out.add_while_fits(blocks, reserve)
         if done < len(blocks):
             out.add(f"\n*The diffs of {len(blocks) - done} address(es) are left out; the JSON report has them.*\n")
     in_sync = [e for e in report.entries if not _worth_showing(e)]

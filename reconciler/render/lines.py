@@ -20,6 +20,14 @@ from typing import Any
 
 from reconciler.plan.model import Action, AttrChange, Change, Note, NoteKind, Plan
 
+
+@dataclass(frozen=True)
+class Style:
+    """How the terminal wants text: ANSI colours, and every address rather than only the pending ones."""
+
+    color: bool = False
+    verbose: bool = False
+
 MAX_VALUE = 200
 MAX_ITEM = 320  # one item of a list of mappings on one line up to this; longer ones print per leaf
 # `&`: an adoption joins what exists to the stack (tags written, nothing re-created)

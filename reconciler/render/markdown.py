@@ -49,6 +49,16 @@ class Budget:
         self.parts.append(text)
         self.size += len(text)
 
+    def add_while_fits(self, parts: Iterable[str], reserve: int = 0) -> int:
+        """Adds `parts` in order until one does not fit with `reserve` to spare; how many it added."""
+        added = 0
+        for part in parts:
+            if not self.fits(part, reserve):
+                break
+            self.add(part)
+            added += 1
+        return added
+
     def text(self) -> str:
         return "".join(self.parts)
 
@@ -202,13 +212,7 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT, verbose: bool =
         out.add(by_kind_table(pending))
     if pending:
         out.add("| Action | Address | Reason |\n|---|---|---|\n")
-        listed = 0
-        for change in pending:
-            row = _row(change)
-            if not out.fits(row, reserve):
-                break
-            out.add(row)
-            listed += 1
+        listed = out.add_while_fits((_row(change) for change in pending), reserve)
         if listed < len(pending):
             rest = pending[listed:]
             out.add(f"| ... | *{len(rest)} more change(s) not listed ({count_by_action(rest)})* "
@@ -221,11 +225,7 @@ def format_plan_markdown(plan: Plan, limit: int = DEFAULT_LIMIT, verbose: bool =
         shown = 0
         if blocks and out.fits(heading + blocks[0], reserve):
             out.add(heading)
-            for block in blocks:
-                if not out.fits(block, reserve):
-                    break
-                out.add(block)
-                shown += 1
+            shown = out.add_while_fits(blocks, reserve)
             if hidden and out.fits(hidden_line(hidden), reserve):
                 out.add(f"\n<sub>{hidden_line(hidden)}</sub>\n")
         if shown < len(blocks):

@@ -45,6 +45,7 @@ def test_parse_shard(text: str, env: dict[str, str], want: Shard) -> None:
 @pytest.mark.parametrize(("text", "env", "needle"), [
     ("4/4", {}, "from 0 to 3"), ("1", {}, "write I/N"), ("a/2", {}, "whole number"), ("0/0", {}, "N >= 1"),
     ("auto/2", {}, "JOB_COMPLETION_INDEX"), ("auto/2", {"JOB_COMPLETION_INDEX": "7"}, "JOB_COMPLETION_INDEX='7'"),
+    ("0/\u00b2", {}, "write I/N"), ("\u00b2/4", {}, "whole number"),  # digits to str.isdigit, not to int()
 ])
 def test_bad_shards_are_usage_errors(text: str, env: dict[str, str], needle: str) -> None:
     with pytest.raises(UsageError, match=needle):

@@ -155,6 +155,13 @@ def test_read_pacers_are_per_credentials_identity_and_region(monkeypatch: pytest
     role_b = pacing_identity(None, None, "arn:aws:iam::222222222222:role/reconciler")
     assert pacer_for(role_a, "us-east-1") is not pacer_for(role_b, "us-east-1")
     assert pacer_for(role_a, "us-east-1") is pacer_for(role_a, "us-east-1")
+    # a stack's Clients spend its role's account's limits (no AWS call yet: the role is assumed on first use)
+    from reconciler.engine.clients import RoleToAssume
+
+    assumed = Clients("us-east-1", endpoint_url="http://127.0.0.1:1",
+                      role=RoleToAssume("arn:aws:iam::111111111111:role/reconciler"))
+    assert assumed.pacer is pacer_for(pacing_identity(None, "http://127.0.0.1:1", assumed.role.arn), "us-east-1")
+    assert assumed.pacer is not one.pacer and assumed.writable().pacer is assumed.pacer
     monkeypatch.setenv("RECONCILER_RATE_IAM", "3/7")  # the overrides still apply to a new identity's buckets
     bucket = pacer_for(pacing_identity("fresh-profile", None), "us-east-1").bucket("iam")
     assert bucket is not None and (bucket.rate, bucket.capacity) == (3.0, 7.0)

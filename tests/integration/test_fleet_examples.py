@@ -148,6 +148,32 @@ REGISTRY_PUSH = frozenset({"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayer
                            "ecr:GetDownloadUrlForLayer"})
 
 
+# Calls on paths this flow does not reach against moto, each with the file that makes it (checked, so an entry
+# outlives no code). Rotation needs a key older than rotate_after_days; moto echoes a KMS alias back where
+# AWS answers the key's ARN (so DescribeKey is never needed here); a user's or group's path change, a moved
+# route or association, a conflict on an immutable tag, a dependency violation's explanation.
+PLAN_PATHS_NOT_REACHED = {"kms:DescribeKey": "kinds/iam/access_key.py"}
+APPLY_PATHS_NOT_REACHED = {
+    "kms:DescribeKey": "kinds/ecr/repository.py", "iam:UpdateUser": "kinds/iam/user.py",
+    "iam:UpdateGroup": "kinds/iam/group.py", "iam:GetUser": "kinds/iam/user.py",
+    "iam:UpdateAccessKey": "kinds/iam/access_key.py", "secretsmanager:UpdateSecret": "kinds/iam/access_key.py",
+    "ssm:AddTagsToResource": "kinds/iam/access_key.py", "ec2:DeleteRoute": "kinds/ec2/route_table.py",
+    "ec2:ReplaceRoute": "kinds/ec2/route_table.py", "ec2:ReplaceRouteTableAssociation": "kinds/ec2/route_table.py",
+    "ec2:DisassociateAddress": "kinds/ec2/_ops.py", "ec2:DescribeNetworkInterfaces": "kinds/ec2/_read.py",
+    "ec2:ModifySecurityGroupRules": "kinds/ec2/security_group.py",
+    "ecr:DeleteLifecyclePolicy": "kinds/ecr/repository.py", "ecr:UntagResource": "kinds/ecr/repository.py",
+    "ecr:DescribeImages": "kinds/ecr/_registry.py"}
+
+
+def snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def test_every_call_listed_as_not_reached_is_still_made_by_the_code() -> None:
+    for action, source in {**PLAN_PATHS_NOT_REACHED, **APPLY_PATHS_NOT_REACHED}.items():
+        assert f".{snake(action.split(':', 1)[1])}(" in (ROOT / "reconciler" / source).read_text(), (action, source)
+
+
 def policy_actions(name: str) -> set[str]:
     document = json.loads((POLICIES / name).read_text())
     assert document["Version"] == "2012-10-17"
@@ -166,21 +192,33 @@ def actions_seen(proxy: Faulty) -> set[str]:
     return {f"{IAM_PREFIX.get(c.service, c.service)}:{c.operation}" for c in proxy.calls}
 
 
+KMS_ALIAS = "alias/fleet-policy-test"
+
+
 def covering_manifest(tmp_path: Path) -> Path:
-    """manifests/maestro.yaml in us-east-1, plus what it lacks: an SSM key store, a repository policy, and a
-    second VPC with a NAT instance and a network ACL (so every kind's reads and writes are made)."""
+    """manifests/maestro.yaml in us-east-1, plus what it lacks, so that every kind's reads and writes are made:
+    an SSM key store under a KMS key, a user's own managed policy, a group's inline policy, a repository with a
+    policy, tags and a KMS key, egress rules, and a second VPC with a NAT instance and a network ACL."""
     data = yaml.safe_load((ROOT / "manifests" / "maestro.yaml").read_text())
-    text = yaml.safe_dump(data, sort_keys=False).replace("ap-northeast-1", "us-east-1")
-    data = yaml.safe_load(text)
+    data = yaml.safe_load(yaml.safe_dump(data, sort_keys=False).replace("ap-northeast-1", "us-east-1"))
     shutil.copytree(ROOT / "manifests" / "policies", tmp_path / "policies")
     for index, image in enumerate(data["images"]):  # a manifest's paths stay inside its tree
         shutil.copytree(ROOT / "manifests" / image["context"], tmp_path / f"context-{index}")
         image["context"] = f"context-{index}"
-    data["iam"]["users"].append({"name": "ssm-stored", "access_keys": {"store": {"ssm": "/maestro/ssm-stored/key"}}})
-    data["ecr"]["repositories"].append({"name": "with-policy", "force_delete": True, "policy": {
-        "Version": "2012-10-17", "Statement": [{"Sid": "Pull", "Effect": "Allow",
-                                                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                                                "Action": ["ecr:BatchGetImage"]}]}})
+    data["waivers"]["RC-IAM-002"]["addresses"].append("iam.user.ssm-stored")
+    data["iam"]["groups"][0]["inline_policies"] = {"describe": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:DescribeRepositories", "Resource": "*"}]}}
+    data["iam"]["users"].append({
+        "name": "ssm-stored", "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "access_keys": {"store": {"ssm": "/maestro/ssm-stored/key", "kms_key": KMS_ALIAS}}})
+    data["ecr"]["repositories"].append({
+        "name": "with-policy", "force_delete": True, "tags": {"team": "data"},
+        "encryption": {"type": "KMS", "kms_key": KMS_ALIAS},
+        "policy": {"Version": "2012-10-17", "Statement": [{
+            "Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": ["ecr:BatchGetImage"]}]}})
+    main = data["network"]["vpcs"][0]
+    main["security_groups"][0]["egress"] = [{"protocol": "tcp", "ports": "443", "to": "0.0.0.0/0"}]
     data["network"]["vpcs"].append({
         "name": "edge", "cidr": "10.9.0.0/16",
         "subnets": [{"name": "pub-a", "cidr": "10.9.0.0/24", "az": "us-east-1a", "public": True},
@@ -188,6 +226,8 @@ def covering_manifest(tmp_path: Path) -> Path:
         "nat": {"mode": "instance"},
         "network_acls": [{"name": "public", "subnets": ["pub-a"],
                           "ingress": [{"rule": 100, "protocol": "tcp", "ports": "443", "cidr": "0.0.0.0/0",
+                                       "action": "allow"},
+                                      {"rule": 110, "protocol": "tcp", "ports": "32768-65535", "cidr": "0.0.0.0/0",
                                        "action": "allow"}],
                           "egress": [{"rule": 100, "protocol": "all", "cidr": "0.0.0.0/0", "action": "allow"}]}]})
     path = tmp_path / "covering.yaml"
@@ -196,27 +236,41 @@ def covering_manifest(tmp_path: Path) -> Path:
 
 
 def changed(path: Path) -> None:
-    """Edits that make apply update, replace and delete, not only create: tags, settings, rules, a user gone."""
+    """Edits that make apply update, replace and delete, not only create: tags, settings, policies, rules, keys,
+    a user and a repository policy gone. (Not `nat.mode` from instance to gateway: that apply waits on the
+    Elastic IP the instance still holds, see the report of issue 15's examples.)"""
     data = yaml.safe_load(path.read_text())
     data["tags"]["env"] = "staging"
     data["iam"]["users"] = [u for u in data["iam"]["users"] if u["name"] != "ssm-stored"]
-    data["iam"]["groups"][0]["managed_policies"] = ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"]
+    data["waivers"]["RC-IAM-002"]["addresses"].remove("iam.user.ssm-stored")
+    developer = data["iam"]["users"][0]
+    developer["access_keys"]["count"] = 2
+    group = data["iam"]["groups"][0]
+    group["managed_policies"] = ["arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"]
+    del group["inline_policies"]
     repositories = {r["name"]: r for r in data["ecr"]["repositories"]}
     repositories["python-nlp-service"].update(tag_mutability="mutable", scan_on_push=False)
-    repositories["with-policy"]["policy"]["Statement"][0]["Action"] = ["ecr:BatchGetImage", "ecr:DescribeImages"]
+    del repositories["with-policy"]["policy"], repositories["with-policy"]["tags"]
     main, edge = data["network"]["vpcs"]
     main["dns"]["hostnames"] = False
     main["security_groups"][0]["ingress"] = [{"protocol": "tcp", "ports": "8443", "from": "10.0.0.0/16"}]
+    main["security_groups"][0]["egress"] = [{"protocol": "tcp", "ports": "8443", "to": "0.0.0.0/0"}]
     main["endpoints"] = [e for e in main["endpoints"] if e != {"service": "s3"}]
-    edge["network_acls"][0]["ingress"][0]["ports"] = "8443"
+    main["endpoints"][0]["private_dns"] = False
+    edge["subnets"][0]["map_public_ip"] = True
     edge["subnets"][1]["cidr"] = "10.9.11.0/24"  # a replaced subnet
+    acl = edge["network_acls"][0]
+    acl["ingress"] = [dict(acl["ingress"][0], ports="8443")]  # one entry changed, one gone
+    data["waivers"]["RC-NET-002"] = {"reason": "the test's public subnet", "addresses": ["vpc.edge.subnet.pub-a"]}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def test_the_policies_cover_exactly_the_calls_the_commands_make(
         faulty: Faulty, registry: LocalRegistry, docker_engine: Any, tmp_path: Path) -> None:
     manifest = str(covering_manifest(tmp_path))
-    env = faulty.env(MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    env = faulty.env()
+    kms: Any = faulty.moto.client("kms")
+    kms.create_alias(AliasName=KMS_ALIAS, TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
     registry_flag = ["--registry", registry.host]
 
     def run(*args: str, codes: tuple[int, ...] = (0,)) -> None:
@@ -245,10 +299,12 @@ def test_the_policies_cover_exactly_the_calls_the_commands_make(
     assert reads <= drift_policy, f"plan/drift made calls drift.json does not allow: {sorted(reads - drift_policy)}"
     assert writes <= apply_policy, f"apply/destroy made calls apply.json lacks: {sorted(writes - apply_policy)}"
     assert not REGISTRY_PUSH - apply_policy, sorted(REGISTRY_PUSH - apply_policy)
-    # "exactly": nothing in drift.json that plan and drift never asked for
-    assert drift_policy <= reads, f"drift.json allows what plan/drift never call: {sorted(drift_policy - reads)}"
-    unused = apply_policy - writes - reads - REGISTRY_PUSH
-    assert not unused, f"apply.json allows what no command here called: {sorted(unused)}"
+    assert set(PLAN_PATHS_NOT_REACHED) <= drift_policy and set(APPLY_PATHS_NOT_REACHED) <= apply_policy
+    # exactly: nothing in drift.json that plan and drift never ask for, nothing in apply.json no command asks for
+    extra = drift_policy - reads - set(PLAN_PATHS_NOT_REACHED)
+    assert not extra, f"drift.json allows what plan/drift never call: {sorted(extra)}"
+    extra = apply_policy - writes - REGISTRY_PUSH - set(APPLY_PATHS_NOT_REACHED)
+    assert not extra, f"apply.json allows what apply/destroy never call: {sorted(extra)}"
 
 
 # -- the exact commands, one process per shard ----------------------------------------------------------

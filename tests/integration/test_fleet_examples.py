@@ -379,13 +379,13 @@ def github_actions_run(moto: Moto, tmp_path: Path) -> dict[str, Any]:
         shutil.copy(report, downloads / report.name)  # upload-artifact, then download-artifact
 
     merge_calls = [c for script in run_scripts(workflow, "report") for c in image_calls(script)]
-    assert [args.split()[:2] for _, args in merge_calls] == [["report", "merge"]] * 2, merge_calls
+    (volumes, args), = merge_calls
+    assert args.split()[:2] == ["report", "merge"] and volumes == {"/work": "$PWD"}, merge_calls
     summary = tmp_path / "actions" / "step-summary.md"
     env["GITHUB_STEP_SUMMARY"] = str(summary)
-    for volumes, args in merge_calls:
-        command = "reconcile " + in_host_paths(args, volumes, downloads)
-        result = shell(command, downloads, env)
-        assert result.returncode in (0, 2), (command, result.stderr[-3000:])
+    command = "reconcile " + in_host_paths(args, volumes, downloads)
+    result = shell(command, downloads, env)
+    assert result.returncode == 2, (command, result.stderr[-3000:])  # the fleet's drift, not a failed merge
     assert "staging" in summary.read_text()
     return dict(json.loads((downloads / "fleet-report.json").read_text()))
 

@@ -137,6 +137,28 @@ def test_the_pods_run_as_the_images_user_on_a_read_only_root_with_an_irsa_servic
             assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
 
 
+def test_the_roles_fit_together() -> None:
+    """The manifests' role and external id, the account role's trust, the hub's permission, the engines' hub."""
+    def load(name: str) -> dict[str, Any]:
+        return dict(json.loads((POLICIES / name).read_text()))
+
+    assumed = [yaml.safe_load(p.read_text())["assume_role"] for p in (EXAMPLES / "fleet").glob("*.yaml")]
+    roles, external = {a["role_name"] for a in assumed}, {a["external_id"] for a in assumed}
+    (trust,) = load("trust-account-role.json")["Statement"]
+    assert trust["Action"] == "sts:AssumeRole" and {trust["Condition"]["StringEquals"]["sts:ExternalId"]} == external
+    (hub,) = load("hub.json")["Statement"]
+    assert hub["Action"] == "sts:AssumeRole" and {hub["Resource"].rsplit("/", 1)[1]} == roles
+    hub_arn = trust["Principal"]["AWS"]
+    (account,) = [d for d in k8s_documents() if d["kind"] == "ServiceAccount"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == hub_arn
+    (eks,) = load("trust-hub-eks.json")["Statement"]
+    sub = {k.rsplit(":", 1)[1]: v for k, v in eks["Condition"]["StringEquals"].items()}["sub"]
+    assert sub == f"system:serviceaccount:{account['metadata']['namespace']}:{account['metadata']['name']}"
+    (github,) = load("trust-hub-github.json")["Statement"]
+    assert github["Action"] == "sts:AssumeRoleWithWebIdentity" and hub_arn.split(":")[4] in github["Principal"][
+        "Federated"]
+
+
 # -- the policies ---------------------------------------------------------------------------------------
 
 # The signing name the proxy reads from each request -> the IAM service prefix (the same but for tagging)

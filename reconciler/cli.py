@@ -80,6 +80,17 @@ def output_options(func: F) -> F:
     return func
 
 
+def _role_arn(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--assume-role: an IAM role ARN (exit 3 otherwise); its account and partition are checked with the manifest."""
+    if value is None:
+        return None
+    from reconciler.manifest.aws_names import ROLE_ARN
+
+    if len(value) > 2048 or not ROLE_ARN.match(value):
+        raise click.BadParameter("not an IAM role ARN; write arn:aws:iam::ACCOUNT:role/NAME", param=param)
+    return value
+
+
 def aws_options(func: F) -> F:
     """Where and as whom to call AWS: only on the commands that make an AWS call."""
     options = [
@@ -92,6 +103,9 @@ def aws_options(func: F) -> F:
         click.option("--registry", metavar="HOST:PORT",
                      help="A registry that stands in for the ECR registry host (needed with an emulator's "
                      "--endpoint-url, whose ECR has no registry)."),
+        click.option("--assume-role", metavar="ARN", callback=_role_arn,
+                     help="Assume this IAM role (with the credentials above) for every call; over the "
+                     "manifest's assume_role ARN, keeping its external_id, session_name and duration."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -174,7 +188,8 @@ def _out(kw: dict[str, Any]) -> Out:
 def _options(kw: dict[str, Any]) -> Any:
     from reconciler.engine.run import Options
 
-    return Options(kw.pop("region"), kw.pop("profile"), kw.pop("endpoint_url"), kw.pop("registry"))
+    return Options(kw.pop("region"), kw.pop("profile"), kw.pop("endpoint_url"), kw.pop("registry"),
+                   assume_role=kw.pop("assume_role"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -625,11 +640,13 @@ def unlock(manifest: str, force: bool, **kw: Any) -> None:
     out = _out(kw)
     from reconciler.engine.clients import Clients
     from reconciler.engine.lock import holders, remove_all
+    from reconciler.engine.run import stack_role
     from reconciler.manifest.validate import load_manifest
 
     loaded, _ = load_manifest(manifest)
     options = _options(kw)
-    clients = Clients(options.region or loaded.region, options.profile, options.endpoint_url)
+    clients = Clients(options.region or loaded.region, options.profile, options.endpoint_url,
+                      role=stack_role(loaded, options))
     clients.account_id()  # credentials are checked before anything is shown or removed
     ssm = clients.client("ssm")
     import botocore.exceptions
@@ -753,9 +770,11 @@ def export_command(stack: str, vpcs: tuple[str, ...], users: tuple[str, ...], gr
         _check_writable(out_file, "--out")
     deadline = _deadline(run_timeout, "export")
     from reconciler.engine.clients import Clients
+    from reconciler.engine.run import flag_role
     from reconciler.export import Selection, export_manifest
 
-    clients = Clients(options.region, options.profile, options.endpoint_url, read_only=True)
+    role = flag_role(options.assume_role, options.region) if options.assume_role else None
+    clients = Clients(options.region, options.profile, options.endpoint_url, read_only=True, role=role)
     result = export_manifest(clients, stack, options.region, Selection(vpcs, users, groups, repositories, tag),
                              policy_files=bool(out_file))
     deadline.cancel()

@@ -37,7 +37,9 @@ class Moto:
     process: subprocess.Popen[bytes]
 
     def reset(self) -> None:
-        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        # an account other than the default costs seconds to reset (moto rebuilds its IAM backend with the
+        # managed policies), more on a busy machine: bounded, but not by 10 s
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=60).raise_for_status()
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

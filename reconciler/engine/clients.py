@@ -15,6 +15,14 @@ acted (connection lost after sending, HTTP 5xx other than throttling). It fails
 with `AmbiguousWriteError` instead, and the next apply finds what was made by the
 tags set in the create call.
 
+Assumed role (`RoleToAssume`, the manifest's `assume_role:` or `--assume-role`): the
+session's credentials are botocore's own refreshing credentials, fetched by botocore's
+`AssumeRoleCredentialFetcher` with the runner's credentials through an STS client made
+like every other (same endpoint, retries, timeouts, hooks); botocore refreshes them
+before they expire, so an apply longer than the role's duration keeps working. No copy
+of them is cached or written anywhere; their secret parts are registered for redaction
+as soon as STS hands them out.
+
 Retry mode: "adaptive" for a read-only Clients (plan, drift, output), "standard"
 otherwise; RECONCILER_RETRY_MODE overrides both. Adaptive adds botocore's client-side
 rate limiter, which slows a client down only after AWS has throttled it: for reads,
@@ -25,23 +33,36 @@ polite; adaptive handles what they cannot know.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
 import urllib.parse
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 
 from reconciler.engine.unparseable import refuse_unreadable
 from reconciler.error_text import describe_error
-from reconciler.errors import AmbiguousWriteError, AwsError, ReadOnlyViolation, TerminalAwsError, UsageError
+from reconciler.errors import (
+    AmbiguousWriteError,
+    AwsError,
+    ReadOnlyViolation,
+    RetryableAwsError,
+    TerminalAwsError,
+    UsageError,
+)
 from reconciler.pacing import Pacer, bad_rates
+from reconciler.secret import Secret
 
 READ_PREFIXES = ("Describe", "List", "Get", "BatchGet", "Lookup", "Search")
-# Reads whose name does not say so.
-READ_OPERATIONS = frozenset({"GetCallerIdentity"})
+# Reads whose name does not say so; AssumeRole changes nothing in any account (it hands out credentials).
+READ_OPERATIONS = frozenset({"GetCallerIdentity", "AssumeRole"})
 # Reads that would hand back a secret: never needed to plan, so never allowed there.
 SECRET_READS = frozenset({"GetSecretValue", "GetAuthorizationToken"})
 
@@ -144,12 +165,159 @@ def retry_mode(read_only: bool) -> str:
     return mode or ("adaptive" if read_only else "standard")
 
 
+@dataclass(frozen=True)
+class RoleToAssume:
+    """A role the runner's credentials assume before any other call.
+
+    Invariants: `arn` is an IAM role ARN (`arn:<partition>:iam::<12 digits>:role/...`);
+    `session_name` and `duration` are within AWS's bounds (2-64 characters, 900..43200 s:
+    the manifest schema and `--assume-role`'s check hold them); `external_id` is a Secret,
+    left out of the repr, never put in any message.
+    """
+
+    arn: str
+    session_name: str = "reconciler"
+    duration: int = 3600
+    external_id: Secret | None = field(default=None, repr=False)
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+    def assume_role_args(self) -> dict[str, Any]:
+        """sts:AssumeRole's arguments other than RoleArn (botocore's fetcher adds that)."""
+        args: dict[str, Any] = {"RoleSessionName": self.session_name, "DurationSeconds": self.duration}
+        if self.external_id is not None:
+            args["ExternalId"] = self.external_id.reveal()
+        return args
+
+
+@functools.cache
+def partition_of(region: str) -> str:
+    """The ARN partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...), from botocore's endpoint data."""
+    try:
+        return str(botocore.session.get_session().get_partition_for_region(region))
+    except botocore.exceptions.UnknownRegionError:
+        raise UsageError(f"{region!r} is not a region botocore knows; check its spelling (e.g. eu-west-1)") from None
+
+
+def role_arn_for(role_name: str, account: str, region: str) -> str:
+    """The ARN of role `role_name` in `account`, in the partition of `region` (arn:aws-cn: in cn-north-1)."""
+    return f"arn:{partition_of(region)}:iam::{account}:role/{role_name}"
+
+
+class _NoCache:
+    """The fetcher's cache, which keeps nothing: the refreshing credentials object is the only copy."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        pass
+
+
+class _OneIdentity(botocore.credentials.CredentialProvider):  # type: ignore[misc]
+    """The credential chain of a session that assumes a role: the role's credentials, nothing else."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, assumed: _AssumedRole) -> None:
+        super().__init__()
+        self._assumed = assumed
+
+    def load(self) -> botocore.credentials.RefreshableCredentials:
+        return self._assumed.credentials()
+
+
+class _NoTraceback(logging.Filter):
+    """botocore logs a failed refresh with its traceback (AWS's error text): keep the one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("botocore.credentials").addFilter(_NoTraceback())
+
+
+class _AssumedRole:
+    """The refreshing credentials of one assumed role, shared by the Clients of one stack (run, lease).
+
+    Assumed on first use, with the runner's own credentials (resolved then, as a session does, so
+    a Clients costs nothing until it calls AWS), through botocore's `AssumeRoleCredentialFetcher`;
+    from then on botocore's `RefreshableCredentials` refreshes them through the same fetcher. Its
+    refresh windows (15 and 10 minutes before expiry) are scaled down for short durations: with
+    `duration: 900` they would ask STS again on every call.
+    """
+
+    def __init__(self, role: RoleToAssume, source: Any, sts_client: Any) -> None:
+        self.role = role
+        self._source = source
+        self._sts_client = sts_client
+        self._fetcher: botocore.credentials.AssumeRoleCredentialFetcher | None = None
+        self._credentials: botocore.credentials.RefreshableCredentials | None = None
+        self._lock = threading.RLock()
+
+    def _fetch(self) -> dict[str, Any]:
+        """botocore's `refresh_using`: sts:AssumeRole now."""
+        with self._lock:
+            if self._fetcher is None:
+                source = self._source.get_credentials()
+                if source is None:
+                    raise botocore.exceptions.NoCredentialsError()
+                self._fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+                    self._sts_client, source, self.role.arn, extra_args=self.role.assume_role_args(),
+                    cache=_NoCache())
+            fetcher = self._fetcher
+        fetched: dict[str, Any] = fetcher.fetch_credentials()
+        Secret(str(fetched["secret_key"]))  # registered for redaction: masked wherever they might show
+        Secret(str(fetched["token"]))
+        return fetched
+
+    def credentials(self) -> botocore.credentials.RefreshableCredentials:
+        """The role's credentials, assumed on the first call; botocore refreshes them before they expire."""
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+                    self._fetch(), refresh_using=self._fetch, method="assume-role",
+                    advisory_timeout=min(15 * 60, self.role.duration // 3),
+                    mandatory_timeout=min(10 * 60, self.role.duration // 6))
+            return self._credentials
+
+
+def assume_role_error(role: RoleToAssume, exc: Exception) -> AwsError:
+    """Why the role could not be assumed, naming the ARN and AWS's code (never the external id), and what to do."""
+    if isinstance(exc, (*_NOT_SENT, botocore.exceptions.ReadTimeoutError)):
+        return RetryableAwsError(f"cannot reach AWS STS to assume the role {role.arn}: {describe_error(exc)}; check "
+                                 "the network, the region and the endpoint URL, then re-run")
+    kind: type[AwsError] = AwsError
+    why = describe_error(exc)
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc.response, dict) else ""
+        kind = RetryableAwsError if code in _THROTTLED else TerminalAwsError
+        why = f"sts:AssumeRole failed: {why}"
+    external = " and names this external id" if role.external_id is not None else ""
+    return kind(f"cannot assume the role {role.arn}: {why}; check that the role's trust policy trusts the runner's "
+                f"credentials{external}, that the ARN is right (assume_role: in the manifest, or --assume-role), and "
+                "which credentials run this (aws sts get-caller-identity); then re-run")
+
+
 class Clients:
-    """Lazily built, thread-safe boto3 clients for one region and endpoint."""
+    """Lazily built, thread-safe boto3 clients for one region and endpoint, as one identity.
+
+    With `role`, that identity is the assumed role (see the module docstring); `shared_role`
+    is another Clients' `_AssumedRole` (`writable()`), so a stack's clients assume it once.
+    """
 
     def __init__(self, region: str, profile: str | None = None, endpoint_url: str | None = None,
-                 read_only: bool = False, max_attempts: int | None = None, pacer: Pacer | None = None) -> None:
+                 read_only: bool = False, max_attempts: int | None = None, pacer: Pacer | None = None,
+                 role: RoleToAssume | None = None, shared_role: _AssumedRole | None = None) -> None:
         self.region = region
+        self.role = shared_role.role if shared_role is not None else role
+        self._max_attempts = max_attempts
         # Only an explicit --endpoint-url is passed on: botocore itself reads AWS_ENDPOINT_URL,
         # AWS_ENDPOINT_URL_<SERVICE> and `endpoint_url` in the config file, with the AWS CLI's precedence.
         check_endpoint_urls(endpoint_url)
@@ -171,11 +339,40 @@ class Clients:
             user_agent_extra="reconciler/0.1",
         )
         try:
-            self._session = boto3.session.Session(profile_name=profile, region_name=region)
+            # the runner's own session: the only one without a role, the source of the role's credentials with one
+            self._source = boto3.session.Session(profile_name=profile, region_name=region)
+            self._session = self._source
+            self._assumed: _AssumedRole | None = shared_role
+            if self.role is not None:
+                # the stack's clients come from a session whose only credentials are the role's (the profile
+                # still gives the config file's settings: endpoints, CA bundle)
+                if self._assumed is None:
+                    self._assumed = _AssumedRole(self.role, self._source, self._source_client)
+                assuming = botocore.session.get_session()
+                assuming.register_component("credential_provider", botocore.credentials.CredentialResolver(
+                    [_OneIdentity(self._assumed)]))
+                self._session = boto3.session.Session(botocore_session=assuming, profile_name=profile,
+                                                      region_name=region)
         except botocore.exceptions.ProfileNotFound as exc:
             raise TerminalAwsError(f"AWS profile not found: {exc} (check --profile / AWS_PROFILE)") from None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    def role_credentials(self) -> botocore.credentials.RefreshableCredentials | None:
+        """The assumed role's refreshing credentials (assumed now if not yet; None without a role)."""
+        return self._assumed.credentials() if self._assumed is not None else None
+
+    def writable(self) -> Clients:
+        """Clients for the same place and identity that may write (the lease's); an assumed role is shared."""
+        return Clients(self.region, self.profile, self.endpoint_url, max_attempts=self._max_attempts,
+                       pacer=self.pacer, shared_role=self._assumed)
+
+    def _source_client(self, service: str, **credentials: Any) -> Any:
+        """A client of the runner's own session (botocore's fetcher passes the source credentials): STS's."""
+        made = self._source.client(service, config=self._config, endpoint_url=self.endpoint_url, **credentials)
+        made.meta.events.register("before-call.*.*", self._before_call)
+        made.meta.events.register("before-parse.*.*", refuse_unreadable)
+        return made
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -208,7 +405,15 @@ class Clients:
             self.pacer.take(service)
 
     def account_id(self) -> str:
+        """The account of the identity calls are made as (the assumed role's, with one): the guard's answer."""
         try:
+            if self._assumed is not None:
+                try:
+                    self._assumed.credentials()
+                except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+                        raise
+                    raise assume_role_error(self._assumed.role, exc) from None
             return str(self.client("sts").get_caller_identity()["Account"])
         except botocore.exceptions.NoCredentialsError:
             raise TerminalAwsError("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from reconciler.aws import absent_none
 from reconciler.engine.clients import Clients, check_endpoint_urls
-from reconciler.engine.run import Options
+from reconciler.engine.run import Options, stack_role
 from reconciler.error_text import describe_error
 from reconciler.errors import AwsError, TerminalAwsError, UsageError
 from reconciler.manifest.expand import expand
@@ -68,7 +68,7 @@ def fetch(manifest_path: str | Path, user: str, options: Options) -> Secret:
                          "reads with is the one it serves (AWS_PROFILE?); pass --profile with other credentials")
     manifest, store = key_store(manifest_path, user, options)
     os.environ[NESTED_ENV] = "1"
-    clients = Clients(manifest.region, options.profile, options.endpoint_url)
+    clients = Clients(manifest.region, options.profile, options.endpoint_url, role=stack_role(manifest, options))
     account = clients.account_id()
     if manifest.account and manifest.account != account:
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
@@ -138,6 +138,8 @@ def process_command(manifest_path: str | Path, user: str, options: Options) -> s
         args += ["--region", options.region]
     if options.profile:
         args += ["--profile", options.profile]
+    if options.assume_role:
+        args += ["--assume-role", options.assume_role]
     return shlex.join(args)
 
 

@@ -346,7 +346,8 @@ class LeaseHook:
     """`plan_run`'s `before_read` for apply and destroy: takes the lease with its own writable clients.
 
     The run's own clients stay read-only while planning; the lease needs writes
-    (PutParameter, DeleteParameter) on the same endpoint, profile and region.
+    (PutParameter, DeleteParameter) on the same endpoint, profile, region and identity
+    (the stack's assumed role, shared, not assumed a second time).
     """
 
     def __init__(self, timeout: float, info: Callable[[str], None] = lambda _: None) -> None:
@@ -355,10 +356,7 @@ class LeaseHook:
         self.lease: Lease | None = None
 
     def __call__(self, ctx: Any) -> None:
-        from reconciler.engine.clients import Clients
-
-        base = ctx.clients
-        clients = Clients(base.region, base.profile, base.endpoint_url)
+        clients = ctx.clients.writable()
         lease = Lease(clients.client("ssm"), ctx.stack, info=self.info)
         lease.acquire(self.timeout)
         self.lease = lease

@@ -8,14 +8,15 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.engine.clients import Clients
+from reconciler.engine.clients import Clients, RoleToAssume, partition_of, role_arn_for
 from reconciler.engine.read import read_for_deletions, read_live
 from reconciler.errors import TerminalAwsError, UsageError
 from reconciler.kinds import all_kinds
 from reconciler.kinds.base import Context
+from reconciler.manifest.aws_names import ROLE_ARN
 from reconciler.manifest.expand import expand
 from reconciler.manifest.findings import Finding
-from reconciler.manifest.model import DesiredResource, Manifest
+from reconciler.manifest.model import DesiredResource, Manifest, default_session_name
 from reconciler.manifest.validate import load_manifest
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import LiveResource, Plan
@@ -28,6 +29,8 @@ class Options:
     endpoint_url: str | None = None
     registry: str | None = None
     verbose: bool = False
+    # `--assume-role ARN`: over the manifest's role ARN, keeping its external_id, session_name and duration
+    assume_role: str | None = None
 
 
 @dataclass
@@ -57,6 +60,44 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def flag_role(arn: str, region: str, account: str | None = None, stack: str | None = None) -> RoleToAssume:
+    """The role of `--assume-role ARN`, checked against the region's partition and `account:` (exit 3)."""
+    found = ROLE_ARN.match(arn)
+    if found is None:
+        raise UsageError(f"--assume-role {arn!r} is not an IAM role ARN; write arn:aws:iam::ACCOUNT:role/NAME")
+    partition = partition_of(region)
+    if found["partition"] != partition:
+        raise UsageError(f"--assume-role {arn} is in partition {found['partition']}, but {region} is in "
+                         f"{partition}; use arn:{partition}:{arn.split(':', 2)[2]}")
+    if account is not None and found["account"] != account:
+        raise UsageError(f"--assume-role {arn} is a role of account {found['account']}, but the manifest says "
+                         f"account: {account!r}; give a role in {account}, or fix `account:`")
+    return RoleToAssume(arn, session_name=default_session_name(stack) if stack else "reconciler")
+
+
+def stack_role(manifest: Manifest, options: Options) -> RoleToAssume | None:
+    """The role a stack's commands assume (None: the runner's own credentials), before any AWS call.
+
+    `--assume-role` wins over the manifest's role ARN; the manifest's external_id, session_name
+    and duration still apply. A `role_name` becomes an ARN in `account:` and the region's partition.
+    """
+    declared = manifest.assume_role
+    if options.assume_role:
+        role = flag_role(options.assume_role, manifest.region, manifest.account, manifest.stack)
+        if declared is None:
+            return role
+        arn = role.arn
+    elif declared is None:
+        return None
+    elif declared.role_arn:
+        arn = declared.role_arn
+    else:
+        assert declared.role_name and manifest.account  # the manifest's checks hold it
+        arn = role_arn_for(declared.role_name, manifest.account, manifest.region)
+    return RoleToAssume(arn, session_name=declared.session_name or default_session_name(manifest.stack),
+                        duration=declared.duration, external_id=declared.external_id)
+
+
 def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = False,
              adopt: bool = False, skip_kinds: Collection[str] = (),
              before_read: Callable[[Context], None] | None = None,
@@ -81,8 +122,9 @@ def plan_run(manifest_path: str | Path, options: Options, *, destroy: bool = Fal
         raise UsageError(f"--region {options.region} differs from the manifest's region: {manifest.region}; "
                          "drop --region, or change `region:` in the manifest")
     region = manifest.region
-    clients = Clients(region, options.profile, options.endpoint_url, read_only=True)
-    account = clients.account_id()
+    clients = Clients(region, options.profile, options.endpoint_url, read_only=True,
+                      role=stack_role(manifest, options))
+    account = clients.account_id()  # the assumed role's, with one: the guard checks who the calls are made as
     if manifest.account and manifest.account != account:
         raise TerminalAwsError(f"the credentials are for account {account}, but the manifest says "
                                f"account: {manifest.account!r}; refusing to touch the wrong account (pass --profile "

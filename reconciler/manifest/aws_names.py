@@ -21,6 +21,9 @@ from reconciler.manifest.loader import Source
 from reconciler.manifest.suggest import Suggest
 
 _ARN_PARTITION = re.compile(r"^arn:(aws[a-z-]*):")
+# an IAM role ARN, as the schema's `assume_role.role_arn` pattern and `--assume-role` accept it
+ROLE_ARN = re.compile(r"^arn:(?P<partition>aws(-[a-z]+)*):iam::(?P<account>[0-9]{12}):"
+                      r"role/(?P<rest>([\x21-\x7e]+/)?[A-Za-z0-9+=,.@_-]{1,64})$")
 
 
 @functools.cache

@@ -24,7 +24,13 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from reconciler.errors import Problem
-from reconciler.manifest.aws_names import endpoint_service_problems, partition_problems, region_problems
+from reconciler.manifest.aws_names import (
+    ROLE_ARN,
+    endpoint_service_problems,
+    partition_problems,
+    region_partitions,
+    region_problems,
+)
 from reconciler.manifest.findings import RULES
 from reconciler.manifest.loader import Path, Source, json_path
 from reconciler.manifest.paths import PathRefused, describe_root, read_regular, resolve_inside, tree_root
@@ -80,7 +86,7 @@ def _credentials(data: dict[str, Any], source: Source, base: FsPath, pol: dict[s
                 continue
             if _ACCESS_KEY_ID.search(text):
                 message, hint = "looks like an AWS access key id", "access keys are created and stored by the tool"
-            elif looks_like_secret_key(text):
+            elif looks_like_secret_key(text) and path != _EXTERNAL_ID:  # often a random 40 characters
                 message, hint = "looks like an AWS secret access key", "remove it and rotate that key"
             else:
                 continue
@@ -88,6 +94,52 @@ def _credentials(data: dict[str, Any], source: Source, base: FsPath, pol: dict[s
             # a key is never echoed: the path names its parent, so the credential stays out of logs
             yield Problem(source.file, line, col, json_path(path[:-1] if is_key else path),
                           f"{'a key' if is_key else 'value'} {message}", f"never put credentials in a manifest; {hint}")
+
+
+_EXTERNAL_ID = ("assume_role", "external_id")
+_EXTERNAL_ID_TEXT = re.compile(r"[A-Za-z0-9+=,.@:/_-]{2,1224}")
+
+
+def _assume_role(data: dict[str, Any], source: Source, base: FsPath, pol: dict[str, Any]) -> Iterator[Problem]:
+    """`assume_role:`: one of role_name / role_arn, the ARN in `account:` and the region's partition.
+
+    The external id is never echoed, not even when it is malformed (the schema leaves its value
+    to this check for that reason): messages name its position only.
+    """
+    role = data.get("assume_role")
+    if not isinstance(role, dict):
+        return
+    account = data.get("account")
+    if "role_name" in role and "role_arn" in role:
+        yield source.problem(("assume_role", "role_arn"), "give role_name or role_arn, not both",
+                             "keep role_name (the ARN is built from `account:`) or role_arn, and remove the other")
+    elif "role_name" not in role and "role_arn" not in role:
+        yield source.problem(("assume_role",), "assume_role needs the role: role_name or role_arn",
+                             "add `role_name: NAME` (with `account:`), or `role_arn: arn:aws:iam::ACCOUNT:role/NAME`")
+    elif "role_name" in role and account is None:
+        yield source.problem(("assume_role", "role_name"), "role_name needs `account:` to build the role's ARN",
+                             'add `account: "123456789012"` (the account the role is in), or give role_arn')
+    found = ROLE_ARN.match(role["role_arn"]) if isinstance(role.get("role_arn"), str) else None
+    if found and isinstance(account, str) and found["account"] != account:
+        yield source.problem(("assume_role", "role_arn"),
+                             f"{role['role_arn']} is a role of account {found['account']}, but `account:` is "
+                             f"{account}", f"use arn:{found['partition']}:iam::{account}:role/{found['rest']}, "
+                             "or fix `account:`")
+    region = data.get("region")
+    partition = region_partitions().get(region) if isinstance(region, str) else None
+    if found and partition is not None and found["partition"] != partition:
+        yield source.problem(("assume_role", "role_arn"),
+                             f"{role['role_arn']} is in partition {found['partition']}, but {region} is in "
+                             f"{partition}", f"use arn:{partition}:{role['role_arn'].split(':', 2)[2]}")
+    if "external_id" in role:
+        value = role["external_id"]
+        if not isinstance(value, str):
+            yield source.problem(_EXTERNAL_ID, "external_id must be text (its value is not shown)",
+                                 "quote it")
+        elif not _EXTERNAL_ID_TEXT.fullmatch(value):
+            yield source.problem(_EXTERNAL_ID, f"external_id is {len(value)} characters (its value is not shown); "
+                                 "AWS takes 2 to 1224 of letters, digits and +=,.@:/_-",
+                                 "use the external id the role's trust policy names")
 
 
 _POLICY_VALIDATOR: Draft202012Validator | None = None
@@ -235,6 +287,7 @@ _CHECKS: tuple[tuple[Check, tuple[str, ...]], ...] = (
     (_credentials, ()),
     (_tags, ()),
     (_waivers, ("waivers",)),
+    (_assume_role, ("assume_role", "account")),
     (_policy_files, ()),
     # names checked against AWS's own data (aws_names.py), each gated on exactly what it reads: the endpoint
     # services need no valid region, so they are not in the network section (whose AZ check needs one)

@@ -8,6 +8,35 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from reconciler.manifest.loader import Source
+from reconciler.secret import Secret
+
+# AWS's bounds for sts:AssumeRole (DurationSeconds, RoleSessionName): the schema holds the same numbers
+DEFAULT_DURATION = 3600
+SESSION_NAME_MAX = 64
+
+
+@dataclass(frozen=True)
+class AssumeRole:
+    """The manifest's `assume_role:`: the role every command assumes before calling AWS.
+
+    Invariants (the schema and `checks._assume_role` hold them before a Manifest exists):
+    exactly one of `role_name` / `role_arn`; `role_name` only with the manifest's
+    `account:`; a `role_arn` names `account:` when both are set, and the region's
+    partition; `duration` in 900..43200. `external_id` is a Secret: its str/repr are
+    masked, so no message, log or plan can show it. Turning a `role_name` into an ARN
+    needs the region's partition: `engine.clients.role_arn_for` does it.
+    """
+
+    role_name: str | None = None
+    role_arn: str | None = None
+    external_id: Secret | None = None
+    session_name: str | None = None
+    duration: int = DEFAULT_DURATION
+
+
+def default_session_name(stack: str) -> str:
+    """`reconciler-<stack>`, cut to AWS's 64 characters (a stack name holds only allowed characters)."""
+    return f"reconciler-{stack}"[:SESSION_NAME_MAX]
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,17 @@ class Manifest:
     def account(self) -> str | None:
         value = self.data.get("account")
         return str(value) if value is not None else None
+
+    @property
+    def assume_role(self) -> AssumeRole | None:
+        value = self.data.get("assume_role")
+        if not isinstance(value, Mapping):
+            return None
+        external_id = value.get("external_id")
+        return AssumeRole(role_name=value.get("role_name"), role_arn=value.get("role_arn"),
+                          external_id=Secret(str(external_id)) if external_id is not None else None,
+                          session_name=value.get("session_name"),
+                          duration=int(value.get("duration", DEFAULT_DURATION)))
 
     @property
     def base_dir(self) -> FsPath:

@@ -53,8 +53,10 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "transfer-encoding", "upgrade", "content-length"})
 HOLD_TIMEOUT = 60.0  # seconds a held request waits for release() before giving up on its own
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
-# secret access keys in responses (XML from CreateAccessKey, JSON from secret stores)
-_SECRET = re.compile(rb'<SecretAccessKey>([^<]+)</SecretAccessKey>|\\?"SecretAccessKey\\?":\s*\\?"([^"\\]+)')
+# secret access keys in responses (XML from CreateAccessKey and AssumeRole, JSON from secret stores), and the
+# session tokens of assumed roles
+_SECRET = re.compile(rb'<SecretAccessKey>([^<]+)</SecretAccessKey>|\\?"SecretAccessKey\\?":\s*\\?"([^"\\]+)'
+                     rb'|<SessionToken>([^<]+)</SessionToken>')
 
 
 class Fault(enum.Enum):
@@ -341,7 +343,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._reset()
             else:
                 answer = self._forward(body)
-                found = {(a or b).decode() for a, b in _SECRET.findall(answer[3])}
+                found = {next(g for g in groups if g).decode() for groups in _SECRET.findall(answer[3])}
                 if found:
                     with state.lock:
                         state.secrets.update(found)
@@ -470,7 +472,8 @@ class FaultProxy:
 
     @property
     def secrets_seen(self) -> set[str]:
-        """Every secret access key that passed through the proxy in a response (kept across clear())."""
+        """Every secret access key and session token that passed through the proxy in a response (kept across
+        clear())."""
         with self._server.state.lock:
             return set(self._server.state.secrets)
 

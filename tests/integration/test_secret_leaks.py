@@ -164,3 +164,33 @@ def test_the_registry_token_is_masked_in_both_its_forms(moto: Moto) -> None:
     password = base64.b64decode(token).decode().partition(":")[2]
     assert redact(f"Authorization: Basic {token}") == f"Authorization: Basic {MASK}"
     assert redact(f"password {password}") == f"password {MASK}"
+
+
+def test_assumed_role_credentials_and_the_external_id_never_show(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
+    """The SecretAccessKey and SessionToken STS hands out, and the external id, in no output or file, at -v."""
+    external_id = "ext-leak-canary-5b7e"
+    manifest = base.write(tmp_path)
+    text = manifest.read_text().replace("region: us-east-1\n", 'region: us-east-1\naccount: "111111111111"\n'
+                                        "assume_role: {role_name: reconciler, external_id: "
+                                        f'"{external_id}", duration: 900}}\n')
+    manifest.write_text(text)
+    plan_file, report = tmp_path / "plan.json", tmp_path / "drift.json"
+    results = [base.reconcile(faulty, "plan", str(manifest), "--out", str(plan_file)),
+               base.reconcile(faulty, "apply", "--plan", str(plan_file), str(manifest), "--auto-approve"),
+               base.reconcile(faulty, "drift", str(manifest), "--report", str(report), "--format", "json"),
+               base.reconcile(faulty, "output", str(manifest), "--format", "env")]
+    for result in results:
+        assert result.code == 0, result.all
+        assert_clean(result)
+    assert faulty.operations()["AssumeRole"] == 4, faulty.operations()  # once per command
+    # the proxy saw each AssumeRole's secret key and session token (and the access keys' secrets)
+    tokens = {s for s in faulty.secrets_seen if len(s) > 100}
+    assert len(tokens) == 4, "the proxy saw no session token"
+    # a denied one, too: the error names the role, never the external id or a credential
+    faulty.add(rule(Fault.DENIED, "AssumeRole"))
+    results.append(base.reconcile(faulty, "plan", str(manifest)))
+    assert results[-1].code == 1 and "AccessDenied" in results[-1].err, results[-1].all
+    shown = [r.all for r in results] + [plan_file.read_text(), report.read_text()]
+    for secret in (*faulty.secrets_seen, external_id):
+        for text in shown:
+            assert secret not in text

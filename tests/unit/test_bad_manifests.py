@@ -14,10 +14,8 @@ also run as a separate process with no AWS configuration at all.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,15 +69,6 @@ def assert_matches(case: Path, problems: list[tuple[int, int, str]]) -> None:
         unmatched.remove(hit)
     assert not unmatched, f"{case.name}: unexpected extra problems {unmatched}"
 
-
-@pytest.fixture
-def keep_logging() -> Iterator[None]:
-    """`main` sets up the root logger for a real run; give pytest its own back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_corpus_is_large_enough() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,6 @@ from tests.conftest import ROOT
 EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
 GOOD = sorted((Path(__file__).resolve().parent / "good").glob("*.yaml"))
 
-
-@pytest.fixture
-def keep_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_three_examples_exist() -> None:

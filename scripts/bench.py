@@ -359,17 +359,11 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
     figures kept beside them in `*_runs`); the calls by operation are the first run's."""
     result = dict(runs[0])
     result["runs"] = len(runs)
-    steps: dict[str, Any] = {}
-    for name, first in runs[0]["steps"].items():
-        step = dict(first)
-        for key in ("seconds", "calls", "peak_rss_mb"):
-            values = [r["steps"][name][key] for r in runs]
-            step[key] = round(statistics.median(values), 2)
-            step[f"{key}_runs"] = values
+    steps = median_steps(runs)
+    for name, step in steps.items():
         step["exit"] = max((r["steps"][name]["exit"] for r in runs), key=lambda code: code not in (0, 2))
         if step.get("bound"):
             step["calls_per_bound"] = round(step["calls"] / step["bound"], 2)
-        steps[name] = step
     result["steps"] = steps
     crit = dict(runs[0]["critical_path"])
     for key in ("measured_seconds", "acting_seconds", "occupancy", "calls_per_second"):
@@ -400,14 +394,22 @@ def terraform_result(size: str, desired: list[Any], proxy: FaultProxy, moto: str
     out: dict[str, Any] = {"runs": len(runs), "steps": {}, "perpetual_diffs": diffs,
                            "translation": {k: v for k, v in TRANSLATION.items()
                                            if any(getattr(r, "kind", "") == k for r in desired)}}
+    out["steps"] = median_steps(runs)
+    return out
+
+
+def median_steps(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each step of the first run, its wall time, calls and peak RSS replaced by their medians over the runs
+    (every run's figure kept in `<figure>_runs`)."""
+    steps: dict[str, dict[str, Any]] = {}
     for name, first in runs[0]["steps"].items():
         step = dict(first)
         for key in ("seconds", "calls", "peak_rss_mb"):
             values = [r["steps"][name][key] for r in runs]
             step[key] = round(statistics.median(values), 2)
             step[f"{key}_runs"] = values
-        out["steps"][name] = step
-    return out
+        steps[name] = step
+    return steps
 
 
 def time_validate(path: Path) -> float:

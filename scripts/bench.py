@@ -139,6 +139,7 @@ class Step:
     writes: Counter[str]
     tail: str
     summary: str
+    cpu_seconds: float = 0.0  # user + system of the process (and of its waited-for children)
 
 
 def run_step(name: str, args: list[str], proxy: FaultProxy, workdir: Path, timeout: float) -> Step:
@@ -178,7 +179,7 @@ def run_process(name: str, argv: list[str], env: dict[str, str], cwd: Path, prox
     return Step(name, proc.returncode, seconds, usage.ru_maxrss / 1024,
                 Counter(f"{c.service}:{c.operation}" for c in calls if not c.write),
                 Counter(f"{c.service}:{c.operation}" for c in calls if c.write), "\n".join(text[-3:]),
-                summary)
+                summary, usage.ru_utime + usage.ru_stime)
 
 
 # -- Terraform ---------------------------------------------------------------------
@@ -257,6 +258,7 @@ def by_operation(counts: Counter[str]) -> str:
 def step_json(step: Step, bound: int | None) -> dict[str, object]:
     calls = sum(step.reads.values()) + sum(step.writes.values())
     return {"exit": step.code, "seconds": round(step.seconds, 2), "peak_rss_mb": round(step.peak_rss_mb, 1),
+            "cpu_seconds": round(step.cpu_seconds, 2),
             "calls": calls, "reads": dict(step.reads), "writes": dict(step.writes), "summary": step.summary,
             "bound": bound, "calls_per_bound": round(calls / bound, 2) if bound else None}
 
@@ -404,8 +406,8 @@ def median_steps(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     steps: dict[str, dict[str, Any]] = {}
     for name, first in runs[0]["steps"].items():
         step = dict(first)
-        for key in ("seconds", "calls", "peak_rss_mb"):
-            values = [r["steps"][name][key] for r in runs]
+        for key in ("seconds", "calls", "peak_rss_mb", "cpu_seconds"):
+            values = [r["steps"][name].get(key, 0) for r in runs]
             step[key] = round(statistics.median(values), 2)
             step[f"{key}_runs"] = values
         steps[name] = step
@@ -426,15 +428,16 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
              + f". {check}. Load average of the shared 2-core machine after each size: "
              + ", ".join(f"{r['size']} {'/'.join(str(x) for x in r.get('load_average', []))}" for r in results)
              + ".", "",
-             "| size | addresses | step | calls | bound | calls / bound | wall s | peak RSS MB |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| size | addresses | step | calls | bound | calls / bound | wall s | CPU s | peak RSS MB |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for result in results:
         steps = result["steps"]
         assert isinstance(steps, dict)
         for name, step in sorted(steps.items(), key=lambda i: STEPS.index(i[0]) if i[0] in STEPS else 99):
             ratio = f"{step['calls_per_bound']:.2f}" if step["bound"] else ""
             lines.append(f"| {result['size']} | {result['addresses']} | {name} | {step['calls']} | "
-                         f"{step['bound'] or ''} | {ratio} | {step['seconds']:.1f} | {step['peak_rss_mb']:.0f} |")
+                         f"{step['bound'] or ''} | {ratio} | {step['seconds']:.1f} | "
+                         f"{step.get('cpu_seconds', 0):.1f} | {step['peak_rss_mb']:.0f} |")
     lines += ["", "| size | critical path (actions) | calls / action | critical path x latency, s | "
               "all calls / parallelism x latency, s | measured apply, s | its actions, s | actions / critical path | "
               "workers busy | calls / s while acting |",
@@ -451,13 +454,15 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
     if compared:
         lines += ["", "Beside Terraform (same moto, same proxy and latency, each tool on a reset moto, "
                   "--parallelism / -parallelism equal):", "",
-                  "| size | step | ours: calls | ours: wall s | Terraform: calls | Terraform: wall s | "
-                  "Terraform / ours, wall |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| size | step | ours: calls | ours: wall s | ours: CPU s | Terraform: calls | Terraform: wall s | "
+                  "Terraform: CPU s | Terraform / ours, wall |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for result in compared:
             for name, theirs in result["terraform"]["steps"].items():
                 ours = result["steps"][name]
                 lines.append(f"| {result['size']} | {name} | {ours['calls']:g} | {ours['seconds']:.1f} | "
-                             f"{theirs['calls']:g} | {theirs['seconds']:.1f} | "
+                             f"{ours.get('cpu_seconds', 0):.1f} | {theirs['calls']:g} | {theirs['seconds']:.1f} | "
+                             f"{theirs.get('cpu_seconds', 0):.1f} | "
                              f"{theirs['seconds'] / max(0.01, ours['seconds']):.1f}x |")
         tf = compared[-1]["terraform"]
         lines += ["", "How each kind was translated (bench/terraform.py):", ""]

@@ -421,6 +421,12 @@ def time_validate(path: Path) -> float:
     return time.monotonic() - started
 
 
+def _figure(figures: dict[str, Any], key: str, spec: str) -> str:
+    """One figure formatted, or blank where the run that made the results did not record it."""
+    value = figures.get(key)
+    return "" if value is None else format(value, spec)
+
+
 def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[str, float] | None) -> str:
     lines = ["# `make bench` results", "",
              f"Injected latency {results[0]['latency_ms'] if results else 0:g} ms per call (fault proxy in front of "
@@ -437,7 +443,7 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
             ratio = f"{step['calls_per_bound']:.2f}" if step["bound"] else ""
             lines.append(f"| {result['size']} | {result['addresses']} | {name} | {step['calls']} | "
                          f"{step['bound'] or ''} | {ratio} | {step['seconds']:.1f} | "
-                         f"{step.get('cpu_seconds', 0):.1f} | {step['peak_rss_mb']:.0f} |")
+                         f"{_figure(step, 'cpu_seconds', '.1f')} | {step['peak_rss_mb']:.0f} |")
     lines += ["", "| size | critical path (actions) | calls / action | critical path x latency, s | "
               "all calls / parallelism x latency, s | measured apply, s | its actions, s | actions / critical path | "
               "workers busy | calls / s while acting |",
@@ -448,8 +454,8 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
         lines.append(f"| {result['size']} | {crit['actions']} | {crit['calls_per_action']:.1f} | "
                      f"{crit['seconds']:.1f} | {crit['work_seconds']:.1f} | {crit['measured_seconds']:.1f} | "
                      f"{crit['acting_seconds']:.1f} | "
-                     f"{crit['ratio']:.1f} | {crit.get('occupancy') or 0:.2f} | "
-                     f"{crit.get('calls_per_second') or 0:.0f} |")
+                     f"{crit['ratio']:.1f} | {_figure(crit, 'occupancy', '.2f')} | "
+                     f"{_figure(crit, 'calls_per_second', '.0f')} |")
     compared = [r for r in results if "terraform" in r]
     if compared:
         lines += ["", "Beside Terraform (same moto, same proxy and latency, each tool on a reset moto, "
@@ -461,8 +467,8 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
             for name, theirs in result["terraform"]["steps"].items():
                 ours = result["steps"][name]
                 lines.append(f"| {result['size']} | {name} | {ours['calls']:g} | {ours['seconds']:.1f} | "
-                             f"{ours.get('cpu_seconds', 0):.1f} | {theirs['calls']:g} | {theirs['seconds']:.1f} | "
-                             f"{theirs.get('cpu_seconds', 0):.1f} | "
+                             f"{_figure(ours, 'cpu_seconds', '.1f')} | {theirs['calls']:g} | {theirs['seconds']:.1f} | "
+                             f"{_figure(theirs, 'cpu_seconds', '.1f')} | "
                              f"{theirs['seconds'] / max(0.01, ours['seconds']):.1f}x |")
         tf = compared[-1]["terraform"]
         lines += ["", "How each kind was translated (bench/terraform.py):", ""]

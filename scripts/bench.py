@@ -601,6 +601,8 @@ def main() -> None:
                     result = merged(runs)
                     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
                     result["ec2_pacing"] = os.environ.get("RECONCILER_EC2_PACING") or "documented"
+                    # written now and again after Terraform: a long Terraform run that is stopped loses only its own
+                    (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
                     if args.compare == "terraform":
                         from reconciler.manifest.expand import expand
                         from reconciler.manifest.validate import load_manifest

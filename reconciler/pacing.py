@@ -9,7 +9,8 @@ under the rate the service tolerates, so retries (adaptive mode for reads, see
 Rates (calls per second, then burst). AWS documents per-action request token buckets
 for EC2 (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html: a
 non-mutating action such as DescribeHosts has a bucket of 100 tokens refilled at 20 a
-second); it publishes no figure for IAM's or ECR's control-plane reads, so the defaults
+second, each action with a bucket of its own, so EC2's reads are paced per action: `PER_ACTION`);
+it publishes no figure for IAM's or ECR's control-plane reads, so the defaults
 there are conservative choices, not citations: IAM is one endpoint for the whole
 account (every tool and pipeline in it shares its limit), so it gets the lowest rate,
 with a burst that lets a medium stack's per-user reads (two per user) go at once; ECR
@@ -71,12 +72,18 @@ class TokenBucket:
 # (rate per second, burst) of reads, by botocore service name. See the module docstring for sources.
 DEFAULT_READ_RATES: Mapping[str, tuple[float, float]] = {
     "iam": (20.0, 100.0),
-    "ec2": (20.0, 100.0),  # EC2's documented bucket for Describe* actions
+    "ec2": (20.0, 100.0),  # EC2's documented bucket for Describe* actions, per action (PER_ACTION)
     "ecr": (50.0, 100.0),
     "ssm": (20.0, 40.0),
     "secretsmanager": (20.0, 40.0),
     "sts": (20.0, 40.0),
 }
+
+
+# Services whose reads AWS meters per action, each action with its own bucket (EC2: "Request token bucket sizes
+# and refill rates", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): one bucket for all
+# of them would hold an apply's DescribeSubnets behind its DescribeRouteTables, at a fifth of what AWS allows.
+PER_ACTION: frozenset[str] = frozenset({"ec2"})
 
 
 def parse_rate(text: str) -> tuple[float, float] | None:
@@ -130,16 +137,19 @@ class Pacer:
         self._buckets: dict[str, TokenBucket | None] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, service: str) -> TokenBucket | None:
+    def bucket(self, service: str, operation: str = "") -> TokenBucket | None:
+        """The bucket of `service` (of `service:operation` where AWS meters each action: PER_ACTION)."""
+        key = f"{service}:{operation}" if service in PER_ACTION and operation else service
         with self._lock:
-            if service not in self._buckets:
+            if key not in self._buckets:
                 rate = read_rate(service, self._env)
-                self._buckets[service] = self._make(rate[0], rate[1]) if rate else None
-            return self._buckets[service]
+                self._buckets[key] = self._make(rate[0], rate[1]) if rate else None
+            return self._buckets[key]
 
-    def take(self, service: str) -> float:
-        """Wait for a read token of `service`; the seconds waited (0 for an unpaced service)."""
-        bucket = self.bucket(service)
+    def take(self, service: str, operation: str = "") -> float:
+        """Wait for a read token of `service` (and `operation`, for PER_ACTION services); the seconds waited
+        (0 for an unpaced service)."""
+        bucket = self.bucket(service, operation)
         return bucket.take() if bucket is not None else 0.0
 
 

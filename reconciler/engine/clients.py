@@ -435,7 +435,7 @@ class Clients:
         with self._lock:
             self.calls.append((service, operation))
         if is_read(operation):  # writes are paced per action by the kinds that need it (kinds/ec2/_pacing.py)
-            self.pacer.take(service)
+            self.pacer.take(service, operation)
 
     def account_id(self) -> str:
         """The account of the identity calls are made as (the assumed role's, with one): the guard's answer."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.bound import drift_bound, plan_bound
-from bench.critical import acting_span, critical_path
+from bench.critical import acting_span, critical_path, occupancy
 from reconciler.kinds import all_kinds
 from reconciler.manifest.expand import expand
 from reconciler.manifest.validate import load_manifest
@@ -49,3 +49,13 @@ def test_the_apply_span_runs_from_the_first_start_to_the_last_end() -> None:
               "Apply complete: 2 done, 0 failed, 0 skipped.\n")
     assert acting_span(stderr) == 50 - 14.0  # 15:53:14 (50 s - 36 s) to 15:53:50
     assert acting_span("Apply complete: 0 done\n") == 0.0
+
+
+def test_occupancy_is_the_actions_seconds_over_parallelism_times_the_span() -> None:
+    stderr = ("2026-12-01T15:53:10Z iam.user.a created (10.0s)\n"
+              "2026-12-01T15:53:10Z iam.user.b created (10.0s)\n"
+              "2026-12-01T15:53:20Z iam.user.c created (10.0s)\n")
+    # 30 s of actions in a 20 s span: two workers always busy, a third of 3 never was
+    assert occupancy(stderr, 2) == 30 / (2 * 20)
+    assert abs(occupancy(stderr, 3) - 0.5) < 1e-9
+    assert occupancy("Apply complete: 0 done\n", 10) == 0.0

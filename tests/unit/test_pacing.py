@@ -120,6 +120,18 @@ def test_the_pacer_keeps_one_bucket_per_service_and_skips_unpaced_ones() -> None
     assert made == [(3.0, 7.0)]
 
 
+def test_ec2_reads_have_a_bucket_per_action_as_aws_meters_them() -> None:
+    pacer = Pacer({"RECONCILER_RATE_EC2": "1/2", "RECONCILER_RATE_IAM": "1/2"})
+    subnets, tables = pacer.bucket("ec2", "DescribeSubnets"), pacer.bucket("ec2", "DescribeRouteTables")
+    assert subnets is not None and tables is not None and subnets is not tables
+    assert subnets is pacer.bucket("ec2", "DescribeSubnets") and (subnets.capacity, subnets.rate) == (2.0, 1.0)
+    # one action's burst spent leaves another's whole (no sleep: both take at once)
+    assert [pacer.take("ec2", "DescribeSubnets") for _ in range(2)] == [0.0, 0.0]
+    assert [pacer.take("ec2", "DescribeRouteTables") for _ in range(2)] == [0.0, 0.0]
+    # IAM is one account-wide limit: every action shares its bucket
+    assert pacer.bucket("iam", "ListAccessKeys") is pacer.bucket("iam", "GetLoginProfile") is pacer.bucket("iam")
+
+
 def test_a_bad_rate_is_a_usage_error_before_any_call(monkeypatch: Any) -> None:
     from reconciler.engine.clients import Clients
 

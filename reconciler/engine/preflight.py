@@ -63,15 +63,15 @@ def docker(plan: Plan, ctx: Context) -> None:
     ctx.memo("docker.client", _docker.client)  # the image kind's own memo: its builds reuse this client
 
 
-def pacing() -> None:
+def pacing(ctx: Context) -> None:
     """UsageError now, not at the first paced write, when RECONCILER_EC2_PACING cannot be read."""
     from reconciler.kinds.ec2._pacing import pacer
 
-    pacer()
+    pacer(ctx.account, ctx.region)
 
 
 def before_apply(plan: Plan, ctx: Context) -> None:
     """Every check, cheapest and most certain first."""
-    pacing()
+    pacing(ctx)
     registry(plan, ctx)
     docker(plan, ctx)

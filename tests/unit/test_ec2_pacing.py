@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,25 +78,39 @@ def test_pacing_off_never_waits() -> None:
     assert sum(pacer.take("CreateVpcEndpoint") for _ in range(100)) == 0.0 and fake.slept == []
 
 
+def _where(account: str, region: str = "eu-west-1") -> Any:
+    return types.SimpleNamespace(account=account, region=region)  # what pace() reads of a Context
+
+
 def test_the_process_pacer_reads_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_pacing, "_PACER", None)
+    monkeypatch.setattr(_pacing, "_PACERS", {})
     monkeypatch.setenv("RECONCILER_EC2_PACING", "off")
-    assert _pacing.pacer().overrides is None and _pacing.pace("CreateVpcEndpoint") == 0.0
-    monkeypatch.setattr(_pacing, "_PACER", None)
+    assert _pacing.pacer("1", "r").overrides is None and _pacing.pace(_where("1", "r"), "CreateVpcEndpoint") == 0.0
+    monkeypatch.setattr(_pacing, "_PACERS", {})
     monkeypatch.setenv("RECONCILER_EC2_PACING", "CreateVpcEndpoint=9/3")
-    bucket = _pacing.pacer().bucket("CreateVpcEndpoint")
+    bucket = _pacing.pacer("1", "r").bucket("CreateVpcEndpoint")
     assert bucket is not None and (bucket.capacity, bucket.rate) == (9, 3)
+
+
+def test_each_account_and_region_has_its_own_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS meters per account and Region: a fleet's stacks must not wait on each other's endpoint writes."""
+    monkeypatch.setattr(_pacing, "_PACERS", {})
+    monkeypatch.setenv("RECONCILER_EC2_PACING", "CreateVpcEndpoint=1/0.001")
+    assert _pacing.pace(_where("111111111111"), "CreateVpcEndpoint") == 0.0
+    assert _pacing.pace(_where("222222222222"), "CreateVpcEndpoint") == 0.0  # not the first account's token
+    assert _pacing.pace(_where("111111111111", "us-east-1"), "CreateVpcEndpoint") == 0.0
+    assert _pacing.pacer("111111111111", "eu-west-1") is _pacing.pacer("111111111111", "eu-west-1")
 
 
 def test_apply_refuses_a_bad_variable_before_any_write(monkeypatch: pytest.MonkeyPatch) -> None:
     from reconciler.engine import preflight
 
-    monkeypatch.setattr(_pacing, "_PACER", None)
+    monkeypatch.setattr(_pacing, "_PACERS", {})
     monkeypatch.setenv("RECONCILER_EC2_PACING", "CreateVpcEndpoint=lots")
     with pytest.raises(UsageError, match="CreateVpcEndpoint=lots"):
-        preflight.pacing()
+        preflight.pacing(_where("1"))
     monkeypatch.setenv("RECONCILER_EC2_PACING", "documented")
-    preflight.pacing()
+    preflight.pacing(_where("2"))
 
 
 def _snake(action: str) -> str:

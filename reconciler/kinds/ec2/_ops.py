@@ -144,7 +144,7 @@ def delete_nat_gateway(ctx: Context, nat_id: str) -> None:
     if _read.nat_gateway_state(ctx, nat_id) in (None, "deleted"):
         return
     ec2 = ctx.client("ec2")
-    pace("DeleteNatGateway")
+    pace(ctx, "DeleteNatGateway")
     absent_none(lambda: ec2.delete_nat_gateway(NatGatewayId=nat_id), "ec2")
     ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id], WaiterConfig=NAT_WAIT)
 
@@ -170,7 +170,7 @@ def delete_endpoint(ctx: Context, endpoint_id: str, address: str) -> None:
     """Delete (paced) and wait until it is gone."""
     if _read.endpoint_state(ctx, endpoint_id) in (None, "deleted"):
         return
-    pace("DeleteVpcEndpoints")
+    pace(ctx, "DeleteVpcEndpoints")
     result = ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[endpoint_id])
     for failure in result.get("Unsuccessful", []):
         code = failure.get("Error", {}).get("Code", "")

@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.errors import UsageError
+from reconciler.kinds.base import Context
 from reconciler.pacing import TokenBucket  # the one bucket; this module holds EC2's table of them
 
 
@@ -153,19 +154,19 @@ class Pacer:
         return 0.0 if bucket is None else bucket.take()
 
 
-_PACER: Pacer | None = None
+_PACERS: dict[tuple[str, str], Pacer] = {}
 _PACER_LOCK = threading.Lock()
 
 
-def pacer() -> Pacer:
-    """The process's pacer (AWS's buckets are per account and Region; one run talks to one of each)."""
-    global _PACER
+def pacer(account: str, region: str) -> Pacer:
+    """The pacer of one account and Region, made once: AWS meters each account and Region on its own, so the
+    stacks of a fleet run (one account each) never wait on each other's buckets."""
     with _PACER_LOCK:
-        if _PACER is None:
-            _PACER = Pacer(parse_overrides(os.environ.get(ENV, "")))
-        return _PACER
+        if (account, region) not in _PACERS:
+            _PACERS[(account, region)] = Pacer(parse_overrides(os.environ.get(ENV, "")))
+        return _PACERS[(account, region)]
 
 
-def pace(action: str) -> float:
+def pace(ctx: Context, action: str) -> float:
     """Call just before the EC2 `action` (its API name, e.g. "CreateVpcEndpoint"); returns the seconds waited."""
-    return pacer().take(action)
+    return pacer(ctx.account, ctx.region).take(action)

@@ -82,7 +82,7 @@ class NatGateway(Kind):
 
             def attempt() -> Any:
                 _ops.free_stale_association(ctx, allocation_id)
-                pace("CreateNatGateway")  # each attempt spends a token of AWS's bucket
+                pace(ctx, "CreateNatGateway")  # each attempt spends a token of AWS's bucket
                 return ec2.create_nat_gateway(
                     SubnetId=subnet_id, AllocationId=allocation_id, ConnectivityType="public",
                     ClientToken=_ops.client_token(ctx, change.address, subnet_id, allocation_id),

@@ -150,7 +150,7 @@ class VpcEndpoint(Kind):
             request["PrivateDnsEnabled"] = bool(spec["private_dns"])
         if "policy" in spec:
             request["PolicyDocument"] = json.dumps(spec["policy"])
-        pace("CreateVpcEndpoint")
+        pace(ctx, "CreateVpcEndpoint")
         endpoint_id = str(ctx.client("ec2").create_vpc_endpoint(**request)["VpcEndpoint"]["VpcEndpointId"])
         wait_available(ctx, endpoint_id, change.address)
         return endpoint_id
@@ -179,7 +179,7 @@ class VpcEndpoint(Kind):
             if not isinstance(have_policy, dict) or canonical_policy(have_policy) != canonical_policy(spec["policy"]):
                 request["PolicyDocument"] = json.dumps(spec["policy"])
         if request:
-            pace("ModifyVpcEndpoint")
+            pace(ctx, "ModifyVpcEndpoint")
             ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=endpoint_id, **request)
         _ops.converge_tags(ctx, endpoint_id, spec["tags"], tags_of(current))
 

@@ -122,7 +122,7 @@ def test_every_paced_call_site_names_the_action_it_makes() -> None:
     for path in sorted(EC2_KINDS.glob("*.py")):
         lines = path.read_text().splitlines()
         for number, line in enumerate(lines):
-            found = re.search(r'\bpace\("(\w+)"\)', line)
+            found = re.search(r'\bpace\(ctx, "(\w+)"\)', line)
             if not found:
                 continue
             sites += 1

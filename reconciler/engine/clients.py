@@ -176,20 +176,47 @@ _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
 
+class _SerialLoader:
+    """botocore's loader, with its cached methods called one thread at a time.
+
+    botocore memoizes `list_available_services` and the model loads per loader instance, but without a
+    lock: the stacks of a fleet, making their first clients at the same moment, all missed the cache and
+    each walked the data directories and parsed the JSON models again (most of a fleet drift's CPU).
+    Under the lock the first caller fills the cache and the others read it.
+    """
+
+    _SERIAL = frozenset({"list_available_services", "load_service_model", "load_data", "load_data_with_path",
+                         "determine_latest_version", "list_api_versions"})
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._loader, name)
+        if name not in self._SERIAL:
+            return attribute
+
+        def serial(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return serial
+
+
 def _share_loader(session: boto3.session.Session) -> None:
     """Every Session of the process reads botocore's service models through one loader.
 
     A fresh Session parses the JSON models (EC2's is megabytes) again for its first client of each
     service: in a fleet run, a Session per stack made that the largest CPU cost (about 0.6 s a stack).
     The loader's caches hold only the read-only model data, the same for every credentials; the first
-    Session's loader is kept because boto3 has added its own data path to it.
+    Session's loader is kept because boto3 has added its own data path to it (`_SerialLoader`: why a lock).
     """
     global _LOADER
     with _LOADER_LOCK:
         if _LOADER is None:
-            _LOADER = session._session.get_component("data_loader")
-        else:
-            session._session.register_component("data_loader", _LOADER)
+            _LOADER = _SerialLoader(session._session.get_component("data_loader"))
+        session._session.register_component("data_loader", _LOADER)
 
 
 @dataclass(frozen=True)

@@ -228,17 +228,21 @@ def cli() -> None:
 def validate(manifests: tuple[str, ...], **kw: Any) -> None:
     """Check manifests against the schema and the rules; no AWS call."""
     out = _out(kw)
+    from reconciler.engine.fleet import expand_paths
     from reconciler.manifest.expand import expand
     from reconciler.manifest.findings import waiver_coverage
     from reconciler.manifest.validate import load_manifest
+    from reconciler.plan.fleet import StackIdentity, duplicate_stacks
 
     problems = []
-    for path in manifests:
+    identities: list[StackIdentity] = []
+    for path in expand_paths(manifests):  # a quoted 'fleet/*.yaml' as plan, drift and apply take it
         try:
             manifest, findings = load_manifest(path)
         except ManifestError as exc:
             problems.extend(exc.problems)
             continue
+        identities.append(StackIdentity(manifest.account or "", manifest.region, manifest.stack, path))
         for finding in findings:
             out.info(f"{path}:{finding}")
         for line in waiver_coverage(dict(manifest.data), findings):
@@ -251,6 +255,12 @@ def validate(manifests: tuple[str, ...], **kw: Any) -> None:
                 out.result(f"{resource.address:60} {resource.kind}{deps}\n")
     if problems:
         raise ManifestError(problems)
+    doubled = duplicate_stacks(identities)
+    if doubled:  # what plan, drift and apply would refuse must not pass the pre-commit check
+        files = {key: [i.manifest for i in identities if i.key == key] for key in doubled}
+        raise UsageError("two manifests name the same stack: " +
+                         "; ".join(f"{key} in {', '.join(names)}" for key, names in files.items()) +
+                         "; give each stack one manifest (or different stack names)")
 
 
 @cli.command()
@@ -300,7 +310,7 @@ def plan(manifests: tuple[str, ...], fmt: str, out_file: str | None, detailed_ex
     if destroy and (adopt or replace):
         raise UsageError(f"--destroy with {'--adopt' if adopt else '--replace'}: a destroy plan only deletes; "
                          "drop one of the two")
-    paths = _fleet_paths(manifests, shard, report_file, targets, replace)
+    paths = _fleet_paths(manifests, shard, report_file, targets, replace, kw.get("assume_role"))
     if len(paths) != 1 or shard:
         if out_file:
             raise UsageError("--out writes one stack's plan file: give one manifest (for several, --report "
@@ -507,11 +517,15 @@ def _deadline(seconds: float, what: str) -> threading.Timer:
 
 
 def _fleet_paths(manifests: tuple[str, ...], shard: str | None, report_file: str | None,
-                 targets: tuple[str, ...], replace: tuple[str, ...]) -> list[str]:
+                 targets: tuple[str, ...], replace: tuple[str, ...], assume_role: str | None = None) -> list[str]:
     """The manifest paths, globs expanded; the options only a fleet (or only one stack) takes are checked."""
     from reconciler.engine.fleet import expand_paths
 
     paths = expand_paths(manifests)
+    if assume_role and len(paths) > 1:  # one role ARN names one account: every other stack would fail
+        raise UsageError("--assume-role names one account's role, so it takes one manifest; give each manifest "
+                         "its own `assume_role:` (role_name builds the ARN from `account:`), or run one manifest "
+                         "at a time")
     fleet = len(paths) != 1 or bool(shard)
     if fleet and (targets or replace):
         raise UsageError(f"{'--target' if targets else '--replace'} names addresses of one stack: give one "
@@ -681,7 +695,8 @@ def _fleet(command: str, paths: list[str], out: Out, options: Any, *, fmt: str, 
                    "(again to end at once)", err=True)
 
     def on_done(outcome: Any, text: str) -> None:
-        if fmt == "text":
+        # -q: a stack that needs no one's attention (in sync, no changes, applied) is left to the table
+        if fmt == "text" and not (out.quiet and outcome.status in ("in_sync", "no_changes", "applied")):
             out.result(stack_header(outcome) + text + ("" if text.endswith("\n") or not text else "\n") + "\n")
 
     started = time.monotonic()
@@ -738,7 +753,7 @@ def apply(manifests: tuple[str, ...], plan_file: str | None, auto_approve: bool,
     from reconciler.engine.run import plan_run
     from reconciler.render.text import format_plan_text
 
-    paths = _fleet_paths(manifests, shard, report_file, targets, replace)
+    paths = _fleet_paths(manifests, shard, report_file, targets, replace, kw.get("assume_role"))
     if len(paths) != 1 or shard:
         if plan_file:
             raise UsageError("--plan applies one stack's reviewed plan: give exactly one manifest")
@@ -841,7 +856,7 @@ def drift(manifests: tuple[str, ...], fmt: str, report_file: str | None, skip_ki
     if unknown:
         raise UsageError(f"--skip-kind: unknown kind(s) {', '.join(unknown)}; use one of: "
                          f"{', '.join(sorted(all_kinds()))}")
-    paths = _fleet_paths(manifests, shard, None, (), ())
+    paths = _fleet_paths(manifests, shard, None, (), (), kw.get("assume_role"))
     if len(paths) != 1 or shard:
         options = _options(kw)
         _fleet("drift", paths, out, options, fmt=fmt, report_file=report_file, jobs=jobs, shard=shard,
@@ -1106,6 +1121,9 @@ def report_merge(reports: tuple[str, ...], fmt: str, out_file: str | None, **kw:
     from reconciler.render.registry import FLEET_RENDERERS
 
     docs, names = load_fleet_reports(reports)
+    if out_file and any(Path(out_file).resolve() == Path(name).resolve() for name in names):
+        raise UsageError(f"--out {out_file} is one of the reports being merged: writing there would replace "
+                         "that shard's report; name --out outside the reports' glob (e.g. fleet-report.json)")
     merged = merge_reports(docs, names)
     out.result(FLEET_RENDERERS[fmt](merged, _style(out)))
     if out_file:

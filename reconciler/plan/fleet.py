@@ -174,8 +174,13 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str]) ->
                          "the reports of one command at a time")
     shards = [(str(r["shard"]), name) for r, name in zip(reports, names, strict=True) if r.get("shard")]
     if shards:
+        whole = [name for report, name in zip(reports, names, strict=True) if not report.get("shard")]
+        if whole:  # typically an earlier merge's output caught by the shards' glob
+            raise UsageError(f"report merge: {', '.join(whole)} is not a shard report (it is merged or unsharded: "
+                             "\"shard\": null) while the others are shards; leave it out, and name --out outside "
+                             "the shards' glob")
         counts = {text.partition("/")[2] for text, _ in shards}
-        if len(counts) > 1 or len(shards) != len(reports):
+        if len(counts) > 1:
             raise UsageError("report merge: the reports come from different shardings ("
                              + ", ".join(f"{n}: {t}" for t, n in shards) + "); merge the shards of one run")
         count = int(counts.pop())

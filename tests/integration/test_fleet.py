@@ -106,6 +106,11 @@ def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(
     written = json.loads((tmp_path / "fleet.json").read_text())
     assert without_timings(written) == without_timings(report)
 
+    quiet = run_cli(["drift", *map(str, paths), "-q"], moto.env())  # -q: only the stacks that need someone
+    assert quiet.code == 2, quiet.all
+    assert "=== fleet-beta " in quiet.out and "=== fleet-alpha " not in quiet.out, quiet.out
+    assert "3 stacks: 1 drift, 2 in sync, 0 error." in quiet.out, quiet.out
+
 
 def test_a_stack_whose_reads_are_denied_errors_and_the_others_still_report(moto: Moto, faulty: Faulty,
                                                                            tmp_path: Path) -> None:

@@ -86,3 +86,12 @@ def test_duplicate_stacks_are_found() -> None:
     a = StackIdentity("1", "r", "s", "a.yaml")
     assert duplicate_stacks([a, StackIdentity("1", "r", "s", "b.yaml"), StackIdentity("2", "r", "s", "c.yaml")]) \
         == ["1/r/s"]
+
+
+def test_a_merged_report_among_shards_is_named() -> None:
+    ids = _ids(4)
+    parts = [fleet_report("drift", [_outcome(x, "in_sync", 0) for x in shard_members(ids, Shard(i, 2))],
+                          Shard(i, 2), 1.0) for i in range(2)]
+    merged = merge_reports(parts, ["shard-0.json", "shard-1.json"])
+    with pytest.raises(UsageError, match=r"shard-all\.json is not a shard report"):
+        merge_reports([*parts, merged], ["shard-0.json", "shard-1.json", "shard-all.json"])

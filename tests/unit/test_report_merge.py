@@ -135,3 +135,11 @@ def test_output_is_redacted_like_the_drift_report(tmp_path: Path) -> None:
 def test_report_alone_prints_its_help(tmp_path: Path) -> None:
     result = reconcile(["report"], tmp_path)
     assert result.returncode == 0 and "merge  Merge shard reports" in result.stdout and not result.stderr
+
+
+def test_out_naming_one_of_the_inputs_is_refused_and_the_shard_kept(tmp_path: Path) -> None:
+    write_shards(tmp_path, outcomes())
+    before = (tmp_path / "shard-0.json").read_text()
+    result = reconcile(["report", "merge", "shard-*.json", "--out", "shard-0.json"], tmp_path)
+    assert_one_line_exit_3(result, "--out shard-0.json is one of the reports being merged")
+    assert (tmp_path / "shard-0.json").read_text() == before

@@ -102,14 +102,15 @@ def test_drift_over_three_stacks_names_the_drifted_one_and_groups_text_by_stack(
         assert ("beta-web" in block) == (name == "beta"), block
     table = text.out[text.out.index("STATUS"):]
     assert table.index("fleet-beta") < table.index("fleet-alpha"), table  # drift first
-    assert "3 stacks: 1 drift, 2 in sync, 0 error." in table, table
+    assert rows(table) == {"fleet-alpha": "in_sync", "fleet-beta": "drift", "fleet-gamma": "in_sync"}, table
     written = json.loads((tmp_path / "fleet.json").read_text())
     assert without_timings(written) == without_timings(report)
 
     quiet = run_cli(["drift", *map(str, paths), "-q"], moto.env())  # -q: only the stacks that need someone
     assert quiet.code == 2, quiet.all
     assert "=== fleet-beta " in quiet.out and "=== fleet-alpha " not in quiet.out, quiet.out
-    assert "3 stacks: 1 drift, 2 in sync, 0 error." in quiet.out, quiet.out
+    assert rows(quiet.out[quiet.out.index("STATUS"):]) == {"fleet-alpha": "in_sync", "fleet-beta": "drift",
+                                                          "fleet-gamma": "in_sync"}, quiet.out
 
 
 def test_a_stack_whose_reads_are_denied_errors_and_the_others_still_report(moto: Moto, faulty: Faulty,
@@ -130,7 +131,8 @@ def test_a_stack_whose_reads_are_denied_errors_and_the_others_still_report(moto:
     text = run_cli(["drift", *map(str, paths)], faulty.env())
     assert text.code == 1, text.all
     assert "=== fleet-gamma " in text.out and "error: " in text.out.split("=== fleet-gamma ")[1], text.out
-    assert text.out.rstrip().splitlines()[-1].startswith("3 stacks: 0 drift, 2 in sync, 1 error."), text.out
+    assert rows(text.out[text.out.index("STATUS"):]) == {"fleet-alpha": "in_sync", "fleet-beta": "in_sync",
+                                                        "fleet-gamma": "error"}, text.out
 
 
 def test_shards_merged_equal_the_single_run(moto: Moto, tmp_path: Path) -> None:
@@ -185,9 +187,11 @@ def test_fleet_apply_then_fleet_plan_has_nothing_to_do(moto: Moto, tmp_path: Pat
     first = run_cli(["apply", *map(str, paths), "--auto-approve", "--jobs", "2"], moto.env())
     assert first.code == 0, first.all
     assert "[fleet-alpha] " in first.err and "iam.user.alpha-app created" in first.err, first.err
-    assert "3 stacks: 3 applied, 0 no changes, 0 error." in first.out, first.out
-    users = sorted(u["UserName"] for u in moto.client("iam").list_users()["Users"])  # type: ignore[attr-defined]
-    assert users == ["alpha-app", "beta-app", "gamma-app"]
+    assert set(rows(first.out[first.out.index("STATUS"):]).values()) == {"applied"}, first.out
+    for name, account in ACCOUNTS.items():  # each stack in its own account, none in the runner's
+        users = [u["UserName"] for u in in_account(moto, account, "iam").list_users()["Users"]]
+        assert users == [f"{name}-app"], (account, users)
+    assert moto.client("iam").list_users()["Users"] == []  # type: ignore[attr-defined]
 
     again = run_cli(["plan", *map(str, paths), "--detailed-exitcode", "--format", "json"], moto.env())
     assert again.code == 0, again.all
@@ -200,7 +204,8 @@ def test_globs_are_expanded_by_the_tool_and_one_that_matches_nothing_is_a_usage_
     planned = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--detailed-exitcode"], moto.env())
     assert planned.code == 2, planned.all
     assert planned.out.count("=== fleet-") == 3, planned.out
-    assert "3 stacks: 3 changes, 0 no changes, 0 error." in planned.out, planned.out
+    assert rows(planned.out[planned.out.index("STATUS"):]) == dict.fromkeys(
+        ("fleet-alpha", "fleet-beta", "fleet-gamma"), "changes"), planned.out
     nothing = run_cli(["plan", str(tmp_path / "nowhere" / "*.yaml")], moto.env())
     assert nothing.code == 3 and "matches no file" in nothing.err, nothing.all
     out = run_cli(["plan", str(tmp_path / "fleet" / "*.yaml"), "--out", str(tmp_path / "p.json")], moto.env())

@@ -1162,6 +1162,20 @@ def completion(shell: str, **kw: Any) -> None:
 COMPLETE_VAR = "_RECONCILE_COMPLETE"
 
 
+def _exit_now(code: int) -> None:
+    """End the process after Ctrl-C without waiting for worker threads.
+
+    By the time the interrupt reaches `main`, every `finally` on the way (the lease's release, the
+    progress display's stop) has run. What may remain are pool threads blocked in a call to AWS (a
+    read fanned out, a silent endpoint): a plain `sys.exit` joins them at interpreter shutdown, so
+    Ctrl-C could hang for as long as their timeouts and retries last. Nothing they hold is ours to
+    finish: the account is left as a re-run expects.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one place maps every error to its exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -1175,7 +1189,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
             click.echo("interrupted", err=True)
-            sys.exit(130)
+            _exit_now(130)
         click.echo("aborted", err=True)
         sys.exit(3)
     except click.UsageError as exc:
@@ -1199,7 +1213,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit_now(130)
     except _Terminated:
         click.echo("error: interrupted by SIGTERM; re-run the command to finish", err=True)
         sys.exit(128 + signal.SIGTERM)

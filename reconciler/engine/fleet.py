@@ -20,7 +20,6 @@ Invariants:
 from __future__ import annotations
 
 import datetime
-import glob
 import queue
 import signal
 import threading
@@ -28,9 +27,9 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from reconciler.engine.reports import expand_paths as expand_files
 from reconciler.errors import ManifestError, Problem, ReconcilerError, UsageError
 from reconciler.manifest.findings import Finding
 from reconciler.manifest.model import Manifest
@@ -38,29 +37,13 @@ from reconciler.manifest.validate import load_manifest
 from reconciler.plan.fleet import StackIdentity, StackOutcome, duplicate_stacks
 from reconciler.secret import redact
 
-GLOB_CHARACTERS = frozenset("*?[")
 DEFAULT_JOBS = 8
 NOT_STARTED = "not started: interrupted"
 
 
 def expand_paths(arguments: Sequence[str]) -> list[str]:
-    """Manifest arguments with globs expanded (sorted), so a quoted 'fleet/*.yaml' works in CI too.
-
-    An argument that names an existing file is kept as is, even with glob characters in its
-    name; a glob that matches nothing is a usage error (a typo must not make an empty fleet).
-    A path given twice is kept once.
-    """
-    paths: list[str] = []
-    for argument in arguments:
-        if GLOB_CHARACTERS & set(argument) and not Path(argument).is_file():
-            matched = sorted(p for p in glob.glob(argument, recursive=True) if Path(p).is_file())
-            if not matched:
-                raise UsageError(f"{argument!r} matches no file; check the pattern (quote it so the tool expands "
-                                 "it, e.g. 'fleet/*.yaml')")
-            paths.extend(matched)
-        else:
-            paths.append(argument)
-    return list(dict.fromkeys(paths))
+    """Manifest arguments with globs expanded (engine.reports.expand_paths: one rule for every file list)."""
+    return expand_files(arguments, "fleet/*.yaml")
 
 
 @dataclass(frozen=True)

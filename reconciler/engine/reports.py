@@ -72,18 +72,21 @@ def read_json_document(path: str, what: str, give: str, remake: str, limit: int,
     return data
 
 
-def expand_paths(patterns: Sequence[str], what: str) -> list[str]:
-    """Each pattern as itself, or, when it is a glob, the files it matches (sorted); a file named twice
-    (two overlapping globs) is kept once, where it first appears."""
+def expand_paths(patterns: Sequence[str], example: str) -> list[str]:
+    """Each pattern as itself, or, when it is a glob, the files it matches (sorted), so a quoted glob works
+    where no shell expands it (CI). A file named twice (two overlapping globs) is kept once, where it first
+    appears; an existing file with glob characters in its name is itself. A glob that matches no file is a
+    usage error (a typo must not make an empty fleet or an empty merge); `example` shows a good pattern.
+    """
     found: list[str] = []
     seen: set[str] = set()
     for pattern in patterns:
         matches = [pattern]
-        if glob.has_magic(pattern) and not os.path.exists(pattern):  # a file may have [ ] in its name
-            matches = sorted(glob.glob(pattern))
+        if glob.has_magic(pattern) and not os.path.exists(pattern):
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             if not matches:
-                raise UsageError(f"{pattern}: no file matches; check the pattern and the directory it is run in "
-                                 f"(the {what}s, e.g. 'shard-*.json')")
+                raise UsageError(f"{pattern!r} matches no file; check the pattern and the directory it is run in "
+                                 f"(quote it so the tool expands it, e.g. {example!r})")
         for match in matches:
             key = os.path.realpath(match)
             if key not in seen:
@@ -135,5 +138,5 @@ def load_fleet_report(path: str) -> dict[str, Any]:
 
 def load_fleet_reports(patterns: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
     """The fleet reports the patterns name (globs expanded), and their paths to name them by in errors."""
-    paths = expand_paths(patterns, "fleet report")
+    paths = expand_paths(patterns, "shard-*.json")
     return [load_fleet_report(path) for path in paths], paths

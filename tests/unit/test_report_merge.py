@@ -92,7 +92,7 @@ def _bad(tmp_path: Path, name: str, body: str) -> str:
 
 @pytest.mark.parametrize(("files", "text"), [
     (lambda d: ["nowhere.json"], "nowhere.json: not a readable fleet report: No such file or directory; check"),
-    (lambda d: ["none-*.json"], "none-*.json: no file matches; check the pattern"),
+    (lambda d: ["none-*.json"], "'none-*.json' matches no file; check the pattern"),
     (lambda d: [_bad(d, "x.json", "{")], "x.json: not a readable fleet report: Expecting property name"),
     (lambda d: [_bad(d, "d.json", json.dumps(DRIFTED))], "d.json: not a fleet report"),
     (lambda d: [_bad(d, "deep.json", "[" * 200 + "]" * 200)], "deep.json: invalid fleet report: nested deeper"),

@@ -45,22 +45,37 @@ class Secret:
 
 _lock = threading.Lock()
 _known: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+_pattern: re.Pattern[str] | None = None  # of _known, when not stale
+_stale = False  # a secret was registered since _pattern was compiled
 
 
 def _register(value: str) -> None:
-    global _pattern
+    # The pattern is compiled by the next redact(), not here: a fleet run registers hundreds of
+    # credentials (each stack's role), and compiling the union on every one of them was quadratic
+    # (a sixth of a 100-stack drift's CPU).
+    global _stale
     if len(value) < 6:  # too short to redact safely without mangling ordinary text
         return
     with _lock:
         if value not in _known:
             _known.add(value)
+            _stale = True
+
+
+def _current() -> re.Pattern[str] | None:
+    global _pattern, _stale
+    if not _stale:
+        return _pattern
+    with _lock:
+        if _stale:
             _pattern = re.compile("|".join(re.escape(v) for v in sorted(_known, key=len, reverse=True)))
+            _stale = False
+        return _pattern
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in `text` with the mask."""
-    pattern = _pattern
+    """Replace every registered secret in `text` with the mask (every one registered before the call)."""
+    pattern = _current()
     return pattern.sub(MASK, text) if pattern else text
 
 

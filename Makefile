@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) services tools lint
-	$(BIN)/pytest -n 2 -q tests
+	$(BIN)/pytest -n 2 --dist worksteal -q tests
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -31,8 +31,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -184,15 +185,37 @@ def read_workers(env: Mapping[str, str] | None = None) -> int:
     return min(64, max(1, value))
 
 
+@contextmanager
+def read_pool(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool for reads that, when its block raises (Ctrl-C above all), does not wait for its threads.
+
+    `with ThreadPoolExecutor()` joins every worker on the way out, so a KeyboardInterrupt while reads
+    were blocked on a slow or silent endpoint waited out their timeouts and retries before "interrupted"
+    could be printed. A read has nothing to undo: on an exception the queued reads are cancelled and
+    the running ones abandoned (the CLI ends the process without joining them). On success every
+    read has already ended, and the pool is shut down as usual.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def fan_out(fn: Callable[[T], R], items: Iterable[T], *, name: str = "read") -> list[R]:
     """`[fn(item) for item in items]`, run on a bounded pool; results in input order.
 
     The first exception raised by any call is raised here once all calls ended (a read is
-    complete or fails as a whole). Pacing is not done here: every call already waits for its
-    service's bucket in `engine.clients`, so the pool only bounds the threads.
+    complete or fails as a whole); an interrupt is raised at once (`read_pool`). Pacing is not
+    done here: every call already waits for its service's bucket in `engine.clients`, so the
+    pool only bounds the threads.
     """
     work = list(items)
     if len(work) <= 1:
         return [fn(item) for item in work]
-    with ThreadPoolExecutor(max_workers=min(read_workers(), len(work)), thread_name_prefix=name) as pool:
-        return list(pool.map(fn, work))
+    with read_pool(min(read_workers(), len(work)), name) as pool:
+        futures = [pool.submit(fn, item) for item in work]
+        wait(futures)  # every call ends before the first error is raised, as the docstring says
+        return [future.result() for future in futures]

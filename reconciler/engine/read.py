@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from reconciler.error_text import aws_exceptions, describe_error
 from reconciler.errors import AwsError, ReconcilerError
 from reconciler.kinds.base import Context, Kind, ReadsBeforeDeleting
 from reconciler.manifest.model import DesiredResource
-from reconciler.pacing import fan_out
+from reconciler.pacing import fan_out, read_pool
 from reconciler.plan.model import Action, LiveResource, Plan
 
 
@@ -30,7 +29,7 @@ def read_live(ctx: Context, desired: Sequence[DesiredResource], kinds: Mapping[s
     names = sorted(kinds)
     # one thread per kind (15 today): a kind waiting on its per-resource reads never holds up another's
     # batched read; the calls themselves are paced per service (engine.clients)
-    with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="read") as pool:
+    with read_pool(max(1, len(names)), "read") as pool:
         futures = {name: pool.submit(kinds[name].read, ctx, by_kind.get(name, [])) for name in names}
         for name in names:
             result = _checked(name, futures[name].result)

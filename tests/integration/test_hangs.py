@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAKE_KEY, ROOT, run_cli
+from tests.integration.hung import describe_hung
 
 MANIFEST = """\
 version: 1
@@ -96,7 +97,13 @@ def test_ctrl_c_while_waiting_on_aws_exits_130(silent_endpoint: str, tmp_path: P
                             text=True)
     time.sleep(3)  # importing, then blocked in the first call
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        state = describe_hung(proc.pid)
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"no exit 30 s after SIGINT:\n{state}\nstdout: {out}\nstderr: {err}") from None
     assert proc.returncode == 130 and "Traceback" not in err, (out, err)
 
 

@@ -16,6 +16,7 @@ import pexpect
 import pytest
 
 from tests.conftest import ROOT, Moto
+from tests.integration.hung import describe_hung
 
 STACK = "prompted"
 BOTH = f"""\
@@ -49,7 +50,13 @@ def spawn(moto: Moto, *args: str, shell: str | None = None) -> Any:
 
 
 def finish(child: Any) -> tuple[int, str]:
-    child.expect(pexpect.EOF)
+    try:
+        child.expect(pexpect.EOF)
+    except pexpect.TIMEOUT:
+        state = describe_hung(child.pid)
+        child.terminate(force=True)
+        last = str(child.before)[-300:]
+        raise AssertionError(f"no exit within {child.timeout} s; last output {last!r}:\n{state}") from None
     child.close()
     return int(child.exitstatus), str(child.before)
 

@@ -15,7 +15,6 @@ creates them after the new one; nothing here vacates the VPC by hand.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from reconciler.aws import absent_none
 from reconciler.kinds.base import Context, Kind, ReadResult
@@ -23,6 +22,7 @@ from reconciler.kinds.ec2 import _ops
 from reconciler.kinds.ec2._read import address_of, describe, find_owned, network_interfaces, tags_of, unowned_vpcs
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import other_owner, protected
+from reconciler.pacing import fan_out
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
 
@@ -71,8 +71,7 @@ class Vpc(Kind):
         vpcs = [(v, True) for v in describe(ctx, "vpcs")]
         # same Name, no stack tag: a conflict to report (or, with --adopt, to take over), never to touch
         vpcs.extend((v, False) for v in unowned_vpcs(ctx, desired).values())
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            dns = list(pool.map(lambda v: _dns(ctx, v[0]["VpcId"]), vpcs))
+        dns = fan_out(lambda v: _dns(ctx, v[0]["VpcId"]), vpcs, name="vpc-dns")
         found: dict[str, LiveResource] = {}
         for (vpc, owned), attrs_dns in zip(vpcs, dns, strict=True):
             tags = tags_of(vpc)

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.errors import DockerError
 from reconciler.kinds.base import Context, Kind, Phase, ProgressEvent, ReadResult
 from reconciler.kinds.ecr._api import inputs_tag, repository_owned, repository_uri, tagged_images
 from reconciler.manifest.model import DesiredResource
+from reconciler.pacing import fan_out
 from reconciler.plan.model import Action, AttrChange, Change, LiveResource, Note, Origin, info
 
 
@@ -51,10 +51,9 @@ class Image(Kind):
         for item in desired:
             by_repo[item.spec["repository"]].append(item)
         names = sorted(by_repo)
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="image-read") as pool:
-            owned = dict(zip(names, pool.map(lambda n: repository_owned(ctx, n), names), strict=True))
-            listed = dict(zip(names, pool.map(lambda n: tagged_images(ctx, n) if owned[n] is not None else None,
-                                              names), strict=True))
+        owned = dict(zip(names, fan_out(lambda n: repository_owned(ctx, n), names, name="image-read"), strict=True))
+        listed = dict(zip(names, fan_out(lambda n: tagged_images(ctx, n) if owned[n] is not None else None, names,
+                                         name="image-read"), strict=True))
         found: dict[str, LiveResource] = {}
         for repo in names:
             images = listed[repo]

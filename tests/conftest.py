@@ -7,6 +7,7 @@ Integration tests reach moto over HTTP exactly as users reach AWS
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,14 @@ pytest_plugins = ("tests.faults.plugin",)
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_KEY = "testing"  # moto accepts any credentials
+
+# A suite started in the background of a script (`make test &`, `nohup ... &`) inherits SIGINT ignored:
+# POSIX shells ignore SIGINT and SIGQUIT in asynchronous commands. The tests that press Ctrl-C would then
+# send it to children that ignore it (Python installs no handler for a signal ignored at start), and the
+# in-process ones would never see KeyboardInterrupt. Ctrl-C is restored here, for the suite and every
+# child it starts; a user's `reconcile ... &` keeps ignoring it, as POSIX means it to.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def free_port() -> int:

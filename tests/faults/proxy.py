@@ -93,6 +93,13 @@ class Rule:
     (without `nth`) when `n % every == 0`, and at most `limit` times. Retries are
     requests too: a rule firing on every match starves an operation of all its
     attempts, which is how "retries exhausted" is provoked.
+
+    `streak` bounds that for transient faults: the rule does not fire on a request
+    (the same operation and body, which is what a retry sends) that the proxy has
+    already faulted `streak` times in a row, so a client with more attempts than
+    `streak` always gets through. Without it, "every 5th request" spread over
+    concurrent clients can land on all six attempts of one call, and a test of
+    "transient faults are absorbed" fails by timing alone.
     """
 
     fault: Fault
@@ -106,6 +113,7 @@ class Rule:
     every: int = 1
     limit: int | None = None
     delay: float = 0.0
+    streak: int | None = None
     matched: int = 0
     fired: int = 0
 
@@ -161,6 +169,8 @@ class _State:
     held_request: tuple[str, str] | None = None  # (operation, target) of the request a HOLD rule fired on
     frozen: bool = False  # a HOLD rule fired: nothing more is forwarded until clear() (guarded by `lock`)
     holding: int = 0  # handlers waiting in a hold or a freeze (guarded by `lock`)
+    # faults in a row per request (operation, body); a request that was answered is dropped (guarded by `lock`)
+    streaks: dict[tuple[str, bytes], int] = field(default_factory=dict)
 
 
 def _operation(headers: http.client.HTTPMessage, path: str, body: bytes) -> tuple[str, str]:
@@ -314,15 +324,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         write = not is_read(operation)
         fault: Fault | None = None
         delay = 0.0
+        request = (operation, body)
         with state.lock:
             frozen = state.frozen
             if not frozen:
+                in_a_row = state.streaks.get(request, 0)
                 for candidate in state.rules:
+                    if candidate.streak is not None and in_a_row >= candidate.streak:
+                        continue
                     if candidate.matches(operation, write, body) and candidate.fire():
                         if candidate.fault is Fault.LATENCY:
                             delay += candidate.delay
                         elif fault is None:
                             fault = candidate.fault
+                if fault in (None, Fault.LATENCY):
+                    state.streaks.pop(request, None)
+                else:
+                    state.streaks[request] = in_a_row + 1
                 state.frozen = fault is Fault.HOLD
                 if fault is Fault.HOLD:
                     state.held_request = (operation, _target(body))
@@ -427,6 +445,7 @@ class FaultProxy:
             state.released.clear()
             state.frozen = False
             state.held_request = None
+            state.streaks.clear()
 
     @property
     def held(self) -> threading.Event:

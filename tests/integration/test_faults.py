@@ -21,9 +21,21 @@ from typing import Any
 
 from tests.conftest import ROOT, CliResult, Moto, run_cli
 from tests.faults.plugin import Faulty
-from tests.faults.proxy import Fault, rule
+from tests.faults.proxy import Fault, Rule, rule
 
 STACK = "faulttest"
+
+
+def transient() -> list[Rule]:
+    """Every 5th request throttled, and 500 / 503 / resets sprinkled in (fresh rules: they count).
+
+    No request is faulted more than 3 times in a row, so a call with 6 attempts always gets through, as
+    it does on AWS, whatever the timing of concurrent requests.
+    """
+    return [rule(Fault.THROTTLE, every=5, streak=3), rule(Fault.HTTP_500, every=11, streak=3),
+            rule(Fault.HTTP_503, every=13, streak=3), rule(Fault.RESET, every=17, streak=3)]
+
+
 LOCK = f"/reconciler/locks/{STACK}"
 
 GROUP = """\
@@ -136,9 +148,7 @@ def assert_no_secret(faulty: Faulty, moto: Moto, users: dict[str, tuple[int, str
 
 def test_apply_converges_under_throttling_5xx_and_resets(faulty: Faulty, moto: Moto, tmp_path: Path) -> None:
     manifest = write(tmp_path)
-    # every 5th request throttled, and 500 / 503 / resets sprinkled in: no 6 attempts of one call all fail
-    faulty.add(rule(Fault.THROTTLE, every=5), rule(Fault.HTTP_500, every=11), rule(Fault.HTTP_503, every=13),
-               rule(Fault.RESET, every=17))
+    faulty.add(*transient())
     applied = reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="6")
     assert applied.code == 0, applied.all
     seen = {f.split(":")[1] for f in faulty.faults()}
@@ -389,8 +399,7 @@ def test_ecr_and_network_converge_under_throttling_5xx_and_resets(faulty: Faulty
                                                                   tmp_path: Path) -> None:
     manifest = tmp_path / "net.yaml"
     manifest.write_text(NETWORK)
-    faulty.add(rule(Fault.THROTTLE, every=5), rule(Fault.HTTP_500, every=11), rule(Fault.HTTP_503, every=13),
-               rule(Fault.RESET, every=17))
+    faulty.add(*transient())
     runs = [reconcile(faulty, "apply", str(manifest), "--auto-approve", RECONCILER_MAX_ATTEMPTS="6")]
     # a 5xx or reset on CreateVpc / CreateInternetGateway / AllocateAddress is ambiguous: that one action
     # fails instead of being retried into a duplicate, and the next apply (same faults) picks it up by tag

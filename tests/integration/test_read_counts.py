@@ -116,7 +116,7 @@ def test_a_throttling_storm_on_the_fanned_out_reads_is_absorbed(faulty: Faulty, 
     faulty.clear()
     per_resource = ("GetLoginProfile", "ListAccessKeys", "ListTagsForResource", "GetLifecyclePolicy",
                     "GetRepositoryPolicy")
-    faulty.add(rule(Fault.THROTTLE, *per_resource, every=2))
+    faulty.add(rule(Fault.THROTTLE, *per_resource, every=2, streak=3))
     planned = run_cli(["plan", str(path), "--detailed-exitcode"], faulty.env(RECONCILER_MAX_ATTEMPTS="6"))
     assert planned.code == 0, planned.all
     thrown = faulty.faults()

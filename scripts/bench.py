@@ -48,6 +48,7 @@ import requests  # noqa: E402
 
 from bench.bound import drift_bound, plan_bound  # noqa: E402
 from bench.critical import acting_span, critical_path, occupancy  # noqa: E402
+from bench.floor import emulator_rate, pacing_floor  # noqa: E402
 from bench.latency import measure  # noqa: E402
 from reconciler.kinds import all_kinds  # noqa: E402
 from tests.faults.proxy import Fault, FaultProxy, rule  # noqa: E402
@@ -354,7 +355,25 @@ def bench(size: str, users: int, repos: int, vpcs: int, proxy: FaultProxy, moto:
                           "ratio": round(acting_seconds / crit_seconds, 2) if crit_seconds else None,
                           "chain": [f"{a} ({p})" for a, p in chain]},
     }
+    result["floor"] = plan_floor(steps[2], users, proxy)
     return result, steps
+
+
+def plan_floor(plan: Step, users: int, proxy: FaultProxy) -> dict[str, object]:
+    """The converged plan's floor (bench/floor.py): its reads through our pacing, and all its calls at the
+    rate the emulator answers at this size, with the plan's fan-out width and the injected latency."""
+    from reconciler.pacing import PER_ACTION, read_rate, read_workers
+
+    paced, bucket = pacing_floor(plan.reads, read_rate, PER_ACTION)
+    calls = sum(plan.reads.values()) + sum(plan.writes.values())
+    proxy.clear()
+    proxy.add(rule(Fault.LATENCY, delay=LATENCY))
+    workers = read_workers()
+    rate = emulator_rate(proxy.endpoint, [f"svc-{u:04d}" for u in range(max(1, users))], workers)
+    proxy.clear()
+    emulator = calls / rate
+    return {"pacing_seconds": round(paced, 2), "pacing_bucket": bucket, "emulator_calls_per_second": round(rate, 1),
+            "emulator_seconds": round(emulator, 2), "workers": workers, "seconds": round(max(paced, emulator), 2)}
 
 
 def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -375,6 +394,9 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
         crit[f"{key}_runs"] = values
     crit["ratio"] = round(crit["acting_seconds"] / crit["seconds"], 2) if crit["seconds"] else None
     result["critical_path"] = crit
+    if all("floor" in r for r in runs):  # the median run's floor (the emulator's rate varies with the machine)
+        floors = sorted((r["floor"] for r in runs), key=lambda f: float(f["seconds"]))
+        result["floor"] = dict(floors[len(floors) // 2], seconds_runs=[f["seconds"] for f in floors])
     return result
 
 
@@ -503,6 +525,7 @@ def targets(results: list[dict[str, Any]], validate: tuple[str, float] | None) -
         ratio = last["steps"]["plan-converged"]["seconds"] / max(0.01, first["steps"]["plan-converged"]["seconds"])
         out.append(f"no-op plan wall time {last['size']} / {first['size']}: {ratio:.1f}x (target <= 1.5): "
                    f"{verdict(ratio <= 1.5)}")
+        out.extend(floor_lines(results))
     for result in results:
         if result["size"] == "medium":
             crit = result["critical_path"]
@@ -541,6 +564,32 @@ def targets(results: list[dict[str, Any]], validate: tuple[str, float] | None) -
 
 
 LATENCY = 0.02
+
+
+def floor_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Each size's no-op plan beside its floor (bench/floor.py), and large / small of the time above it."""
+    out, above = [], []
+    for result in results:
+        floor, plan = result.get("floor"), result["steps"]["plan-converged"]
+        if not floor:
+            continue
+        over = plan["seconds"] - floor["seconds"]
+        above.append((result["size"], over))
+        out.append(f"{result['size']}: no-op plan {plan['seconds']:.1f} s against its floor {floor['seconds']:.1f} s "
+                   f"(the larger of our pacing's {floor['pacing_seconds']:.1f} s, bound by "
+                   f"{floor['pacing_bucket'] or 'no bucket'}, and {plan['calls']} calls at the "
+                   f"{floor['emulator_calls_per_second']:.0f} calls/s the emulator answers at this size on "
+                   f"{floor['workers']} threads, {floor['emulator_seconds']:.1f} s): {over:.1f} s above it")
+    if len(above) > 1:
+        (small, low), (large, high) = above[0], above[-1]
+        out.append(f"no-op plan time above its floor, {large} / {small}: {high:.1f} s / {low:.1f} s = "
+                   f"{high / max(0.01, low):.1f}x (the target's 1.5x, applied to the part of the wall time "
+                   f"that is ours): {verdict_of(high <= 1.5 * max(0.01, low))}")
+    return out
+
+
+def verdict_of(ok: bool) -> str:
+    return "holds" if ok else "MISSED"
 
 
 def main() -> None:

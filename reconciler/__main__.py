@@ -1,5 +1,5 @@
 """`python -m reconciler`: the same entry point as the `reconcile` command."""
 
-from reconciler.cli import main
+from reconciler.cli import entry
 
-main()
+entry()

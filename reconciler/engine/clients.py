@@ -1,4 +1,4 @@
-"""The one place a boto3 Session is made.
+"""The one place an AWS session (botocore's, which boto3's wraps) is made.
 
 Invariants: every client shares one Session, one retry policy, timeouts and endpoint;
 every read waits for its service's token bucket first (`reconciler.pacing`, shared by
@@ -41,7 +41,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.credentials
 import botocore.exceptions
@@ -204,19 +203,32 @@ class _SerialLoader:
         return serial
 
 
-def _share_loader(session: boto3.session.Session) -> None:
+def _share_loader(session: botocore.session.Session) -> None:
     """Every Session of the process reads botocore's service models through one loader.
 
     A fresh Session parses the JSON models (EC2's is megabytes) again for its first client of each
     service: in a fleet run, a Session per stack made that the largest CPU cost (about 0.6 s a stack).
-    The loader's caches hold only the read-only model data, the same for every credentials; the first
-    Session's loader is kept because boto3 has added its own data path to it (`_SerialLoader`: why a lock).
+    The loader's caches hold only the read-only model data, the same for every credentials
+    (`_SerialLoader`: why a lock).
     """
     global _LOADER
     with _LOADER_LOCK:
         if _LOADER is None:
-            _LOADER = _SerialLoader(session._session.get_component("data_loader"))
-        session._session.register_component("data_loader", _LOADER)
+            _LOADER = _SerialLoader(session.get_component("data_loader"))
+        session.register_component("data_loader", _LOADER)
+
+
+def _session(profile: str | None, region: str) -> botocore.session.Session:
+    """A botocore Session for `profile` (None: the default chain) in `region`.
+
+    botocore's own, not boto3's: boto3's Session adds only resources (which we do not use) and
+    costs a tenth of a second to import (it loads s3transfer). An unknown profile raises
+    ProfileNotFound here, before any call, as boto3's Session does.
+    """
+    session = botocore.session.Session(profile=profile)
+    session.set_config_variable("region", region)
+    session.get_scoped_config()
+    return session
 
 
 @dataclass(frozen=True)
@@ -397,7 +409,7 @@ class Clients:
         )
         try:
             # the runner's own session: the only one without a role, the source of the role's credentials with one
-            self._source = boto3.session.Session(profile_name=profile, region_name=region)
+            self._source = _session(profile, region)
             self._session = self._source
             self._assumed: _AssumedRole | None = shared_role
             if self.role is not None:
@@ -405,11 +417,9 @@ class Clients:
                 # still gives the config file's settings: endpoints, CA bundle)
                 if self._assumed is None:
                     self._assumed = _AssumedRole(self.role, self._source, self._source_client)
-                assuming = botocore.session.get_session()
-                assuming.register_component("credential_provider", botocore.credentials.CredentialResolver(
+                self._session = _session(profile, region)
+                self._session.register_component("credential_provider", botocore.credentials.CredentialResolver(
                     [_OneIdentity(self._assumed)]))
-                self._session = boto3.session.Session(botocore_session=assuming, profile_name=profile,
-                                                      region_name=region)
         except botocore.exceptions.ProfileNotFound as exc:
             raise TerminalAwsError(f"AWS profile not found: {exc} (check --profile / AWS_PROFILE)") from None
         _share_loader(self._source)
@@ -429,7 +439,8 @@ class Clients:
 
     def _source_client(self, service: str, **credentials: Any) -> Any:
         """A client of the runner's own session (botocore's fetcher passes the source credentials): STS's."""
-        made = self._source.client(service, config=self._config, endpoint_url=self.endpoint_url, **credentials)
+        made = self._source.create_client(service, config=self._config, endpoint_url=self.endpoint_url,
+                                          **credentials)
         made.meta.events.register("before-call.*.*", self._before_call)
         made.meta.events.register("before-parse.*.*", refuse_unreadable)
         return made
@@ -439,7 +450,8 @@ class Clients:
             if service not in self._clients:
                 where = "from the AWS config file: endpoint_url in the profile or its services section"
                 try:
-                    made = self._session.client(service, config=self._config, endpoint_url=self.endpoint_url)
+                    made = self._session.create_client(service, config=self._config,
+                                                       endpoint_url=self.endpoint_url)
                 except ValueError:  # botocore's "Invalid endpoint", e.g. `endpoint_url = 127.0.0.1:5000`
                     raise UsageError(f"the endpoint URL for {service} ({where}) is not an http(s) URL; write it "
                                      "with its scheme, e.g. http://127.0.0.1:5000") from None

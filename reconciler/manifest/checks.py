@@ -19,9 +19,7 @@ import re
 from collections.abc import Iterator
 from difflib import get_close_matches
 from pathlib import Path as FsPath
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Problem
 from reconciler.manifest.aws_names import (
@@ -142,12 +140,17 @@ def _assume_role(data: dict[str, Any], source: Source, base: FsPath, pol: dict[s
                                  "use the external id the role's trust policy names")
 
 
+if TYPE_CHECKING:  # imported where a policy file is checked: most manifests have none
+    from jsonschema import Draft202012Validator
+
 _POLICY_VALIDATOR: Draft202012Validator | None = None
 
 
 def _policy_validator() -> Draft202012Validator:
     global _POLICY_VALIDATOR
     if _POLICY_VALIDATOR is None:
+        from jsonschema import Draft202012Validator
+
         schema = manifest_schema()
         _POLICY_VALIDATOR = Draft202012Validator({"$ref": "#/$defs/policy_document", "$defs": schema["$defs"]})
     return _POLICY_VALIDATOR

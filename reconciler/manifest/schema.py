@@ -10,14 +10,15 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import Problem
 from reconciler.manifest.fastschema import compile_schema
 from reconciler.manifest.loader import MAX_PROBLEMS, Path, Source
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain an invalid document: a valid one never needs it
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 
 @functools.cache
@@ -38,6 +39,8 @@ def manifest_schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(manifest_schema())
 
 
@@ -233,6 +236,8 @@ def _generic_hint(validator: str) -> str:
 
 @functools.cache
 def _plan_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(shipped_schema("plan"))
 
 

@@ -711,6 +711,11 @@ def report(results: list[dict[str, Any]]) -> None:
                                  f"{check.get('measured_ms', 0):.1f} ms measured per request (moto alone "
                                  f"{check.get('moto_alone_ms', 0):.1f} ms)")
     table = summary_markdown(results, line, validate)
+    fleet = RESULTS / "fleet.json"
+    if fleet.exists():  # the fleet bench's section is kept: a run of the sizes must not drop its figures
+        from bench.fleet import section
+
+        table += "\n" + section(json.loads(fleet.read_text()))
     (RESULTS / "summary.md").write_text(table)
     print("\n" + table)
 

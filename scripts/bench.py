@@ -60,8 +60,8 @@ RESULTS = ROOT / "bench" / "results"
 STEPS = ("plan-empty", "apply", "plan-converged", "drift")  # the order they run in
 # what users run: the installed command (`python -m reconciler.cli` would also compile cli.py on every start,
 # since a module run as __main__ gets no cached bytecode)
-RECONCILE = ([str(Path(sys.executable).with_name("reconcile"))] if Path(sys.executable).with_name("reconcile").exists()
-             else [sys.executable, "-m", "reconciler"])
+_INSTALLED = Path(sys.executable).with_name("reconcile")
+RECONCILE = [str(_INSTALLED)] if _INSTALLED.exists() else [sys.executable, "-m", "reconciler"]
 HONEST = 1.5  # the proxy check fails above this many times the injected latency per request
 # (users with keys, repositories, VPCs): about 50, 500 and 2,000 addresses; medium is the issue's "large stack"
 SIZES = {"small": (10, 10, 1), "medium": (80, 80, 16), "large": (320, 320, 64),
@@ -513,9 +513,6 @@ def summary_markdown(results: list[dict[str, Any]], check: str, validate: tuple[
 
 def targets(results: list[dict[str, Any]], validate: tuple[str, float] | None) -> list[str]:
     """Each of issue 14's targets this bench can judge, with the figure and `holds` or `MISSED`."""
-    def verdict(ok: bool) -> str:
-        return "holds" if ok else "MISSED"
-
     out = []
     for result in results:
         plan, drift = result["steps"]["plan-converged"], result["steps"]["drift"]
@@ -588,11 +585,11 @@ def floor_lines(results: list[dict[str, Any]]) -> list[str]:
         (small, low), (large, high) = above[0], above[-1]
         out.append(f"no-op plan time above its floor, {large} / {small}: {high:.1f} s / {low:.1f} s = "
                    f"{high / max(0.01, low):.1f}x (the target's 1.5x, applied to the part of the wall time "
-                   f"that is ours): {verdict_of(high <= 1.5 * max(0.01, low))}")
+                   f"that is ours): {verdict(high <= 1.5 * max(0.01, low))}")
     return out
 
 
-def verdict_of(ok: bool) -> str:
+def verdict(ok: bool) -> str:
     return "holds" if ok else "MISSED"
 
 

@@ -32,12 +32,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 class TokenBucket:
@@ -219,3 +221,13 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], *, name: str = "read") -> 
         futures = [pool.submit(fn, item) for item in work]
         wait(futures)  # every call ends before the first error is raised, as the docstring says
         return [future.result() for future in futures]
+
+
+def both(first: Callable[[], A], second: Callable[[], B], *, name: str = "read") -> tuple[A, B]:
+    """`(first(), second())`, the two run at the same time: two independent reads, neither waiting for the
+    other's round trips. Errors and interrupts as in `fan_out` (both end before the first error is raised)."""
+    with read_pool(2, name) as pool:
+        one, two = pool.submit(first), pool.submit(second)
+        running: list[Future[Any]] = [one, two]
+        wait(running)
+        return one.result(), two.result()

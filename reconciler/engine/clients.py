@@ -33,7 +33,6 @@ polite; adaptive handles what they cannot know.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -258,12 +257,13 @@ class RoleToAssume:
         return args
 
 
-@functools.cache
 def partition_of(region: str) -> str:
-    """The ARN partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...), from botocore's endpoint data."""
+    """The ARN partition of `region` (`aws`, `aws-cn`, `aws-us-gov`, ...), from botocore's partition data."""
+    from reconciler.manifest.aws_names import region_partitions
+
     try:
-        return str(botocore.session.get_session().get_partition_for_region(region))
-    except botocore.exceptions.UnknownRegionError:
+        return region_partitions()[region]
+    except KeyError:
         raise UsageError(f"{region!r} is not a region botocore knows; check its spelling (e.g. eu-west-1)") from None
 
 
@@ -426,7 +426,8 @@ class Clients:
         if self._session is not self._source:
             _share_loader(self._session)
         self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a client is made (`client`)
+        self._calls_lock = threading.Lock()  # guards `calls`
 
     def role_credentials(self) -> botocore.credentials.RefreshableCredentials | None:
         """The assumed role's refreshing credentials (assumed now if not yet; None without a role)."""
@@ -446,6 +447,13 @@ class Clients:
         return made
 
     def client(self, service: str) -> Any:
+        """The client of `service`, made on first use, one at a time: botocore's Session is not thread-safe,
+        so two clients are never made at once. A client already made is returned without the lock, and
+        calls (`_before_call`) take another lock, so a thread making EC2's client (a fifth of a second of
+        model loading) holds up no call of a client already made."""
+        made = self._clients.get(service)
+        if made is not None:
+            return made
         with self._lock:
             if service not in self._clients:
                 where = "from the AWS config file: endpoint_url in the profile or its services section"
@@ -471,7 +479,7 @@ class Clients:
         if self.read_only and not is_read(operation):
             raise ReadOnlyViolation(f"refused {service}:{operation}: this command is read-only (a bug; nothing was "
                                     "sent: please report it)")
-        with self._lock:
+        with self._calls_lock:
             self.calls.append((service, operation))
         if is_read(operation):  # writes are paced per action by the kinds that need it (kinds/ec2/_pacing.py)
             self.pacer.take(service, operation)

@@ -28,11 +28,17 @@ ROLE_ARN = re.compile(r"^arn:(?P<partition>aws(-[a-z]+)*):iam::(?P<account>[0-9]
 
 @functools.cache
 def region_partitions() -> dict[str, str]:
-    """Every region botocore knows, mapped to its partition (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
+    """Every region botocore knows, mapped to its partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
+
+    From botocore's `partitions.json`, the data its endpoint rules resolve regions with: 7 KB, where the
+    older `endpoints.json` (1.2 MB, a tenth of a second to parse) lists no region that it lacks. Its
+    `aws-global`-style entries are endpoint aliases, not regions, and are left out.
+    """
     import botocore.loaders
 
-    data = botocore.loaders.Loader().load_data("endpoints")
-    return {region: partition["partition"] for partition in data["partitions"] for region in partition["regions"]}
+    data = botocore.loaders.Loader().load_data("partitions")
+    return {region: partition["id"] for partition in data["partitions"] for region in partition["regions"]
+            if not region.startswith("aws")}
 
 
 @functools.cache

@@ -184,3 +184,15 @@ def test_a_role_that_cannot_be_assumed_is_named_with_the_code_and_what_to_do(cod
     assert "ext-9999-zzzz" not in text
     unreachable = assume_role_error(role, botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"))
     assert str(unreachable).startswith("cannot reach AWS STS to assume the role arn:aws:iam::111111111111:role/r")
+
+
+def test_regions_map_to_their_partitions_from_botocores_partition_data() -> None:
+    from reconciler.engine.clients import partition_of
+    from reconciler.manifest.aws_names import region_partitions
+
+    regions = region_partitions()
+    assert {regions["us-east-1"], regions["cn-north-1"], regions["us-gov-west-1"]} == {"aws", "aws-cn", "aws-us-gov"}
+    assert not [name for name in regions if name.endswith("-global")]  # endpoint aliases, not regions
+    assert partition_of("cn-northwest-1") == "aws-cn"
+    with pytest.raises(UsageError, match="not a region botocore knows"):
+        partition_of("us-east-9")

@@ -1,7 +1,7 @@
 """VPCs: CIDR (forces replacement), DNS support and hostnames, tags.
 
 DNS attributes are not in DescribeVpcs: they cost two DescribeVpcAttribute calls
-per VPC (AWS has no batch form), run concurrently. A VPC without the stack tag
+per VPC (AWS has no batch form), all run at once (`_dns_of`). A VPC without the stack tag
 but with a desired VPC's Name tag is reported as a conflict (blocked unless
 --adopt) and never touched otherwise; its insides are then matched for adoption
 too (`_read.adoptable`). Identity: the Name tag.
@@ -25,12 +25,25 @@ from reconciler.ownership import other_owner, protected
 from reconciler.pacing import fan_out
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
+# manifest name -> the attribute DescribeVpcAttribute reads (one per call: AWS has no batch form)
+_DNS_ATTRIBUTES = {"support": "enableDnsSupport", "hostnames": "enableDnsHostnames"}
+
+
+def _dns_attribute(ctx: Context, vpc_id: str, name: str) -> bool:
+    attribute = _DNS_ATTRIBUTES[name]
+    answer = ctx.client("ec2").describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+    return bool(answer[attribute[0].upper() + attribute[1:]]["Value"])
+
+
+def _dns_of(ctx: Context, vpc_ids: Sequence[str]) -> list[dict[str, bool]]:
+    """The DNS attributes of each VPC, in order: every (VPC, attribute) read at once, not one after another."""
+    pairs = [(vpc_id, name) for vpc_id in vpc_ids for name in sorted(_DNS_ATTRIBUTES)]
+    values = dict(zip(pairs, fan_out(lambda pair: _dns_attribute(ctx, *pair), pairs, name="vpc-dns"), strict=True))
+    return [{name: values[(vpc_id, name)] for name in sorted(_DNS_ATTRIBUTES)} for vpc_id in vpc_ids]
+
 
 def _dns(ctx: Context, vpc_id: str) -> dict[str, bool]:
-    ec2 = ctx.client("ec2")
-    support = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
-    hostnames = ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
-    return {"hostnames": bool(hostnames), "support": bool(support)}
+    return _dns_of(ctx, [vpc_id])[0]
 
 
 def set_dns(ctx: Context, vpc_id: str, want: Mapping[str, bool], have: Mapping[str, bool]) -> None:
@@ -71,7 +84,7 @@ class Vpc(Kind):
         vpcs = [(v, True) for v in describe(ctx, "vpcs")]
         # same Name, no stack tag: a conflict to report (or, with --adopt, to take over), never to touch
         vpcs.extend((v, False) for v in unowned_vpcs(ctx, desired).values())
-        dns = fan_out(lambda v: _dns(ctx, v[0]["VpcId"]), vpcs, name="vpc-dns")
+        dns = _dns_of(ctx, [vpc["VpcId"] for vpc, _ in vpcs])
         found: dict[str, LiveResource] = {}
         for (vpc, owned), attrs_dns in zip(vpcs, dns, strict=True):
             tags = tags_of(vpc)

@@ -3,7 +3,8 @@
 Read: one paginated DescribeRepositories, then ListTagsForResource for every
 repository (ownership is a tag, and ECR has no batch tag read), and, for the
 repositories the stack owns or the manifest names, GetLifecyclePolicy and
-GetRepositoryPolicy, all run concurrently (`pacing.fan_out`). One page of ListImages
+GetRepositoryPolicy, all run concurrently (`pacing.fan_out`): a named repository's
+three reads at once, an unnamed one's policies once its tags say it is ours. One page of ListImages
 (does it hold images?) is read only for a repository the plan deletes or replaces
 (`read_for_deletion`, called by the engine after the first plan). Nothing else.
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -75,17 +76,22 @@ class EcrRepository(Kind):
         wanted = {d.spec["name"]: d for d in desired}
         repos = repositories(ctx)
 
-        def detail(name: str) -> tuple[dict[str, str], tuple[list[dict[str, Any]], Any] | None]:
-            # one task per repository: its tags, then (only if it is ours or wanted) its two policies
-            repo_tags = repository_tags(ctx, repos[name]["repositoryArn"])
-            if not (ours(repo_tags, ctx.stack) or name in wanted):
-                return repo_tags, None
-            return repo_tags, (_lifecycle(ctx, name), _policy(ctx, name))
+        reads: dict[str, Callable[[str], Any]] = {
+            "tags": lambda name: repository_tags(ctx, repos[name]["repositoryArn"]),
+            "lifecycle": lambda name: _lifecycle(ctx, name), "policy": lambda name: _policy(ctx, name)}
+
+        def read_all(todo: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+            return dict(zip(todo, fan_out(lambda item: reads[item[1]](item[0]), todo, name="ecr-read"), strict=True))
 
         names = sorted(repos)
-        read = dict(zip(names, fan_out(detail, names, name="ecr-read"), strict=True))
-        tags = {name: repo_tags for name, (repo_tags, _) in read.items()}
-        details = [(name, *policies) for name, (_, policies) in read.items() if policies is not None]
+        # a named repository's three reads go at once; any other's policies only once its tags say it is ours
+        got = read_all([(name, "tags") for name in names]
+                       + [(name, part) for name in names if name in wanted for part in ("lifecycle", "policy")])
+        orphans = [name for name in names if name not in wanted and ours(got[(name, "tags")], ctx.stack)]
+        got.update(read_all([(name, part) for name in orphans for part in ("lifecycle", "policy")]))
+        tags = {name: got[(name, "tags")] for name in names}
+        details = [(name, got[(name, "lifecycle")], got[(name, "policy")]) for name in names
+                   if (name, "policy") in got]
         found: dict[str, LiveResource] = {}
         for name, rules, doc in details:
             repo, repo_tags = repos[name], tags[name]

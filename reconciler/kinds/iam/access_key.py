@@ -67,7 +67,7 @@ from reconciler.kinds.iam._api import authorization_details, user_owned
 from reconciler.kinds.iam._hygiene import access_key_findings, classify_key_change, describe_key
 from reconciler.manifest.model import DesiredResource
 from reconciler.ownership import ADDRESS_TAG, KIND_TAG, STACK_TAG, of_kind, owned_by, tag_dict, tag_list
-from reconciler.pacing import fan_out
+from reconciler.pacing import both, fan_out
 from reconciler.plan.diff import diff_values
 from reconciler.plan.model import (
     Action,
@@ -382,16 +382,21 @@ class AccessKeys(Kind):
     # -- read ---------------------------------------------------------------
 
     def read(self, ctx: Context, desired: Sequence[DesiredResource]) -> ReadResult:
-        stores = _stores(ctx)
-        users: dict[str, dict[str, str]] = {}
         wanted = {d.spec["user"] for d in desired}
-        for user in authorization_details(ctx)["users"]:
-            tags = tag_dict(user.get("Tags"))
-            # a same-named user the stack does not own is read too: its keys show in the plan (blocked
-            # unless --adopt), instead of being met for the first time during apply
-            if user_owned(tags, ctx.stack) or user["UserName"] in wanted:
-                users[user["UserName"]] = tags
-        listed = dict(zip(users, fan_out(lambda name: _list_keys(ctx, name), users, name="iam-keys"), strict=True))
+
+        def users_and_keys() -> tuple[dict[str, dict[str, str]], dict[str, list[dict[str, Any]]]]:
+            users: dict[str, dict[str, str]] = {}
+            for user in authorization_details(ctx)["users"]:
+                tags = tag_dict(user.get("Tags"))
+                # a same-named user the stack does not own is read too: its keys show in the plan (blocked
+                # unless --adopt), instead of being met for the first time during apply
+                if user_owned(tags, ctx.stack) or user["UserName"] in wanted:
+                    users[user["UserName"]] = tags
+            keys = fan_out(lambda name: _list_keys(ctx, name), users, name="iam-keys")
+            return users, dict(zip(users, keys, strict=True))
+
+        # the stores (Secrets Manager, SSM) and the users' keys (IAM) are read at the same time
+        stores, (users, listed) = both(lambda: _stores(ctx), users_and_keys, name="iam-keys")
         found: dict[str, LiveResource] = {}
         not_checked: dict[str, str] = {}
         today = ctx.now
@@ -601,7 +606,13 @@ def _list_keys(ctx: Context, user: str) -> list[dict[str, Any]]:
 
 
 def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
-    """Every store of the stack and this kind, by the address tag: two batched listings."""
+    """Every store of the stack and this kind, by the address tag: two batched listings, run at once."""
+    secrets, parameters = both(lambda: _secret_stores(ctx), lambda: _parameter_stores(ctx), name="iam-stores")
+    return {**secrets, **parameters}
+
+
+def _secret_stores(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The stack's Secrets Manager stores of this kind, by the address tag: one paginated ListSecrets."""
     found: dict[str, dict[str, Any]] = {}
     sm = ctx.client("secretsmanager")
     for page in sm.get_paginator("list_secrets").paginate(
@@ -615,6 +626,13 @@ def _stores(ctx: Context) -> dict[str, dict[str, Any]]:
                                             "key_ids": _delivered(tags, held), "held": held,
                                             "kms_key": _kms(item.get("KmsKeyId")), "tags": tags,
                                             "arn": item.get("ARN")}
+    return found
+
+
+def _parameter_stores(ctx: Context) -> dict[str, dict[str, Any]]:
+    """The stack's SSM stores of this kind, by the address tag: DescribeParameters, then their tags in one
+    Tagging API read (`_parameter_tags`)."""
+    found: dict[str, dict[str, Any]] = {}
     ssm = ctx.client("ssm")
     params = [p for page in ssm.get_paginator("describe_parameters").paginate(
         ParameterFilters=[{"Key": f"tag:{STACK_TAG}", "Values": [ctx.stack]}],

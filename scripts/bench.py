@@ -710,6 +710,8 @@ def report(results: list[dict[str, Any]]) -> None:
     """Write bench/results/summary.md from the results and print it."""
     if not results:
         raise SystemExit("no results: run `make bench` first")
+    # smallest first: "large / small" and the validate figure are the largest size's whatever was run or asked
+    results = sorted(results, key=lambda r: int(r["addresses"]))
     timed = [r for r in results if "validate_seconds" in r]
     validate = (str(timed[-1]["size"]), float(timed[-1]["validate_seconds"])) if timed else None
     if validate is None:  # results of a run before validate was recorded: time it now (no AWS call)

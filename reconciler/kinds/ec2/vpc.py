@@ -25,14 +25,14 @@ from reconciler.ownership import other_owner, protected
 from reconciler.pacing import fan_out
 from reconciler.plan.model import Action, Change, LiveResource, Note, info
 
-# manifest name -> the attribute DescribeVpcAttribute reads (one per call: AWS has no batch form)
-_DNS_ATTRIBUTES = {"support": "enableDnsSupport", "hostnames": "enableDnsHostnames"}
+# manifest name -> (the attribute DescribeVpcAttribute reads, one per call: AWS has no batch form; its answer's key)
+_DNS_ATTRIBUTES = {"support": ("enableDnsSupport", "EnableDnsSupport"),
+                   "hostnames": ("enableDnsHostnames", "EnableDnsHostnames")}
 
 
 def _dns_attribute(ctx: Context, vpc_id: str, name: str) -> bool:
-    attribute = _DNS_ATTRIBUTES[name]
-    answer = ctx.client("ec2").describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
-    return bool(answer[attribute[0].upper() + attribute[1:]]["Value"])
+    attribute, key = _DNS_ATTRIBUTES[name]
+    return bool(ctx.client("ec2").describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)[key]["Value"])
 
 
 def _dns_of(ctx: Context, vpc_ids: Sequence[str]) -> list[dict[str, bool]]:

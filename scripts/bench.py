@@ -137,8 +137,8 @@ def compile_package() -> None:
     import compileall
 
     package = ROOT / "reconciler"
-    if not compileall.compile_dir(str(package), quiet=1):
-        raise SystemExit(f"cannot compile {package}")
+    if not compileall.compile_dir(str(package), quiet=1):  # e.g. a read-only checkout: the runs still work
+        print(f"warning: could not compile all of {package}; the first figures include compiling it", flush=True)
 
 
 def free_port() -> int:
@@ -689,8 +689,8 @@ def main() -> None:
                                              "moto_alone_ms": round(check.direct_ms, 1), "line": check.line()}
                     results.append(result)
                     show(size, result, steps)
-                    if size == sizes[-1]:
-                        result["validate_seconds"] = round(time_validate(workdir / f"{size}.yaml"), 2)
+                    # every size's (under a second each): the report quotes the largest's
+                    result["validate_seconds"] = round(time_validate(workdir / f"{size}.yaml"), 2)
                     (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
                     if args.keep:
                         args.keep.mkdir(parents=True, exist_ok=True)

@@ -31,14 +31,16 @@ def region_partitions() -> dict[str, str]:
     """Every region botocore knows, mapped to its partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
 
     From botocore's `partitions.json`, the data its endpoint rules resolve regions with: 7 KB, where the
-    older `endpoints.json` (1.2 MB, a tenth of a second to parse) lists no region that it lacks. Its
-    `aws-global`-style entries are endpoint aliases, not regions, and are left out.
+    older `endpoints.json` (1.2 MB, a tenth of a second to parse) lists no region that it lacks; it also
+    lists regions `endpoints.json` does not (me-west-1, sa-west-1 in botocore 1.44). Entries that do
+    not match their partition's own `regionRegex` (`aws-global` and its like) are endpoint aliases,
+    not regions, and are left out. A private partition in `~/.aws/models/endpoints.json` is not read.
     """
     import botocore.loaders
 
     data = botocore.loaders.Loader().load_data("partitions")
     return {region: partition["id"] for partition in data["partitions"] for region in partition["regions"]
-            if not region.startswith("aws")}
+            if re.fullmatch(partition["regionRegex"], region)}
 
 
 @functools.cache

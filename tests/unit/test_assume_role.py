@@ -193,6 +193,7 @@ def test_regions_map_to_their_partitions_from_botocores_partition_data() -> None
     regions = region_partitions()
     assert {regions["us-east-1"], regions["cn-north-1"], regions["us-gov-west-1"]} == {"aws", "aws-cn", "aws-us-gov"}
     assert not [name for name in regions if name.endswith("-global")]  # endpoint aliases, not regions
+    assert regions["me-west-1"] == "aws"  # a region botocore's partitions.json has and endpoints.json lacks
     assert partition_of("cn-northwest-1") == "aws-cn"
     with pytest.raises(UsageError, match="not a region botocore knows"):
         partition_of("us-east-9")

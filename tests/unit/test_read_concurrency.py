@@ -116,7 +116,9 @@ class _Ecr:
         return {"policyText": '{"Version": "2012-10-17", "Statement": []}'}
 
 
-def test_a_named_repositorys_three_reads_go_at_once_and_an_unnamed_ones_policies_only_if_ours() -> None:
+def test_a_named_repositorys_three_reads_go_at_once_and_an_unnamed_ones_policies_only_if_ours(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_READ_WORKERS", raising=False)  # the default 16: the barrier needs 5 at once
     ecr = _Ecr()
     desired = [DesiredResource("ecr.repository.named", "ecr.repository",
                                {"name": "named", "encryption": {"type": "AES256"}})]
@@ -137,7 +139,8 @@ class _Ec2:
         return {key: {"Value": Attribute == "enableDnsSupport" or VpcId == "vpc-2"}}
 
 
-def test_every_vpcs_two_dns_attributes_are_read_at_once_and_kept_in_order() -> None:
+def test_every_vpcs_two_dns_attributes_are_read_at_once_and_kept_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_READ_WORKERS", raising=False)  # the default 16: the barrier needs 6 at once
     ctx = _ctx(ec2=_Ec2(3))
     assert _dns_of(ctx, ["vpc-1", "vpc-2", "vpc-3"]) == [
         {"hostnames": False, "support": True}, {"hostnames": True, "support": True},

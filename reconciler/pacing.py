@@ -13,7 +13,9 @@ second, each action with a bucket of its own, so EC2's reads are paced per actio
 it publishes no figure for IAM's or ECR's control-plane reads, so the defaults
 there are conservative choices, not citations: IAM is one endpoint for the whole
 account (every tool and pipeline in it shares its limit), so it gets the lowest rate,
-with a burst that lets a medium stack's per-user reads (two per user) go at once; ECR
+with a burst that lets the per-user reads (two per user) of a stack of up to about 50 users go at once
+(AWS's advice on IAM throttling, https://repost.aws/knowledge-center/iam-sts-throttling-error, is to
+back off, and its limits cannot be raised); ECR
 publishes rates only for its image-push actions (hundreds a second, on its service quotas
 page) and its control-plane reads are regional, so they get a higher rate. Override any with
 `RECONCILER_RATE_<SERVICE>=<rate>[/<burst>]`, e.g. `RECONCILER_RATE_IAM=5/10`;

@@ -38,6 +38,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from reconciler import threads
+
 T = TypeVar("T")
 R = TypeVar("R")
 A = TypeVar("A")
@@ -199,7 +201,7 @@ def read_pool(workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
     the running ones abandoned (the CLI ends the process without joining them). On success every
     read has already ended, and the pool is shut down as usual.
     """
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    pool = threads.pool(workers, name)
     try:
         yield pool
     except BaseException:

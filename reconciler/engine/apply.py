@@ -30,9 +30,10 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
+from reconciler import threads
 from reconciler.error_text import describe_error
 from reconciler.errors import ApplyError
 from reconciler.kinds.base import Context, Kind, ReplacesInSteps
@@ -298,7 +299,7 @@ def apply_plan(plan: Plan, ctx: Context, kinds: Mapping[str, Kind], parallelism:
             ready = sorter.get_ready()
 
     width = max(1, parallelism)
-    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="apply")
+    pool = threads.pool(width, "apply")
     runnable: list[tuple[int, Vertex]] = []  # a heap: ready, not yet handed to the pool
     running: dict[Future[Result], Vertex] = {}
     reason: str | None = None

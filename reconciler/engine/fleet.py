@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import threads
 from reconciler.engine.reports import expand_paths as expand_files
 from reconciler.errors import ManifestError, Problem, ReconcilerError, UsageError
 from reconciler.manifest.findings import Finding
@@ -169,8 +170,8 @@ def run_fleet(members: Sequence[Member], run_one: Callable[[Member, Stop], Finis
         while upcoming and len(running) < jobs and not stop.event.is_set():
             index, member = upcoming.pop()
             started_at, started = _utc_now(), time.monotonic()
-            thread = threading.Thread(target=work, args=(index, member, started_at, started), daemon=True,
-                                      name=f"stack-{member.identity.stack}")
+            thread = threads.thread(work, args=(index, member, started_at, started),
+                                    name=f"stack-{member.identity.stack}")
             running[index] = _Running(started_at, started, thread)
             thread.start()
         if stop.event.is_set():

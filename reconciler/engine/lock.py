@@ -44,6 +44,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from reconciler import threads
 from reconciler.aws import absent_ok, error_code, is_absent
 from reconciler.engine.clients import seconds_from_env
 from reconciler.error_text import describe_error
@@ -206,7 +207,7 @@ class Lease:
                           f"waiting up to {remaining:.0f} s more for it to finish or lapse")
             time.sleep(min(max(_POLL_FLOOR, holder.lifetime / 6), max(_POLL_FLOOR, remaining)))
         self._renewed = time.monotonic()
-        self._thread = threading.Thread(target=self._heartbeat, name="lease-heartbeat", daemon=True)
+        self._thread = threads.thread(self._heartbeat, name="lease-heartbeat")
         self._thread.start()
 
     @staticmethod

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+from reconciler import threads
 from reconciler.kinds.base import Phase, ProgressEvent, Step, Transfer
 from reconciler.plan.model import Action, Change, Outcome, Result
 from reconciler.render.lines import SYMBOL
@@ -165,7 +166,7 @@ class PlainReporter:
 
     def __enter__(self) -> PlainReporter:
         if self.heartbeat > 0 and not self.quiet:
-            self._thread = threading.Thread(target=self._beat, name="apply-heartbeat", daemon=True)
+            self._thread = threads.thread(self._beat, name="apply-heartbeat")
             self._thread.start()
         return self
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -20,7 +21,9 @@ def describe_hung(pid: int) -> str:
         return f"pid {pid}: no /proc status ({exc})"
     wanted = ("State", "Threads", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
     lines = [line for line in status.splitlines() if line.startswith(wanted)]
-    spy = shutil.which("py-spy")
+    # the venv's own (a dev dependency), found even when the venv's bin is not on PATH (make runs .venv/bin/pytest)
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is not None:
         try:
             dump = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30)

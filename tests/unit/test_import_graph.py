@@ -21,7 +21,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent.parent / "reconciler"
 GROUND = ("reconciler.errors", "reconciler.secret", "reconciler.aws", "reconciler.ownership", "reconciler.pacing",
-          "reconciler.canonical", "reconciler.error_text", "reconciler.data", "reconciler")
+          "reconciler.threads", "reconciler.canonical", "reconciler.error_text", "reconciler.data", "reconciler")
 LAYERS = ("ground", "manifest", "plan", "kinds", "engine", "export", "render", "terminal", "cli")
 
 

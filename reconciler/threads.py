@@ -3,9 +3,11 @@
 Why: Linux delivers a signal sent to the process (Ctrl-C on the terminal, `kill`) to any one of
 its threads that does not block it. Python runs its handlers in the main thread only, but when the
 signal lands on another thread the main thread is not woken: blocked in a read of the terminal (the
-apply prompt) it waits for input forever, and Ctrl-C seemed to do nothing (seen in test_prompts
-under load, with the lease's heartbeat thread alive). Each thread made here blocks SIGINT and
-SIGTERM first, so the kernel can only hand them to the main thread, which is woken and raises.
+apply prompt) it waits for input forever, and Ctrl-C seems to do nothing. (test_prompts hung once that
+way in a full run under load: a Ctrl-C at the prompt, the signal consumed, the main thread asleep, the
+lease's heartbeat thread alive; this is the likely cause, not one reproduced.) Each thread made here
+blocks SIGINT and SIGTERM first, so the kernel can only hand them to the main thread, which is woken
+and raises.
 
 Invariant: no module of the tool makes a thread or a thread pool any other way
 (tests/unit/test_threads.py checks the source). A child process started from one of these threads
